@@ -1,0 +1,31 @@
+PY ?= .venv/bin/python
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
+
+.PHONY: setup up test check fmt lint types bench
+
+setup:  ## create .venv and install Relay with its dev tools
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+
+up: setup  ## run the whole farm (embedded Redis, API, worker, Flower, simulator)
+	.venv/bin/relay up
+
+test: setup  ## the whole test suite (needs Redis at 127.0.0.1:6379; .ci/run starts it)
+	$(PY) -m pytest -q
+
+fmt:
+	$(PY) -m ruff format .
+	$(PY) -m ruff check --fix .
+
+lint:
+	$(PY) -m ruff format --check .
+	$(PY) -m ruff check .
+
+types:
+	$(PY) -m mypy relay_core relay_api relay_workers relay_cli tests bench
+
+check: setup lint types test  ## format, lint, types, tests: what CI runs
+
+bench: setup
+	$(PY) -m bench.run

@@ -1,0 +1,116 @@
+"""The provider catalogue: providers, their models and their limits, as typed data.
+
+The field names are the users' file format (``relay.yaml``); keep them stable.
+"""
+
+from __future__ import annotations
+
+import os
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+ApiFamily = Literal["openai", "gemini", "anthropic", "ollama"]
+Scale = Literal["small", "medium", "large"]
+
+
+class Tier(StrEnum):
+    free = "free"
+    paid = "paid"
+
+
+DailyReset = Annotated[
+    str,
+    Field(
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d (UTC|America/Los_Angeles|US/Pacific|Pacific)$",
+        description='When daily counters reset, "HH:MM UTC" or "HH:MM America/Los_Angeles"',
+    ),
+]
+
+
+class Limits(BaseModel):
+    """Published limits. ``None`` means the provider sets none (or it is not known)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rpm: PositiveInt | None = None
+    rpd: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+    tpd: PositiveInt | None = None
+    concurrency: PositiveInt | None = None
+    # Requests a bucket may take at once. Default: one second's worth of ``rpm`` (smooth pacing
+    # never trips a provider that counts per second or over a sliding minute).
+    burst: PositiveInt | None = None
+    daily_reset: DailyReset = "00:00 UTC"
+
+
+class ModelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    type: list[str] = Field(default_factory=lambda: ["text"])
+    scale: Scale = "medium"
+    context_window: PositiveInt = 8192
+    max_output_tokens: PositiveInt | None = None
+    limits: Limits | None = None
+    embeddings: bool = False
+
+
+class ProviderConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    api: ApiFamily
+    base_url: str = Field(pattern=r"^https?://")
+    api_key_env: str | None = None
+    tier: Tier = Tier.free
+    weight: PositiveFloat = 1.0
+    timeout_s: PositiveFloat = 60.0
+    limits: Limits = Field(default_factory=Limits)
+    models: list[ModelConfig] = Field(min_length=1)
+    # Extra headers sent with every request (e.g. OpenRouter's HTTP-Referer). Not secrets.
+    headers: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_model_ids(self) -> ProviderConfig:
+        seen: set[str] = set()
+        for m in self.models:
+            for name in (m.id, *m.aliases):
+                if name in seen:
+                    raise ValueError(f"model id or alias {name!r} appears twice")
+                seen.add(name)
+        return self
+
+    def api_key(self) -> str | None:
+        """The key from the environment variable the catalogue names (never stored here)."""
+        if self.api_key_env is None:
+            return None
+        return os.environ.get(self.api_key_env) or None
+
+    def needs_key(self) -> bool:
+        return self.api_key_env is not None
+
+    def model(self, model_id: str) -> ModelConfig | None:
+        for m in self.models:
+            if model_id == m.id or model_id in m.aliases:
+                return m
+        return None
+
+
+class Catalogue(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    providers: list[ProviderConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_provider_names(self) -> Catalogue:
+        names = [p.name for p in self.providers]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"provider name {dupes[0]!r} appears twice")
+        return self
+
+    def provider(self, name: str) -> ProviderConfig | None:
+        return next((p for p in self.providers if p.name == name), None)

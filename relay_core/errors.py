@@ -1,0 +1,243 @@
+"""Relay's one exception tree.
+
+Every failure Relay can report is one of these. Each class carries the HTTP status the API
+answers with, the OpenAI error ``type`` and ``code``, and whether another attempt (on another
+provider, or later) may succeed. The API renders them in one place; workers move them across
+processes as :class:`ErrorInfo`.
+
+    RelayError
+    ├── ClientError                      the caller must change something; never retried
+    │   ├── InvalidRequest               400 invalid_request_error (names the ``param``)
+    │   ├── AuthenticationError          401 gateway key missing or wrong
+    │   ├── PermissionDenied             403
+    │   ├── NotFound                     404 (files, batches)
+    │   │   └── ModelNotFound            404 model_not_found
+    │   └── PayloadTooLarge              413
+    ├── UpstreamError                    one provider failed this attempt (``provider`` set)
+    │   ├── UpstreamAuthError            401/403 from the provider: the key is bad; try others
+    │   ├── UpstreamModelNotFound        404 from the provider
+    │   ├── UpstreamQuotaExhausted       402: credits or daily allowance gone
+    │   ├── UpstreamBadRequest           400/422: the provider refused the request itself
+    │   ├── RateLimited                  429 (``retry_after`` seconds when the provider said)
+    │   ├── UpstreamTimeout              no answer in time
+    │   ├── UpstreamUnavailable          5xx, connection refused or reset
+    │   ├── UpstreamMalformed            an answer that is not the provider's wire format
+    │   └── CircuitOpen                  the breaker keeps traffic off this provider/model
+    └── ServiceError                     Relay itself cannot serve now
+        ├── CapacityExhausted            429 every candidate is out of tokens (``retry_after``)
+        ├── NoProviderAvailable          503 every candidate failed or is down
+        └── GatewayTimeout               504 no result before the request deadline
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel
+
+
+class ErrorInfo(BaseModel):
+    """A :class:`RelayError` as plain data, so it can cross a queue or a Redis channel."""
+
+    kind: str
+    message: str
+    param: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    upstream_status: int | None = None
+    upstream_body: str | None = None
+    retry_after: float | None = None
+
+
+class RelayError(Exception):
+    status_code: ClassVar[int] = 500
+    error_type: ClassVar[str] = "server_error"
+    code: ClassVar[str | None] = None
+    retryable: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        provider: str | None = None,
+        model: str | None = None,
+        upstream_status: int | None = None,
+        upstream_body: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.provider = provider
+        self.model = model
+        self.upstream_status = upstream_status
+        self.upstream_body = upstream_body
+        self.retry_after = retry_after
+
+    def to_info(self) -> ErrorInfo:
+        return ErrorInfo(
+            kind=type(self).__name__,
+            message=self.message,
+            param=self.param,
+            provider=self.provider,
+            model=self.model,
+            upstream_status=self.upstream_status,
+            upstream_body=self.upstream_body,
+            retry_after=self.retry_after,
+        )
+
+    @staticmethod
+    def from_info(info: ErrorInfo) -> RelayError:
+        cls = _BY_NAME.get(info.kind, RelayError)
+        return cls(
+            info.message,
+            param=info.param,
+            provider=info.provider,
+            model=info.model,
+            upstream_status=info.upstream_status,
+            upstream_body=info.upstream_body,
+            retry_after=info.retry_after,
+        )
+
+    def body(self) -> dict[str, Any]:
+        """The OpenAI error object: ``{"error": {"message", "type", "param", "code"}}``."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.error_type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r}, provider={self.provider!r})"
+
+
+# ---- the caller's fault -------------------------------------------------------------------
+
+
+class ClientError(RelayError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class InvalidRequest(ClientError):
+    code = "invalid_request"
+
+
+class AuthenticationError(ClientError):
+    status_code = 401
+    error_type = "authentication_error"
+    code = "invalid_api_key"
+
+
+class PermissionDenied(ClientError):
+    status_code = 403
+    error_type = "permission_error"
+    code = "permission_denied"
+
+
+class NotFound(ClientError):
+    status_code = 404
+    code = "not_found"
+
+
+class ModelNotFound(NotFound):
+    code = "model_not_found"
+
+
+class PayloadTooLarge(ClientError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+# ---- one provider failed one attempt --------------------------------------------------------
+
+
+class UpstreamError(RelayError):
+    status_code = 502
+    error_type = "upstream_error"
+    code = "upstream_error"
+    retryable = True
+
+
+class UpstreamAuthError(UpstreamError):
+    code = "upstream_auth_failed"
+
+
+class UpstreamModelNotFound(UpstreamError):
+    code = "upstream_model_not_found"
+
+
+class UpstreamQuotaExhausted(UpstreamError):
+    status_code = 429
+    error_type = "insufficient_quota"
+    code = "insufficient_quota"
+
+
+class UpstreamBadRequest(UpstreamError):
+    status_code = 400
+    error_type = "invalid_request_error"
+    code = "upstream_rejected_request"
+    retryable = False
+
+
+class RateLimited(UpstreamError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
+class UpstreamTimeout(UpstreamError):
+    status_code = 504
+    code = "upstream_timeout"
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "upstream_unavailable"
+
+
+class UpstreamMalformed(UpstreamError):
+    code = "upstream_malformed_response"
+
+
+class CircuitOpen(UpstreamError):
+    status_code = 503
+    code = "circuit_open"
+
+
+# ---- Relay cannot serve now ----------------------------------------------------------------
+
+
+class ServiceError(RelayError):
+    status_code = 503
+    error_type = "server_error"
+
+
+class CapacityExhausted(ServiceError):
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+    retryable = True
+
+
+class NoProviderAvailable(ServiceError):
+    code = "no_provider_available"
+    retryable = True
+
+
+class GatewayTimeout(ServiceError):
+    status_code = 504
+    code = "timeout"
+
+
+def _subclasses(cls: type[RelayError]) -> list[type[RelayError]]:
+    found = [cls]
+    for sub in cls.__subclasses__():
+        found.extend(_subclasses(sub))
+    return found
+
+
+_BY_NAME: dict[str, type[RelayError]] = {c.__name__: c for c in _subclasses(RelayError)}

@@ -1,0 +1,91 @@
+"""Relay's settings: one pydantic-settings object, environment prefix ``RELAY_``.
+
+Built once at start-up (API lifespan, worker init, CLI) and passed down; never a module global.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Mode(StrEnum):
+    free = "free"  # never use paid tiers
+    auto = "auto"  # paid tiers only when free capacity is exhausted
+    paid = "paid"  # paid tiers too, ranked like the rest
+
+
+class Strategy(StrEnum):
+    roundrobin = "roundrobin"
+    random = "random"
+    weighted = "weighted"
+    least_loaded = "least_loaded"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RELAY_", extra="ignore", env_file=None)
+
+    # Catalogue: RELAY_CONFIG, else ./relay.yaml, else the built-in demo catalogue.
+    config: Path | None = None
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str = "relay"
+    # Gateway keys, comma-separated. None configured: the API binds to 127.0.0.1 only.
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+
+    mode: Mode = Mode.free
+    strategy: Strategy = Strategy.least_loaded
+    meta_model: str = "meta-model"
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    request_timeout_s: float = Field(default=120.0, gt=0)
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+    # Workers
+    worker_concurrency: int = Field(default=64, gt=0)
+    max_attempts: int = Field(default=6, gt=0)
+    # How long a worker may wait for a token in-place before re-queueing the task.
+    token_wait_max_s: float = Field(default=2.0, ge=0)
+    visibility_timeout_s: int = Field(default=300, gt=0)
+
+    # Circuit breakers
+    breaker_failures: int = Field(default=5, gt=0)  # consecutive failures that open it
+    breaker_ratio: float = Field(default=0.5, gt=0, le=1)  # failure ratio over the window
+    breaker_window_s: float = Field(default=60.0, gt=0)
+    breaker_min_calls: int = Field(default=10, gt=0)  # calls in the window before ratio counts
+    breaker_cooldown_s: float = Field(default=5.0, gt=0)
+    breaker_cooldown_max_s: float = Field(default=300.0, gt=0)
+
+    # Storage (files, batch outputs) and embedded services
+    storage_dir: Path = Path(".relay/files")
+    data_dir: Path = Path(".relay")
+    sim_url: str = "http://127.0.0.1:8900"
+
+    session_affinity: bool = True
+    session_ttl_s: int = Field(default=24 * 3600, gt=0)
+
+    log_format: str = "text"
+    flower_user: str = "relay"
+    flower_password: SecretStr = SecretStr("relay")
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    def catalogue_path(self) -> Path | None:
+        """The catalogue file to load, or None for the built-in demo catalogue."""
+        if self.config is not None:
+            return self.config
+        default = Path("relay.yaml")
+        return default if default.exists() else None
+
+    def key(self, *parts: str) -> str:
+        """A Redis key under Relay's prefix."""
+        return ":".join((self.key_prefix, *parts))
