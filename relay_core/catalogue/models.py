@@ -9,7 +9,18 @@ import os
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from relay_core.catalogue.urls import check_base_url
 
 ApiFamily = Literal["openai", "gemini", "anthropic", "ollama"]
 Scale = Literal["small", "medium", "large"]
@@ -20,10 +31,19 @@ class Tier(StrEnum):
     paid = "paid"
 
 
+# Time zones ``daily_reset`` understands (the providers reset at UTC or Pacific midnight).
+DAILY_RESET_ZONES = ("UTC", "America/Los_Angeles", "US/Pacific", "Pacific")
+# The name of an environment variable (never the key itself).
+ENV_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+# Header names that carry credentials: Relay sends the key from ``api_key_env`` itself.
+CREDENTIAL_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key"}
+)
+
 DailyReset = Annotated[
     str,
     Field(
-        pattern=r"^([01]\d|2[0-3]):[0-5]\d (UTC|America/Los_Angeles|US/Pacific|Pacific)$",
+        pattern=rf"^([01]\d|2[0-3]):[0-5]\d ({'|'.join(DAILY_RESET_ZONES)})$",
         description='When daily counters reset, "HH:MM UTC" or "HH:MM America/Los_Angeles"',
     ),
 ]
@@ -63,8 +83,9 @@ class ProviderConfig(BaseModel):
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
     api: ApiFamily
+    # May name environment variables as ${NAME}: see relay_core.catalogue.urls.
     base_url: str = Field(pattern=r"^https?://")
-    api_key_env: str | None = None
+    api_key_env: Annotated[str, Field(pattern=ENV_VAR_NAME)] | None = None
     tier: Tier = Tier.free
     weight: PositiveFloat = 1.0
     timeout_s: PositiveFloat = 60.0
@@ -73,13 +94,37 @@ class ProviderConfig(BaseModel):
     # Extra headers sent with every request (e.g. OpenRouter's HTTP-Referer). Not secrets.
     headers: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        return check_base_url(value)
+
+    @field_validator("headers")
+    @classmethod
+    def _no_credential_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name.lower() in CREDENTIAL_HEADERS:
+                raise PydanticCustomError(
+                    "credential_header",
+                    "header {header} would put a credential in the catalogue",
+                    {
+                        "header": name,
+                        "fix": "remove it; Relay sends the key named by api_key_env itself",
+                    },
+                )
+        return value
+
     @model_validator(mode="after")
     def _unique_model_ids(self) -> ProviderConfig:
         seen: set[str] = set()
         for m in self.models:
             for name in (m.id, *m.aliases):
                 if name in seen:
-                    raise ValueError(f"model id or alias {name!r} appears twice")
+                    raise PydanticCustomError(
+                        "duplicate_model",
+                        "model id or alias '{name}' appears twice",
+                        {"name": name, "fix": "give each model id and alias once per provider"},
+                    )
                 seen.add(name)
         return self
 
@@ -102,6 +147,8 @@ class ProviderConfig(BaseModel):
 class Catalogue(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    # The file format's version; bumped only when a change would misread old files.
+    version: Literal[1] = 1
     providers: list[ProviderConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -109,7 +156,11 @@ class Catalogue(BaseModel):
         names = [p.name for p in self.providers]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
-            raise ValueError(f"provider name {dupes[0]!r} appears twice")
+            raise PydanticCustomError(
+                "duplicate_provider",
+                "provider name '{name}' appears twice",
+                {"name": dupes[0], "fix": "give each provider a unique name"},
+            )
         return self
 
     def provider(self, name: str) -> ProviderConfig | None:
