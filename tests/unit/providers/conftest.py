@@ -1,0 +1,3 @@
+from tests.unit.providers.support import connect
+
+__all__ = ["connect"]
