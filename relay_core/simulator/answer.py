@@ -1,0 +1,113 @@
+"""What the simulator answers, whatever the wire format: deterministic, so a test can check
+that each request got *its own* answer.
+
+The assistant text is ``"sim:{provider}/{model}: " + <last user message>``, cut to
+``max_tokens * 4`` characters (then ``finish`` is ``length``). Token counts are characters / 4,
+rounded up. A request that offers tools and whose last user message says ``[call:NAME]`` gets a
+call to tool ``NAME`` with arguments ``{}``. The last user message may also carry fault
+triggers: ``[sim:429]``, ``[sim:500]``, ``[sim:hang]``, ``[sim:garbage]``, ``[sim:slow=MS]``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+DEFAULT_MAX_TOKENS = 16  # what a request without an output cap costs against TPM
+
+_TRIGGER = re.compile(r"\[sim:(429|500|hang|garbage|slow=(\d+))\]")
+_TOOL_CALL = re.compile(r"\[call:([A-Za-z0-9_.\-]+)\]")
+
+
+def estimate_tokens(chars: int) -> int:
+    return (chars + 3) // 4
+
+
+@dataclass(frozen=True, slots=True)
+class Triggers:
+    rate_limit: bool = False
+    server_error: bool = False
+    hang: bool = False
+    garbage: bool = False
+    slow_ms: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> Triggers:
+        if "[sim:" not in text:
+            return NO_TRIGGERS
+        found = {m.group(1) for m in _TRIGGER.finditer(text)}
+        slow = [int(m.group(2)) for m in _TRIGGER.finditer(text) if m.group(2)]
+        return cls(
+            rate_limit="429" in found,
+            server_error="500" in found,
+            hang="hang" in found,
+            garbage="garbage" in found,
+            slow_ms=max(slow, default=0),
+        )
+
+
+NO_TRIGGERS = Triggers()
+
+
+@dataclass(slots=True)
+class Call:
+    """One request, read from any family's wire format."""
+
+    model: str  # as the client named it
+    text: str  # the last user message's text (or the first embeddings input)
+    prompt_chars: int  # every message's text, system included
+    max_tokens: int | None = None
+    stream: bool = False
+    include_usage: bool = False  # OpenAI's stream_options.include_usage
+    tools: tuple[str, ...] = ()
+    embed_inputs: tuple[str, ...] | None = None  # set for an embeddings request
+
+    def cost(self) -> int:
+        """Tokens this request is charged against TPM/TPD: prompt + requested output."""
+        output = 0 if self.embed_inputs is not None else self.max_tokens or DEFAULT_MAX_TOKENS
+        return estimate_tokens(self.prompt_chars) + output
+
+
+class Finish(StrEnum):
+    stop = "stop"
+    length = "length"
+    tool_calls = "tool_calls"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    model: str  # the model's canonical id
+    content: str
+    tool: str | None
+    finish: Finish
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def pieces(self, size: int) -> list[str]:
+        """The content cut into stream chunks of ``size`` characters (at least one chunk)."""
+        text = self.content
+        return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def make_answer(provider: str, model: str, call: Call) -> Answer:
+    prompt = estimate_tokens(call.prompt_chars)
+    if call.embed_inputs is not None:
+        return Answer(model, "", None, Finish.stop, prompt, 0)
+    if call.tools:
+        wanted = _TOOL_CALL.search(call.text)
+        if wanted is not None:
+            name = wanted.group(1)
+            return Answer(
+                model, "", name, Finish.tool_calls, prompt, estimate_tokens(len(name) + 2)
+            )
+    content = f"sim:{provider}/{model}: {call.text}"
+    finish = Finish.stop
+    if call.max_tokens is not None and len(content) > call.max_tokens * 4:
+        content = content[: call.max_tokens * 4]
+        finish = Finish.length
+    return Answer(model, content, None, finish, prompt, estimate_tokens(len(content)))

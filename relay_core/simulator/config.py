@@ -1,0 +1,147 @@
+"""What the simulator simulates: one :class:`SimProvider` per simulated provider.
+
+A provider's fields are its behaviour (faults, latency), its limits and its models. They are
+also the admin API's patch format (``POST /_sim/providers/{name}``), so keep the names stable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+)
+
+from relay_core.catalogue.demo import sim_base_url
+from relay_core.catalogue.models import ApiFamily, Catalogue, DailyReset, Limits, ProviderConfig
+
+# Which rate-limit headers a provider sends on every answer (``None``: its family's default).
+HeaderStyle = Literal["openai", "mistral", "anthropic", "none"]
+
+FAMILY_HEADERS: Mapping[ApiFamily, HeaderStyle] = MappingProxyType(
+    {"openai": "openai", "anthropic": "anthropic", "gemini": "none", "ollama": "none"}
+)
+
+
+class SimLimits(BaseModel):
+    """Limits the simulator enforces; ``None`` means unlimited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+    rpd: PositiveInt | None = None
+    tpd: PositiveInt | None = None
+    concurrency: PositiveInt | None = None
+
+
+def _limit_fields(limits: Limits | None) -> dict[str, int | None]:
+    if limits is None:
+        return {}
+    return {
+        "rpm": limits.rpm,
+        "tpm": limits.tpm,
+        "rpd": limits.rpd,
+        "tpd": limits.tpd,
+        "concurrency": limits.concurrency,
+    }
+
+
+class SimModel(SimLimits):
+    """One model of a simulated provider, with its own limits (on top of the provider's)."""
+
+    id: str = Field(min_length=1)
+    aliases: list[str] = Field(default_factory=list)
+    embeddings: bool = False
+
+
+class SimProvider(SimLimits):
+    """One simulated provider: its wire format, models, limits and behaviour."""
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    api: ApiFamily
+    models: list[SimModel] = Field(min_length=1)
+    # The key clients must send; None accepts any key (or none).
+    api_key: SecretStr | None = None
+
+    # Limits are counted over a sliding window of ``window_s`` seconds, each scaled to it:
+    # with window_s=1 the budget is rpm/60 requests (and tpm/60 tokens) per second.
+    window_s: PositiveFloat = 60.0
+    daily_reset: DailyReset = "00:00 UTC"
+    headers: HeaderStyle | None = None
+    retry_after_ms: bool = False  # also send ``retry-after-ms`` on 429 (OpenAI's SDK reads it)
+
+    # Faults
+    outage: bool = False  # 503 on every call
+    hang: bool = False  # accept the request, never answer
+    garbage: bool = False  # 200 whose body is not the wire format
+    error_rate: float = Field(default=0.0, ge=0.0, le=1.0)  # share of admitted calls that 500
+    flap_s: PositiveFloat | None = None  # healthy for flap_s, then down for flap_s, and so on
+
+    # Timing: the answer starts after latency_ms ± jitter_ms (uniform); stream chunks of
+    # ``chunk_chars`` characters follow each other every chunk_delay_ms.
+    latency_ms: NonNegativeFloat = 0.0
+    jitter_ms: NonNegativeFloat = 0.0
+    chunk_delay_ms: NonNegativeFloat = 0.0
+    chunk_chars: PositiveInt = 16
+
+    def header_style(self) -> HeaderStyle:
+        return self.headers if self.headers is not None else FAMILY_HEADERS[self.api]
+
+    def expected_key(self) -> str | None:
+        return None if self.api_key is None else self.api_key.get_secret_value()
+
+    @classmethod
+    def from_catalogue(cls, provider: ProviderConfig, **overrides: object) -> SimProvider:
+        """Simulate a catalogue provider: its family, models and published limits.
+
+        The expected key is the one its ``api_key_env`` holds now, if set (so Relay, reading
+        the same variable, is let in and anything else gets a 401).
+        """
+        fields: dict[str, object] = {
+            "name": provider.name,
+            "api": provider.api,
+            "api_key": provider.api_key(),
+            "daily_reset": provider.limits.daily_reset,
+            "models": [
+                {
+                    "id": m.id,
+                    "aliases": list(m.aliases),
+                    "embeddings": m.embeddings,
+                    **_limit_fields(m.limits),
+                }
+                for m in provider.models
+            ],
+            **_limit_fields(provider.limits),
+        }
+        return cls.model_validate({**fields, **overrides})
+
+
+class SimConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    providers: list[SimProvider] = Field(min_length=1)
+    # Seeds the random choices (error_rate, jitter) so a run can be replayed.
+    seed: int | None = None
+
+    @classmethod
+    def from_catalogue(cls, catalogue: Catalogue, **overrides: object) -> SimConfig:
+        """One simulated provider per catalogue provider; ``overrides`` apply to each of them
+        (e.g. ``window_s=1``, ``latency_ms=5``)."""
+        return cls(
+            providers=[SimProvider.from_catalogue(p, **overrides) for p in catalogue.providers]
+        )
+
+    def provider(self, name: str) -> SimProvider | None:
+        return next((p for p in self.providers if p.name == name), None)
+
+
+__all__ = ["HeaderStyle", "SimConfig", "SimLimits", "SimModel", "SimProvider", "sim_base_url"]
