@@ -1,0 +1,102 @@
+"""The one object the rest of Relay calls for global limits.
+
+Built once at start-up around a backend (Redis in production, memory in unit tests) and passed
+down. Every method takes ``now`` in epoch seconds; callers pass ``time.time()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from relay_core.catalogue.models import ModelConfig, ProviderConfig
+from relay_core.limits.backends.base import LimitBackend
+from relay_core.limits.feedback import pause_scope, remaining_from
+from relay_core.limits.plan import build_specs, pause_key
+from relay_core.limits.specs import Capacity, Decision, LimitPlan, Remaining
+from relay_core.providers.base import RateLimitFeedback
+from relay_core.settings import Settings
+
+
+class Limiter:
+    def __init__(self, backend: LimitBackend, prefix: str) -> None:
+        self.backend = backend
+        self.prefix = prefix
+
+    @classmethod
+    def from_settings(cls, settings: Settings, backend: LimitBackend) -> Limiter:
+        return cls(backend, settings.key("limits"))
+
+    def plan(
+        self,
+        provider: ProviderConfig,
+        model: ModelConfig,
+        now: float,
+        *,
+        lease_ttl_s: float | None = None,
+    ) -> LimitPlan:
+        """Every limit of ``model`` on ``provider`` at ``now`` (build one per attempt)."""
+        return build_specs(self.prefix, provider, model, now, lease_ttl_s=lease_ttl_s)
+
+    async def acquire(
+        self, plan: LimitPlan, cost_tokens: int, lease_id: str, now: float
+    ) -> Decision:
+        """Take 1 request and ``cost_tokens`` from every limit of ``plan`` and a concurrency
+        slot for ``lease_id``, or nothing: then ``wait_s`` says when all could pass."""
+        if cost_tokens < 0:
+            raise ValueError("cost_tokens must be >= 0")
+        return await self.backend.acquire(plan, cost_tokens, lease_id, now)
+
+    async def release(
+        self,
+        plan: LimitPlan,
+        lease_id: str,
+        actual_tokens: int,
+        estimated_tokens: int,
+        now: float,
+    ) -> None:
+        """Free ``lease_id``'s slots and correct the token limits by actual - estimated."""
+        await self.backend.release(plan, lease_id, actual_tokens - estimated_tokens, now)
+
+    async def pause(
+        self, provider: str, until: float, now: float, *, model: str | None = None
+    ) -> None:
+        """Refuse every plan of ``provider`` (or of one model of it) until ``until``."""
+        await self.backend.pause(pause_key(self.prefix, provider, model), until, now)
+
+    async def lower(
+        self,
+        plan: LimitPlan,
+        now: float,
+        *,
+        rpm: float | None = None,
+        tpm: float | None = None,
+        rpd: float | None = None,
+        tpd: float | None = None,
+    ) -> None:
+        """An upstream said how much is left of each kind: never let our view exceed it."""
+        await self.backend.lower(plan, Remaining(rpm=rpm, tpm=tpm, rpd=rpd, tpd=tpd), now)
+
+    async def apply_feedback(
+        self, plan: LimitPlan, feedback: RateLimitFeedback, now: float
+    ) -> None:
+        """Lower our view to what the upstream reported and honour its ``retry-after``
+        (see :mod:`relay_core.limits.feedback` for how headers map to limits)."""
+        remaining = remaining_from(plan, feedback)
+        if remaining != Remaining():
+            await self.backend.lower(plan, remaining, now)
+        if feedback.retry_after_s is not None and feedback.retry_after_s > 0:
+            until = now + feedback.retry_after_s
+            await self.pause(plan.provider, until, now, model=pause_scope(plan))
+
+    async def peek(self, plan: LimitPlan, now: float, cost_tokens: int = 1) -> Capacity:
+        """The levels of ``plan`` and the wait before a ``cost_tokens`` request could pass."""
+        (seen,) = await self.backend.peek_many([plan], cost_tokens, now)
+        return seen
+
+    async def peek_many(
+        self, plans: Sequence[LimitPlan], now: float, cost_tokens: int = 1
+    ) -> list[Capacity]:
+        """:meth:`peek` for many plans in one round trip (routing ranks candidates with it)."""
+        if not plans:
+            return []
+        return await self.backend.peek_many(plans, cost_tokens, now)
