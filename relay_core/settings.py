@@ -31,6 +31,8 @@ class Settings(BaseSettings):
 
     # Catalogue: RELAY_CONFIG, else ./relay.yaml, else the built-in demo catalogue.
     config: Path | None = None
+    # Use the built-in demo catalogue (simulated providers) whatever files exist.
+    demo: bool = False
     redis_url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "relay"
     # Gateway keys, comma-separated. None configured: the API binds to 127.0.0.1 only.
@@ -51,6 +53,10 @@ class Settings(BaseSettings):
     # How long a worker may wait for a token in-place before re-queueing the task.
     token_wait_max_s: float = Field(default=2.0, ge=0)
     visibility_timeout_s: int = Field(default=300, gt=0)
+    # An interactive request waits in the queue for capacity at most this long, else 429.
+    max_queue_wait_s: float = Field(default=30.0, ge=0)
+    # The longest countdown a re-queued task gets (well under the visibility timeout).
+    requeue_delay_max_s: float = Field(default=5.0, gt=0)
 
     # Circuit breakers
     breaker_failures: int = Field(default=5, gt=0)  # consecutive failures that open it

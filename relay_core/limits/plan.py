@@ -26,6 +26,9 @@ from relay_core.limits.specs import (
 )
 
 DAY_S = 86_400
+# Pace 2 % under the published rate: over a one-second window that leaves 20 ms for the jitter
+# between our clock and the provider's (see docs/limits.md, "Why strict pacing").
+PACING_MARGIN = 0.02
 
 
 def scope_of(provider: str, model: str | None = None) -> str:
@@ -37,14 +40,16 @@ def pause_key(prefix: str, provider: str, model: str | None = None) -> str:
 
 
 def _buckets(prefix: str, scope: str, limits: Limits) -> list[BucketSpec]:
-    # Smooth pacing: a bucket holds about one second's worth, never a minute's burst.
+    # Strict pacing: requests are spaced evenly (a bucket of one), a little under the published
+    # rate, so that no window a provider may count over (a minute, or a second) ever holds
+    # more than its share, even with a few ms of jitter between us and the provider.
     found: list[BucketSpec] = []
     if limits.rpm is not None:
-        rate = limits.rpm / 60
-        capacity = float(limits.burst) if limits.burst is not None else max(1.0, rate)
+        rate = limits.rpm / 60 * (1 - PACING_MARGIN)
+        capacity = float(limits.burst) if limits.burst is not None else 1.0
         found.append(BucketSpec(f"{prefix}:{scope}:rpm", rate, capacity, Reason.rpm, scope))
     if limits.tpm is not None:
-        rate = limits.tpm / 60
+        rate = limits.tpm / 60 * (1 - PACING_MARGIN)
         # A request larger than this may still start once the bucket is full (it leaves the
         # bucket in debt); see docs/limits.md, "Requests larger than the bucket".
         found.append(BucketSpec(f"{prefix}:{scope}:tpm", rate, max(1.0, rate), Reason.tpm, scope))

@@ -159,6 +159,8 @@ class ToolCallDelta(BaseModel):
 
 
 class Delta(BaseModel):
+    model_config = ConfigDict(extra="allow")  # e.g. DeepSeek's reasoning_content passes through
+
     role: Literal["assistant"] | None = None
     content: str | None = None
     tool_calls: list[ToolCallDelta] | None = None
@@ -172,6 +174,8 @@ class ChunkChoice(BaseModel):
 
 
 class ChatCompletionChunk(BaseModel):
+    model_config = ConfigDict(extra="allow")  # e.g. Groq's x_groq passes through
+
     id: str
     object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
     created: int = Field(default_factory=lambda: int(time.time()))

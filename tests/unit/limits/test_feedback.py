@@ -6,6 +6,7 @@ import pytest
 
 from relay_core.catalogue.models import Limits
 from relay_core.limits import Limiter, Reason
+from relay_core.limits.plan import PACING_MARGIN
 from tests.unit.limits._catalogue import model, provider
 from tests.unit.limits._specs import bucket, cap, counter, plan
 from tests.unit.limits._support import Clock
@@ -99,12 +100,12 @@ async def test_lower_touches_the_most_specific_limit_of_each_kind(limiter: Limit
     prov = provider(Limits(rpm=600, rpd=100), model("a", Limits(rpm=120, rpd=50)))
     p = limiter.plan(prov, prov.models[0], clock.now)
     await limiter.lower(p, clock.now, rpm=0, rpd=5)
-    assert await _levels(limiter, p, clock.now) == [10, 0, 100, 5]
+    assert await _levels(limiter, p, clock.now) == [1, 0, 100, 5]
     await limiter.lower(p, clock.now, rpd=40)  # never raises
-    assert await _levels(limiter, p, clock.now) == [10, 0, 100, 5]
+    assert await _levels(limiter, p, clock.now) == [1, 0, 100, 5]
     refused = await limiter.acquire(p, 0, "l", clock.now)
     assert refused.reason is Reason.rpm
-    assert refused.wait_s == pytest.approx(0.5)
+    assert refused.wait_s == pytest.approx(0.5 / (1 - PACING_MARGIN))
 
 
 async def test_negative_cost_is_a_bug(limiter: Limiter, clock: Clock):

@@ -8,6 +8,7 @@ import pytest
 
 from relay_core.catalogue.models import Limits
 from relay_core.limits import BucketSpec, Limiter, MemoryBackend, Reason, build_specs
+from relay_core.limits.plan import PACING_MARGIN
 from relay_core.settings import Settings
 from tests.unit.limits._catalogue import model, provider
 
@@ -25,24 +26,24 @@ def test_no_limits_means_only_the_pause_keys():
 @pytest.mark.parametrize(
     ("limits", "rate", "capacity"),
     [
-        (Limits(rpm=30), 0.5, 1.0),  # never below one request
-        (Limits(rpm=600), 10.0, 10.0),  # one second's worth, not a minute's
-        (Limits(rpm=600, burst=3), 10.0, 3.0),
+        (Limits(rpm=30), 0.5, 1.0),
+        (Limits(rpm=600), 10.0, 1.0),  # evenly spaced: no burst, not even a second's worth
+        (Limits(rpm=600, burst=3), 10.0, 3.0),  # unless the catalogue allows one
     ],
 )
-def test_rpm_paces_smoothly(limits: Limits, rate: float, capacity: float):
+def test_rpm_paces_strictly_a_little_under_the_rate(limits: Limits, rate: float, capacity: float):
     prov = provider(limits)
     (rpm,) = build_specs("x", prov, prov.models[0], NOW).buckets
-    assert rpm == BucketSpec("x:prov:rpm", rate, capacity, Reason.rpm, "prov")
+    paced = rate * (1 - PACING_MARGIN)
+    assert rpm == BucketSpec("x:prov:rpm", paced, capacity, Reason.rpm, "prov")
 
 
 def test_tpm_holds_one_seconds_worth():
     prov = provider(Limits(tpm=6000), model("m", Limits(tpm=30)))
     specs = build_specs("x", prov, prov.models[0], NOW).buckets
-    assert [(b.key, b.rate, b.capacity) for b in specs] == [
-        ("x:prov:tpm", 100.0, 100.0),
-        ("x:prov/m:tpm", 0.5, 1.0),
-    ]
+    assert [b.key for b in specs] == ["x:prov:tpm", "x:prov/m:tpm"]
+    assert [b.rate for b in specs] == pytest.approx([98.0, 0.49])
+    assert [b.capacity for b in specs] == pytest.approx([98.0, 1.0])
 
 
 def test_every_present_limit_applies_at_both_levels():

@@ -1,0 +1,32 @@
+"""The FastAPI application: ``create_app(settings)`` builds it; the lifespan builds the clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from relay_api.errors import install_error_handlers
+from relay_api.routes import chat, health, models
+from relay_api.state import ApiState
+from relay_core.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = await ApiState.build(settings)
+        app.state.relay = state
+        try:
+            yield
+        finally:
+            await state.close()
+
+    app = FastAPI(title="Relay", version="0.1.0", lifespan=lifespan)
+    install_error_handlers(app)
+    for module in (health, models, chat):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,84 @@
+"""Every error the API answers, rendered in one place as OpenAI's error JSON.
+
+``{"error": {"message", "type", "param", "code"}}``; 429s carry ``Retry-After``. Validation
+errors name the offending field as ``param`` (dotted path, e.g. ``messages.0.role``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from relay_core.errors import InvalidRequest, RelayError
+
+log = logging.getLogger("relay.api")
+
+_HTTP_TYPES = {
+    401: ("authentication_error", "invalid_api_key"),
+    403: ("permission_error", "permission_denied"),
+    404: ("invalid_request_error", "not_found"),
+    405: ("invalid_request_error", "method_not_allowed"),
+    413: ("invalid_request_error", "payload_too_large"),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+}
+
+
+def error_response(exc: RelayError) -> JSONResponse:
+    headers: dict[str, str] = {}
+    if exc.retry_after is not None and exc.status_code in (429, 503):
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
+
+
+def _param(loc: tuple[int | str, ...]) -> str | None:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or None
+
+
+async def _relay_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RelayError)
+    return error_response(exc)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "Invalid request."}
+    param = _param(tuple(first.get("loc", ())))
+    msg = str(first.get("msg", "Invalid request."))
+    if first.get("type") == "json_invalid":
+        msg, param = "The request body is not valid JSON.", None
+    elif param:
+        msg = f"Invalid value for '{param}': {msg}"
+    return error_response(InvalidRequest(msg, param=param))
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    etype, code = _HTTP_TYPES.get(exc.status_code, ("invalid_request_error", "invalid_request"))
+    body = {"error": {"message": str(exc.detail), "type": etype, "param": None, "code": code}}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    body = {
+        "error": {
+            "message": "Relay hit an internal error; it has been logged.",
+            "type": "server_error",
+            "param": None,
+            "code": "internal_error",
+        }
+    }
+    return JSONResponse(body, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RelayError, _relay_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,51 @@
+"""``relay api``: serve the OpenAI-compatible API with uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+
+from relay_cli.logs import setup_logging
+
+log = logging.getLogger("relay.api")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("api", help="serve the OpenAI-compatible API")
+    p.add_argument("--host", help="bind address (default RELAY_HOST, 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port (default RELAY_PORT, 8000)")
+    p.add_argument("--log-format", choices=["text", "json"], default=None)
+    p.add_argument("--loglevel", default="INFO")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from relay_api.app import create_app
+    from relay_core.settings import Settings
+
+    settings = Settings()
+    setup_logging("api", args.log_format or settings.log_format, args.loglevel)
+    host = args.host or settings.host
+    port = args.port or settings.port
+    if not settings.api_keys and not is_loopback(host):
+        log.error(
+            "refusing to bind to %s without gateway keys: set RELAY_API_KEYS, or bind 127.0.0.1",
+            host,
+        )
+        return 2
+    if not settings.api_keys:
+        log.info("no gateway keys (RELAY_API_KEYS): serving on %s only, without auth", host)
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    return 0

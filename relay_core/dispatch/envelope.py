@@ -1,0 +1,71 @@
+"""What travels on the queues: one request, its ranked candidates, and where to answer.
+
+The envelope carries *references* (provider names, model ids), never secrets: a worker looks the
+provider's key up in its own environment. The candidate list travels with the task so any
+worker can re-route without asking the API.
+"""
+
+from __future__ import annotations
+
+import time
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from relay_core.errors import ErrorInfo
+
+
+class Kind(StrEnum):
+    interactive = "interactive"  # a client waits: give up when every candidate is exhausted
+    batch = "batch"  # nobody waits: keep retrying with backoff until the deadline
+
+
+class Candidate(BaseModel):
+    provider: str
+    model: str  # the provider's own model id
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}/{self.model}"
+
+
+class Envelope(BaseModel):
+    id: str
+    request: dict[str, Any]
+    candidates: list[Candidate] = Field(min_length=1)
+    index: int = 0
+    attempts: int = 0
+    kind: Kind = Kind.interactive
+    deadline: float
+    reply_to: str | None = None
+    enqueued_at: float = Field(default_factory=time.time)
+    # Why earlier attempts failed, most recent last (bounded), for the final error.
+    failures: list[ErrorInfo] = Field(default_factory=list)
+    # Batch bookkeeping (set for batch lines only).
+    batch_id: str | None = None
+    custom_id: str | None = None
+    owner: str | None = None  # gateway key id (a hash), for usage and isolation
+
+    @property
+    def current(self) -> Candidate:
+        return self.candidates[self.index % len(self.candidates)]
+
+
+def queue_name(prefix: str, provider: str) -> str:
+    """The Celery queue serving one provider."""
+    return f"{prefix}.{provider}"
+
+
+class Reply(BaseModel):
+    """A worker's final word on one envelope, published to ``reply_to``."""
+
+    id: str
+    ok: bool
+    body: dict[str, Any] | None = None
+    error: ErrorInfo | None = None
+    provider: str | None = None
+    model: str | None = None
+    attempts: int = 0
+    queue_wait_s: float = 0.0
+    upstream_s: float = 0.0

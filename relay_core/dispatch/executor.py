@@ -1,0 +1,186 @@
+"""One worker visit to one envelope: take tokens, call the provider, decide what happens next.
+
+This is the whole of a worker's logic, free of Celery: the task decodes the message, awaits
+:meth:`Executor.visit`, and maps the :class:`Outcome` to publish-reply, forward or ack.
+
+A visit only calls providers this process serves. When the current candidate cannot serve now
+it is swapped for one that can (``candidates[:index]`` are always the ones already tried), and
+when none can within ``token_wait_max_s`` the envelope is forwarded with a short delay, well
+under the broker's visibility timeout: no thread sleeps for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from relay_core.breaker import Permit
+from relay_core.dispatch.envelope import Envelope, Kind, Reply
+from relay_core.dispatch.outcome import Done, Forward, Outcome, exhausted_error
+from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
+from relay_core.errors import (
+    CircuitOpen,
+    GatewayTimeout,
+    RateLimited,
+    RelayError,
+    UpstreamError,
+)
+from relay_core.schemas.chat import ChatCompletionRequest
+from relay_core.tokens import estimate_request_tokens
+
+log = logging.getLogger("relay.dispatch")
+
+MAX_FAILURES_KEPT = 8
+BATCH_BACKOFF_MAX_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    target: LiveTarget
+    permit: Permit
+    request: ChatCompletionRequest
+    estimate: int
+
+
+class Executor:
+    def __init__(self, state: WorkerState, clock: Callable[[], float] = time.time) -> None:
+        self.state = state
+        self.settings = state.settings
+        self.clock = clock
+
+    async def visit(self, env: Envelope) -> Outcome:
+        if self.clock() >= env.deadline:
+            return self._final(env, GatewayTimeout("No provider answered before the deadline."))
+        if env.index >= len(env.candidates):
+            return self._next_round(env, None)
+        target = self.state.target(env.current)
+        if target is None:  # not ours (a mis-delivery, or a provider disabled here): skip it
+            return self._advance(
+                env, CircuitOpen("Provider not served.", provider=env.current.provider)
+            )
+        request = ChatCompletionRequest.model_validate(env.request)
+        estimate = estimate_request_tokens(request, target.model)
+        wait = await self._take(target, env, estimate)
+        if wait is not None:
+            return await self._no_capacity(env, wait)
+        # Tokens first, then the breaker: a half-open breaker's one probe is granted only to a
+        # call that is certain to go out.
+        permit = await self.state.permit(target, self.clock())
+        if permit is None:
+            await self.state.refund(target, env.id, estimate, self.clock())
+            return self._advance(env, CircuitOpen("Circuit open.", provider=target.name))
+        return await self._call(env, Call(target, permit, request, estimate))
+
+    async def _take(self, target: LiveTarget, env: Envelope, estimate: int) -> float | None:
+        """Take tokens for ``target``; None when granted, else seconds until it could be.
+
+        Short waits (under ``token_wait_max_s``) are spent here; longer ones are returned.
+        """
+        deadline = self.clock() + self.settings.token_wait_max_s
+        while True:
+            now = self.clock()
+            plan = self.state.plan(target, now)
+            decision = await self.state.limiter.acquire(plan, estimate, env.id, now)
+            if decision.granted:
+                return None
+            if now + decision.wait_s > min(deadline, env.deadline):
+                return decision.wait_s
+            await asyncio.sleep(decision.wait_s)
+
+    async def _no_capacity(self, env: Envelope, wait_s: float) -> Outcome:
+        """The current candidate cannot serve soon: hop to one that can, or come back later."""
+        rest = env.candidates[env.index :]
+        soonest = await self.state.soonest(rest, self.clock())
+        if soonest is not None and soonest[1] <= 0 and rest[soonest[0]] != env.current:
+            return Forward(_swap(env, env.index + soonest[0]))
+        best_wait = min(wait_s, soonest[1] if soonest else wait_s)
+        too_long = best_wait > self.settings.max_queue_wait_s
+        if env.kind is Kind.interactive and (too_long or self.clock() + best_wait > env.deadline):
+            return self._final(env, exhausted_error(env.failures, best_wait))
+        delay = min(max(best_wait, 0.01), self.settings.requeue_delay_max_s)
+        if soonest is not None and soonest[1] < wait_s:
+            return Forward(_swap(env, env.index + soonest[0]), delay)
+        return Forward(env, delay)
+
+    async def _call(self, env: Envelope, call: Call) -> Outcome:
+        t = call.target
+        started = self.clock()
+        env = env.model_copy(update={"attempts": env.attempts + 1})
+        try:
+            completion = await t.provider.complete(call.request, t.model.id)
+        except UpstreamError as exc:
+            exc.provider, exc.model = t.name, t.model.id
+            await self.state.after_failure(
+                t,
+                permit=call.permit,
+                lease=env.id,
+                estimate=call.estimate,
+                exc=exc,
+                now=self.clock(),
+            )
+            if not exc.retryable:
+                return self._final(env, exc)
+            if isinstance(exc, RateLimited) and env.attempts < self.settings.max_attempts:
+                # The provider's pacing, not a failure: it stays a candidate once its pause ends.
+                env = _with_failure(env, exc)
+                return await self._no_capacity(env, exc.retry_after or DEFAULT_PAUSE_S)
+            return self._advance(env, exc)
+        elapsed = self.clock() - started
+        usage = completion.body.usage
+        actual = usage.total_tokens if usage else call.estimate
+        await self.state.after_success(
+            t,
+            permit=call.permit,
+            lease=env.id,
+            tokens=(call.estimate, actual),
+            feedback=completion.feedback,
+            now=self.clock(),
+        )
+        body = completion.body.model_copy(update={"model": t.model.id})
+        return Done(
+            Reply(
+                id=env.id,
+                ok=True,
+                body=body.model_dump(mode="json", exclude_none=True),
+                provider=t.name,
+                model=t.model.id,
+                attempts=env.attempts,
+                queue_wait_s=max(0.0, started - env.enqueued_at),
+                upstream_s=elapsed,
+            )
+        )
+
+    def _advance(self, env: Envelope, exc: RelayError) -> Outcome:
+        env = _with_failure(env, exc)
+        env = env.model_copy(update={"index": env.index + 1})
+        if env.attempts >= self.settings.max_attempts and env.kind is Kind.interactive:
+            return self._final(env, exhausted_error(env.failures, None))
+        if env.index >= len(env.candidates):
+            return self._next_round(env, None)
+        return Forward(env)
+
+    def _next_round(self, env: Envelope, wait_s: float | None) -> Outcome:
+        """Every candidate was tried once: interactive requests give up, batch lines back off."""
+        if env.kind is Kind.interactive:
+            return self._final(env, exhausted_error(env.failures, wait_s))
+        rounds = env.attempts // max(1, len(env.candidates))
+        delay = min(BATCH_BACKOFF_MAX_S, 2.0 ** min(rounds, 6))
+        return Forward(env.model_copy(update={"index": 0}), delay)
+
+    def _final(self, env: Envelope, exc: RelayError) -> Outcome:
+        return Done(Reply(id=env.id, ok=False, error=exc.to_info(), attempts=env.attempts))
+
+
+def _with_failure(env: Envelope, exc: RelayError) -> Envelope:
+    failures = [*env.failures, exc.to_info()][-MAX_FAILURES_KEPT:]
+    return env.model_copy(update={"failures": failures})
+
+
+def _swap(env: Envelope, j: int) -> Envelope:
+    """Bring candidate ``j`` to the current position (the tried prefix stays as it is)."""
+    cands = list(env.candidates)
+    cands[env.index], cands[j] = cands[j], cands[env.index]
+    return env.model_copy(update={"candidates": cands})

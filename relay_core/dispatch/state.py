@@ -1,0 +1,132 @@
+"""A worker process's view of the farm: its providers, the shared limits and breakers.
+
+Built once per process at start-up (see ``relay_workers.runtime``) and handed to the executor.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from relay_core.breaker import Breaker, Permit
+from relay_core.catalogue.models import ModelConfig, ProviderConfig
+from relay_core.dispatch.envelope import Candidate
+from relay_core.errors import RateLimited, UpstreamAuthError, UpstreamBadRequest, UpstreamError
+from relay_core.limits import Limiter, LimitPlan
+from relay_core.providers.base import Provider, RateLimitFeedback
+from relay_core.settings import Settings
+
+log = logging.getLogger("relay.dispatch")
+
+DEFAULT_PAUSE_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class LiveTarget:
+    provider: Provider
+    model: ModelConfig
+
+    @property
+    def config(self) -> ProviderConfig:
+        return self.provider.config
+
+    @property
+    def name(self) -> str:
+        return self.provider.config.name
+
+
+class WorkerState:
+    def __init__(
+        self,
+        settings: Settings,
+        providers: Mapping[str, Provider],
+        limiter: Limiter,
+        breaker: Breaker,
+        fingerprints: Mapping[str, str],
+    ) -> None:
+        self.settings = settings
+        self.providers = providers
+        self.limiter = limiter
+        self.breaker = breaker
+        self.fingerprints = fingerprints
+
+    def target(self, cand: Candidate) -> LiveTarget | None:
+        provider = self.providers.get(cand.provider)
+        if provider is None:
+            return None
+        model = provider.config.model(cand.model)
+        return None if model is None else LiveTarget(provider, model)
+
+    def plan(self, t: LiveTarget, now: float) -> LimitPlan:
+        return self.limiter.plan(t.config, t.model, now)
+
+    async def permit(self, t: LiveTarget, now: float) -> Permit | None:
+        """The breakers' permission for a call to ``t``, or None while they keep traffic off."""
+        if await self.breaker.is_disabled(t.name, self.fingerprints.get(t.name, "")):
+            return None
+        permit = await self.breaker.allow_all(self.breaker.keys(t.name, t.model.id), now)
+        return permit if permit.allowed else None
+
+    async def refund(self, t: LiveTarget, lease: str, estimate: int, now: float) -> None:
+        """Give back the lease and tokens of a call that did not go out."""
+        await self.limiter.release(self.plan(t, now), lease, 0, estimate, now)
+
+    async def soonest(self, cands: Sequence[Candidate], now: float) -> tuple[int, float] | None:
+        """Among ``cands`` this process serves, the offset of the one with capacity soonest."""
+        offsets: list[int] = []
+        plans: list[LimitPlan] = []
+        for i, c in enumerate(cands):
+            t = self.target(c)
+            if t is not None:
+                offsets.append(i)
+                plans.append(self.plan(t, now))
+        if not plans:
+            return None
+        caps = await self.limiter.peek_many(plans, now)
+        best = min(range(len(caps)), key=lambda k: caps[k].wait_s)
+        return offsets[best], caps[best].wait_s
+
+    async def after_success(
+        self,
+        t: LiveTarget,
+        *,
+        permit: Permit,
+        lease: str,
+        tokens: tuple[int, int],
+        feedback: RateLimitFeedback,
+        now: float,
+    ) -> None:
+        """Release the lease, correct the token estimate, learn from the headers, close."""
+        estimate, actual = tokens
+        plan = self.plan(t, now)
+        await self.limiter.release(plan, lease, actual, estimate, now)
+        if not feedback.is_empty():
+            await self.limiter.apply_feedback(plan, feedback, now)
+        await self.breaker.record_permit(permit, True, now)
+
+    async def after_failure(
+        self,
+        t: LiveTarget,
+        *,
+        permit: Permit,
+        lease: str,
+        estimate: int,
+        exc: UpstreamError,
+        now: float,
+    ) -> None:
+        plan = self.plan(t, now)
+        # A failed call used a request slot but (most likely) no completion tokens.
+        await self.limiter.release(plan, lease, 0, estimate, now)
+        if isinstance(exc, RateLimited):
+            pause = exc.retry_after if exc.retry_after is not None else DEFAULT_PAUSE_S
+            await self.limiter.pause(t.name, now + pause, now)
+            # A 429 is the provider's pacing, not sickness: release a probe slot as a success.
+            await self.breaker.record_permit(permit, True, now)
+            return
+        if isinstance(exc, UpstreamAuthError):
+            log.warning("%s: the provider refused the API key; disabled until it changes", t.name)
+            await self.breaker.disable(t.name, self.fingerprints.get(t.name, ""), "auth", now)
+            return
+        # A request the provider refused is the request's fault, not the provider's.
+        await self.breaker.record_permit(permit, isinstance(exc, UpstreamBadRequest), now)

@@ -1,0 +1,134 @@
+"""A worker process's asyncio side: one event loop thread holding the pooled clients.
+
+Celery's threads pool runs tasks on many threads; provider clients, Redis and the limiter are
+async. Each process therefore runs one event loop in a background thread, builds the shared
+httpx client, Redis pool, providers, limiter and breakers there once, and task threads submit
+coroutines to it. One pooled client per process, never one per task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+import httpx
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from relay_core.breaker import Breaker, fingerprint
+from relay_core.breaker import RedisBackend as BreakerRedis
+from relay_core.catalogue.loader import enabled_providers, resolve_catalogue
+from relay_core.dispatch.envelope import Envelope
+from relay_core.dispatch.executor import Executor
+from relay_core.dispatch.outcome import Done, Outcome
+from relay_core.dispatch.replies import publish_reply
+from relay_core.dispatch.state import WorkerState
+from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget
+from relay_core.limits import Limiter, RedisBackend
+from relay_core.providers.registry import build_provider, make_http_client
+from relay_core.settings import Settings
+
+T = TypeVar("T")
+log = logging.getLogger("relay.worker")
+
+
+def redis_pool(settings: Settings, max_connections: int) -> Redis:
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url, max_connections=max_connections, timeout=10
+    )
+    return Redis(connection_pool=pool)
+
+
+class Runtime:
+    """Owns the loop thread and everything built in it."""
+
+    def __init__(self, settings: Settings, only: set[str] | None = None) -> None:
+        self.settings = settings
+        self.only = only
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self.loop.run_forever, name="relay-loop", daemon=True
+        )
+        self._thread.start()
+        self.http: httpx.AsyncClient
+        self.redis: Redis
+        self.executor: Executor
+        self.served: list[str] = []
+        self.name = f"{socket.gethostname()}.{os.getpid()}"
+        self.in_flight = 0
+        self._beat: asyncio.Task[None] | None = None
+        self.run(self._build())
+
+    async def _build(self) -> None:
+        catalogue, _source = resolve_catalogue(self.settings)
+        enabled, _disabled = enabled_providers(catalogue, self.settings.mode)
+        chosen = [p for p in enabled if self.only is None or p.name in self.only]
+        self.http = make_http_client()
+        self.redis = redis_pool(self.settings, self.settings.worker_concurrency * 2 + 8)
+        providers = {p.name: build_provider(p, self.http, p.api_key()) for p in chosen}
+        fingerprints = {p.name: fingerprint(p.api_key() or "") for p in chosen}
+        state = WorkerState(
+            self.settings,
+            providers,
+            Limiter.from_settings(self.settings, RedisBackend(self.redis)),
+            Breaker.from_settings(self.settings, BreakerRedis(self.redis)),
+            fingerprints,
+        )
+        self.executor = Executor(state)
+        self.served = sorted(providers)
+        self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
+
+    async def _heartbeat(self) -> None:
+        while True:
+            info = WorkerBeat(
+                name=self.name,
+                pid=os.getpid(),
+                providers=self.served,
+                in_flight=self.in_flight,
+                at=time.time(),
+            )
+            try:
+                await beat(self.redis, self.settings.key_prefix, info)
+            except Exception:  # Redis blinked: the next beat will do
+                log.warning("heartbeat failed", exc_info=True)
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop thread and wait for it (called from task threads)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    async def handle(self, env: Envelope) -> Outcome:
+        """Visit the envelope; publish the reply when the outcome is final."""
+        self.in_flight += 1
+        try:
+            outcome = await self.executor.visit(env)
+        finally:
+            self.in_flight -= 1
+        if isinstance(outcome, Done) and env.reply_to is not None:
+            await publish_reply(self.redis, self.settings.key_prefix, env.reply_to, outcome.reply)
+        return outcome
+
+    def close(self) -> None:
+        async def _close() -> None:
+            if self._beat is not None:
+                self._beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._beat
+            with contextlib.suppress(Exception):
+                await forget(self.redis, self.settings.key_prefix, self.name)
+            await self.http.aclose()
+            await self.redis.aclose(close_connection_pool=True)
+
+        try:
+            self.run(_close())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self._thread.join(timeout=5)
+            if not self._thread.is_alive():
+                self.loop.close()
