@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from relay_core.breaker import Permit
@@ -28,7 +28,8 @@ from relay_core.errors import (
     RelayError,
     UpstreamError,
 )
-from relay_core.schemas.chat import ChatCompletionRequest
+from relay_core.events import CallRecord, EventSink, emit
+from relay_core.schemas.chat import ChatCompletionRequest, Usage
 from relay_core.tokens import estimate_request_tokens
 
 log = logging.getLogger("relay.dispatch")
@@ -46,10 +47,42 @@ class Call:
 
 
 class Executor:
-    def __init__(self, state: WorkerState, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        state: WorkerState,
+        clock: Callable[[], float] = time.time,
+        sinks: Sequence[EventSink] = (),
+    ) -> None:
         self.state = state
         self.settings = state.settings
         self.clock = clock
+        self.sinks = list(sinks)
+
+    async def _report(
+        self,
+        env: Envelope,
+        call: Call,
+        started: float,
+        error: UpstreamError | None,
+        usage: Usage | None = None,
+    ) -> None:
+        if not self.sinks:
+            return
+        now = self.clock()
+        record = CallRecord(
+            provider=call.target.name,
+            model=call.target.model.id,
+            owner=env.owner,
+            kind=env.kind.value,
+            ok=error is None,
+            error=None if error is None else type(error).__name__,
+            latency_s=now - started,
+            queue_wait_s=max(0.0, started - env.enqueued_at),
+            prompt_tokens=usage.prompt_tokens if usage else 0,
+            completion_tokens=usage.completion_tokens if usage else 0,
+            at=now,
+        )
+        await emit(self.sinks, record)
 
     async def visit(self, env: Envelope) -> Outcome:
         if self.clock() >= env.deadline:
@@ -113,6 +146,7 @@ class Executor:
             completion = await t.provider.complete(call.request, t.model.id)
         except UpstreamError as exc:
             exc.provider, exc.model = t.name, t.model.id
+            await self._report(env, call, started, exc)
             await self.state.after_failure(
                 t,
                 permit=call.permit,
@@ -130,6 +164,7 @@ class Executor:
             return self._advance(env, exc)
         elapsed = self.clock() - started
         usage = completion.body.usage
+        await self._report(env, call, started, None, usage)
         actual = usage.total_tokens if usage else call.estimate
         await self.state.after_success(
             t,
