@@ -26,6 +26,14 @@ class Strategy(StrEnum):
     least_loaded = "least_loaded"
 
 
+class ContextMode(StrEnum):
+    off = "off"  # never trim: an over-long conversation is refused (400)
+    static = "static"  # the last N messages
+    dynamic = "dynamic"  # as many recent messages as fit the window
+    reservoir = "reservoir"  # recent messages + an extractive summary of older ones
+    adaptive = "adaptive"  # dynamic for coding conversations, reservoir otherwise
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RELAY_", extra="ignore", env_file=None)
 
@@ -93,5 +101,16 @@ class Settings(BaseSettings):
         return default if default.exists() else None
 
     def key(self, *parts: str) -> str:
+    # Context management (docs/context.md); a request may override the mode (context_mode).
+    context_mode: ContextMode = ContextMode.dynamic
+    context_static_messages: int = Field(default=20, gt=0)
+    context_summary_tokens: int = Field(default=512, gt=0)
+    # Consistent output (docs/streaming.md): a directive merged into the system prompt, and
+    # the normalizer that strips provider preambles from answers.
+    style_directive: str = ""
+    normalize_output: bool = False
+    # Usage counters (GET /v1/usage) are kept this many days.
+    usage_retention_days: int = Field(default=90, gt=0)
+
         """A Redis key under Relay's prefix."""
         return ":".join((self.key_prefix, *parts))

@@ -91,6 +91,8 @@ class ChatCompletionRequest(BaseModel):
     model_type: str | None = None
     model_scale: Literal["small", "medium", "large"] | None = None
     model_name: str | None = None
+    # Relay extension: how to fit a conversation longer than the model's window (docs/context.md).
+    context_mode: Literal["off", "static", "dynamic", "reservoir", "adaptive"] | None = None
 
     def output_limit(self) -> int | None:
         """The requested output cap, whichever of the two OpenAI spellings was used."""
@@ -106,7 +108,7 @@ class ChatCompletionRequest(BaseModel):
         return dict(self.model_extra or {})
 
 
-RELAY_FIELDS = frozenset({"model_type", "model_scale", "model_name"})
+RELAY_FIELDS = frozenset({"model_type", "model_scale", "model_name", "context_mode"})
 
 
 class Usage(BaseModel):

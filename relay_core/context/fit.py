@@ -1,0 +1,137 @@
+"""Fit a conversation into one model's context window (see docs/context.md).
+
+The prompt budget of a model is ``context_window * SAFETY`` minus the output the request
+reserves (its ``max_tokens``/``max_completion_tokens``, else the model's output cap or a
+quarter of the window, whichever is smaller). The modes:
+
+* ``off``: nothing is dropped; a conversation over the budget is refused;
+* ``static``: the last ``context_static_messages`` messages (then ``dynamic`` if still over);
+* ``dynamic``: as many of the most recent messages as fit;
+* ``reservoir``: recent messages verbatim plus an extractive summary of the older ones;
+* ``adaptive``: ``dynamic`` for coding conversations (code must stay verbatim), else
+  ``reservoir``.
+
+Whatever the mode, the system prompt and the last user message (with what follows it) are
+never dropped; when they alone do not fit, :class:`~relay_core.errors.InvalidRequest` says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from relay_core.catalogue.models import ModelConfig
+from relay_core.context.conversation import Conversation, costs, longest_suffix, user_cuts
+from relay_core.context.count import count_messages
+from relay_core.context.detect import looks_like_code
+from relay_core.context.summary import summarise
+from relay_core.errors import InvalidRequest
+from relay_core.schemas.chat import ChatCompletionRequest, Message
+from relay_core.settings import ContextMode, Settings
+
+SAFETY = 0.92  # the token count is an estimate: leave 8 % of the window unused
+DEFAULT_RESERVE = 1024
+SUMMARY_SHARE = 3  # a summary takes at most a third of the room left for history
+
+
+@dataclass(frozen=True, slots=True)
+class FitOptions:
+    mode: ContextMode = ContextMode.dynamic
+    static_messages: int = 20
+    summary_tokens: int = 512
+
+    @classmethod
+    def from_settings(cls, settings: Settings, override: str | None = None) -> FitOptions:
+        mode = ContextMode(override) if override else settings.context_mode
+        return cls(mode, settings.context_static_messages, settings.context_summary_tokens)
+
+
+def output_reserve(request: ChatCompletionRequest, model: ModelConfig) -> int:
+    """Output tokens to leave room for: what the request asks, else a sensible share."""
+    asked = request.output_limit()
+    if asked is not None:
+        return asked * (request.n or 1)
+    cap = model.max_output_tokens or DEFAULT_RESERVE
+    return min(cap, DEFAULT_RESERVE, model.context_window // 4)
+
+
+def prompt_budget(request: ChatCompletionRequest, model: ModelConfig) -> int:
+    """Prompt tokens ``model`` can take for ``request`` (may be <= 0: nothing fits)."""
+    return int(model.context_window * SAFETY) - output_reserve(request, model)
+
+
+def _overflow(model: ModelConfig, budget: int, pinned: int) -> InvalidRequest:
+    return InvalidRequest(
+        f"This request needs about {pinned} prompt tokens for its system prompt and last user "
+        f"message alone, but model '{model.id}' leaves room for {max(budget, 0)} (context "
+        f"window {model.context_window}, minus the output reserved). Shorten them or lower "
+        "max_tokens.",
+        param="messages",
+    )
+
+
+def fit_messages(
+    messages: Sequence[Message], budget: int, options: FitOptions
+) -> list[Message] | None:
+    """The messages to send within ``budget`` tokens, or None when even the system prompt and
+    the last user turn do not fit."""
+    conv = Conversation.split(messages)
+    room = budget - conv.pinned_cost()
+    if room < 0:
+        return None
+    if costs(conv.history) <= room:
+        return list(messages)
+    mode = options.mode
+    if mode is ContextMode.adaptive:
+        code = looks_like_code(messages)
+        mode = ContextMode.dynamic if code else ContextMode.reservoir
+    if mode is ContextMode.off:
+        return None
+    if mode is ContextMode.static:
+        return conv.join(_static(conv.history, room, options.static_messages))
+    if mode is ContextMode.reservoir:
+        return _reservoir(conv, room, options.summary_tokens)
+    return conv.join(conv.history[longest_suffix(conv.history, room) :])
+
+
+def _static(history: list[Message], room: int, keep: int) -> list[Message]:
+    start = max(0, len(history) - keep)
+    cut = next(i for i in user_cuts(history) if i >= start)
+    kept = history[cut:]
+    return kept[longest_suffix(kept, room) :]
+
+
+def _reservoir(conv: Conversation, room: int, summary_tokens: int) -> list[Message]:
+    summary_room = min(summary_tokens, room // SUMMARY_SHARE)
+    cut = longest_suffix(conv.history, room - summary_room)
+    kept = conv.history[cut:]
+    summary = summarise(conv.history[:cut], room - costs(kept))
+    return conv.join(kept, [summary] if summary is not None else [])
+
+
+def fit_request(
+    request: ChatCompletionRequest, model: ModelConfig, options: FitOptions
+) -> ChatCompletionRequest:
+    """``request`` with its messages fitted to ``model``, or a 400 naming the problem."""
+    budget = prompt_budget(request, model)
+    if count_messages(request.messages) <= budget:
+        return request
+    fitted = fit_messages(request.messages, budget, options)
+    if fitted is None:
+        if options.mode is ContextMode.off:
+            raise InvalidRequest(
+                f"The conversation needs about {count_messages(request.messages)} prompt tokens "
+                f"but model '{model.id}' leaves room for {max(budget, 0)}, and context "
+                "management is off (context_mode='off').",
+                param="messages",
+            )
+        raise _overflow(model, budget, Conversation.split(request.messages).pinned_cost())
+    return request.model_copy(update={"messages": fitted})
+
+
+def can_fit(request: ChatCompletionRequest, model: ModelConfig, options: FitOptions) -> bool:
+    """Whether :func:`fit_request` would succeed for ``model`` (the API filters candidates)."""
+    budget = prompt_budget(request, model)
+    if options.mode is ContextMode.off:
+        return count_messages(request.messages) <= budget
+    return Conversation.split(request.messages).pinned_cost() <= budget
