@@ -58,7 +58,7 @@ def _groq(sim_url: str) -> ProviderConfig:
         ModelConfig(
             id="llama-3.3-70b-versatile",
             aliases=["llama-3.3-70b"],
-            type=["text", "code"],
+            type=["text", "coding"],
             scale="large",
             context_window=131072,
             max_output_tokens=32768,
@@ -67,7 +67,7 @@ def _groq(sim_url: str) -> ProviderConfig:
         ModelConfig(
             id="openai/gpt-oss-20b",
             aliases=["gpt-oss-20b"],
-            type=["text", "code"],
+            type=["text", "coding"],
             scale="medium",
             context_window=131072,
             max_output_tokens=65536,
@@ -87,7 +87,7 @@ def _mistral(sim_url: str) -> ProviderConfig:
         ModelConfig(
             id="codestral-latest",
             aliases=["codestral"],
-            type=["code"],
+            type=["coding"],
             scale="medium",
             context_window=262144,
         ),
@@ -122,7 +122,7 @@ def _gemini(sim_url: str) -> ProviderConfig:
         ),
         ModelConfig(
             id="gemini-2.5-pro",
-            type=["text", "vision", "code"],
+            type=["text", "vision", "coding"],
             scale="large",
             context_window=1048576,
             max_output_tokens=65536,
@@ -145,7 +145,7 @@ def _claude(sim_url: str) -> ProviderConfig:
         ModelConfig(
             id="claude-sonnet-4-0",
             aliases=["claude-sonnet"],
-            type=["text", "vision", "code"],
+            type=["text", "vision", "coding"],
             scale="large",
             context_window=200000,
             max_output_tokens=64000,
@@ -165,7 +165,7 @@ def _ollama(sim_url: str) -> ProviderConfig:
         ModelConfig(
             id="qwen2.5-coder:7b",
             aliases=["qwen-coder"],
-            type=["code"],
+            type=["coding"],
             scale="small",
             context_window=32768,
         ),

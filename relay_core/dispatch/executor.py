@@ -98,7 +98,7 @@ class Executor:
         estimate = estimate_request_tokens(request, target.model)
         wait = await self._take(target, env, estimate)
         if wait is not None:
-            return await self._no_capacity(env, wait)
+            return await self._no_capacity(env, wait, estimate)
         # Tokens first, then the breaker: a half-open breaker's one probe is granted only to a
         # call that is certain to go out.
         permit = await self.state.permit(target, self.clock())
@@ -123,10 +123,10 @@ class Executor:
                 return decision.wait_s
             await asyncio.sleep(decision.wait_s)
 
-    async def _no_capacity(self, env: Envelope, wait_s: float) -> Outcome:
+    async def _no_capacity(self, env: Envelope, wait_s: float, estimate: int) -> Outcome:
         """The current candidate cannot serve soon: hop to one that can, or come back later."""
         rest = env.candidates[env.index :]
-        soonest = await self.state.soonest(rest, self.clock())
+        soonest = await self.state.soonest(rest, self.clock(), estimate)
         if soonest is not None and soonest[1] <= 0 and rest[soonest[0]] != env.current:
             return Forward(_swap(env, env.index + soonest[0]))
         best_wait = min(wait_s, soonest[1] if soonest else wait_s)
@@ -160,7 +160,8 @@ class Executor:
             if isinstance(exc, RateLimited) and env.attempts < self.settings.max_attempts:
                 # The provider's pacing, not a failure: it stays a candidate once its pause ends.
                 env = _with_failure(env, exc)
-                return await self._no_capacity(env, exc.retry_after or DEFAULT_PAUSE_S)
+                wait = exc.retry_after or DEFAULT_PAUSE_S
+                return await self._no_capacity(env, wait, call.estimate)
             return self._advance(env, exc)
         elapsed = self.clock() - started
         usage = completion.body.usage

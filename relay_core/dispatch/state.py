@@ -72,8 +72,12 @@ class WorkerState:
         """Give back the lease and tokens of a call that did not go out."""
         await self.limiter.release(self.plan(t, now), lease, 0, estimate, now)
 
-    async def soonest(self, cands: Sequence[Candidate], now: float) -> tuple[int, float] | None:
-        """Among ``cands`` this process serves, the offset of the one with capacity soonest."""
+    async def soonest(
+        self, cands: Sequence[Candidate], now: float, cost_tokens: int = 1
+    ) -> tuple[int, float] | None:
+        """Among ``cands`` this process serves, the offset of the one with capacity soonest
+        for a request of ``cost_tokens`` (peek with the real cost: a budget that still holds
+        one token may not hold the request)."""
         offsets: list[int] = []
         plans: list[LimitPlan] = []
         for i, c in enumerate(cands):
@@ -83,7 +87,7 @@ class WorkerState:
                 plans.append(self.plan(t, now))
         if not plans:
             return None
-        caps = await self.limiter.peek_many(plans, now)
+        caps = await self.limiter.peek_many(plans, now, cost_tokens)
         best = min(range(len(caps)), key=lambda k: caps[k].wait_s)
         return offsets[best], caps[best].wait_s
 

@@ -56,29 +56,26 @@ def _narrow(targets: list[Target], sel: Selection) -> list[Target]:
     return out
 
 
-def _describe_filters(sel: Selection) -> tuple[str, str]:
-    parts = [
-        f"{name}={value!r}"
-        for name, value in (
-            ("model_type", sel.model_type),
-            ("model_scale", sel.model_scale),
-            ("model_name", sel.model_name),
+def _describe_filters(base: list[Target], sel: Selection) -> tuple[str, str]:
+    """The filters as text, and the one at fault: the first that, applied in turn to ``base``,
+    leaves no target (``model`` when no filter is set)."""
+    m = sel.model
+    given = [
+        (name, value, alone)
+        for name, value, alone in (
+            ("model_type", sel.model_type, Selection(m, model_type=sel.model_type)),
+            ("model_scale", sel.model_scale, Selection(m, model_scale=sel.model_scale)),
+            ("model_name", sel.model_name, Selection(m, model_name=sel.model_name)),
         )
         if value
     ]
-    param = next(
-        (
-            n
-            for n, v in (
-                ("model_type", sel.model_type),
-                ("model_scale", sel.model_scale),
-                ("model_name", sel.model_name),
-            )
-            if v
-        ),
-        "model",
-    )
-    return ", ".join(parts), param
+    parts = ", ".join(f"{name}={value!r}" for name, value, _ in given)
+    left = base
+    for name, _, alone in given:
+        left = _narrow(left, alone)
+        if not left:
+            return parts, name
+    return parts, "model"
 
 
 def _by_tier(targets: list[Target], mode: Mode) -> list[Target]:
@@ -123,7 +120,7 @@ def resolve_targets(
             )
     narrowed = _narrow(base, sel)
     if not narrowed:
-        filters, param = _describe_filters(sel)
+        filters, param = _describe_filters(base, sel)
         raise InvalidRequest(
             f"No model matches {filters or 'the request'} for model '{sel.model}'.", param=param
         )

@@ -78,6 +78,10 @@ class SimProvider(SimLimits):
     daily_reset: DailyReset = "00:00 UTC"
     headers: HeaderStyle | None = None
     retry_after_ms: bool = False  # also send ``retry-after-ms`` on 429 (OpenAI's SDK reads it)
+    # Send ``retry-after`` (seconds) on 429 where the family does (Gemini never does). Off: a
+    # 429 says when to come back only through its rate-limit reset headers, like providers
+    # that send ``x-ratelimit-reset-*`` alone.
+    retry_after: bool = True
 
     # Faults
     outage: bool = False  # 503 on every call

@@ -76,7 +76,7 @@ def error_response(family: Family, fault: SimFault, config: SimProvider | None =
     headers = dict(fault.headers)
     if fault.retry_after_s is not None:
         millis = config is not None and config.retry_after_ms
-        seconds = family.retry_after_header
+        seconds = family.retry_after_header and (config is None or config.retry_after)
         headers.update(retry_headers(fault.retry_after_s, seconds=seconds, millis=millis))
     return Response(body, status, headers, media_type=JSON)
 
