@@ -82,6 +82,17 @@ class Settings(BaseSettings):
     session_affinity: bool = True
     session_ttl_s: int = Field(default=24 * 3600, gt=0)
 
+    # Context management (docs/context.md); a request may override the mode (context_mode).
+    context_mode: ContextMode = ContextMode.dynamic
+    context_static_messages: int = Field(default=20, gt=0)
+    context_summary_tokens: int = Field(default=512, gt=0)
+    # Consistent output (docs/streaming.md): a directive merged into the system prompt, and
+    # the normalizer that strips provider preambles from answers.
+    style_directive: str = ""
+    normalize_output: bool = False
+    # Usage counters (GET /v1/usage) are kept this many days.
+    usage_retention_days: int = Field(default=90, gt=0)
+
     log_format: str = "text"
     flower_user: str = "relay"
     flower_password: SecretStr = SecretStr("relay")
@@ -101,16 +112,5 @@ class Settings(BaseSettings):
         return default if default.exists() else None
 
     def key(self, *parts: str) -> str:
-    # Context management (docs/context.md); a request may override the mode (context_mode).
-    context_mode: ContextMode = ContextMode.dynamic
-    context_static_messages: int = Field(default=20, gt=0)
-    context_summary_tokens: int = Field(default=512, gt=0)
-    # Consistent output (docs/streaming.md): a directive merged into the system prompt, and
-    # the normalizer that strips provider preambles from answers.
-    style_directive: str = ""
-    normalize_output: bool = False
-    # Usage counters (GET /v1/usage) are kept this many days.
-    usage_retention_days: int = Field(default=90, gt=0)
-
         """A Redis key under Relay's prefix."""
         return ":".join((self.key_prefix, *parts))
