@@ -29,10 +29,12 @@ from relay_core.dispatch.executor import Executor
 from relay_core.dispatch.outcome import Done, Outcome
 from relay_core.dispatch.replies import publish_reply
 from relay_core.dispatch.state import WorkerState
+from relay_core.dispatch.streaming import RedisStreams
 from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget
 from relay_core.limits import Limiter, RedisBackend
 from relay_core.providers.registry import build_provider, make_http_client
 from relay_core.settings import Settings
+from relay_core.usage import UsageSink
 
 T = TypeVar("T")
 log = logging.getLogger("relay.worker")
@@ -80,7 +82,9 @@ class Runtime:
             Breaker.from_settings(self.settings, BreakerRedis(self.redis)),
             fingerprints,
         )
-        self.executor = Executor(state)
+        usage = UsageSink(self.redis, self.settings.key_prefix, self.settings.usage_retention_days)
+        streams = RedisStreams(self.redis, self.settings.key_prefix)
+        self.executor = Executor(state, sinks=[usage], streams=streams)
         self.served = sorted(providers)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
 

@@ -7,13 +7,16 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from relay_api.deps import OwnerDep, StateDep
 from relay_api.state import ApiState
+from relay_api.streaming import stream_chat
+from relay_core.affinity import Affinity, prefer_pinned
+from relay_core.context.prepare import keep_fitting
 from relay_core.dispatch.broker import send_envelope
 from relay_core.dispatch.envelope import Candidate, Envelope
-from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
+from relay_core.errors import GatewayTimeout, RelayError
 from relay_core.routing.live import live_states
 from relay_core.routing.targets import Selection, Target, resolve_targets
 from relay_core.schemas.chat import ChatCompletionRequest
@@ -22,8 +25,10 @@ router = APIRouter()
 
 
 async def rank_candidates(
-    state: ApiState, body: ChatCompletionRequest, fallback: str | None
+    state: ApiState, body: ChatCompletionRequest, fallback: str | None, pinned: str | None = None
 ) -> list[Target]:
+    """The candidates for ``body``, best first: only those whose window can take it, and the
+    session's ``pinned`` target (``provider/model``) first when it can serve now."""
     sel = Selection(
         model=body.model,
         model_type=body.model_type,
@@ -34,10 +39,11 @@ async def rank_candidates(
     targets = resolve_targets(
         state.providers, sel, mode=state.settings.mode, meta_model=state.settings.meta_model
     )
+    targets = keep_fitting(body, targets, lambda t: t.model, state.settings)
     if len(targets) == 1:
         return targets
     live = await live_states(targets, state.limiter, state.breaker, time.time())
-    return state.ranker.rank(targets, live)
+    return prefer_pinned(state.ranker.rank(targets, live), live, pinned)
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -46,19 +52,29 @@ async def chat_completions(
     state: StateDep,
     owner: OwnerDep,
     x_relay_fallback: Annotated[str | None, Header()] = None,
-) -> JSONResponse:
-    if body.stream:
-        raise InvalidRequest("Streaming is not available yet; send stream=false.", param="stream")
-    ranked = await rank_candidates(state, body, x_relay_fallback)
+    x_session_id: Annotated[str | None, Header()] = None,
+) -> Response:
+    affinity = Affinity(state.redis, state.settings)
+    pinned = await affinity.pinned(owner, x_session_id)
+    ranked = await rank_candidates(state, body, x_relay_fallback, pinned)
     timeout = state.settings.request_timeout_s
     env = Envelope(
         id=f"chatcmpl-{uuid.uuid4().hex}",
         request=body.model_dump(mode="json", exclude_none=True),
         candidates=[Candidate(provider=t.provider.name, model=t.model.id) for t in ranked],
         deadline=time.time() + timeout,
-        reply_to=state.hub.channel,
+        reply_to=None if body.stream else state.hub.channel,
         owner=owner,
     )
+    if body.stream:
+
+        async def publish(e: Envelope) -> None:
+            send_envelope(state.celery, state.settings.key_prefix, e)
+
+        async def repin(provider: str, model: str) -> None:
+            await affinity.pin(owner, x_session_id, provider, model)
+
+        return await stream_chat(state, env, publish, repin if x_session_id else None)
     fut = state.hub.expect(env.id)
     try:
         send_envelope(state.celery, state.settings.key_prefix, env)
@@ -77,4 +93,6 @@ async def chat_completions(
         "x-request-id": env.id,
     }
     reply.body["id"] = env.id
+    if reply.provider and reply.model:
+        await affinity.pin(owner, x_session_id, reply.provider, reply.model)
     return JSONResponse(reply.body, headers=headers)

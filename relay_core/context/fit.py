@@ -129,9 +129,14 @@ def fit_request(
     return request.model_copy(update={"messages": fitted})
 
 
+def required_tokens(request: ChatCompletionRequest, options: FitOptions) -> int:
+    """The fewest prompt tokens ``request`` can be sent with in this mode (model-independent):
+    the whole conversation when nothing may be dropped, else its pinned part."""
+    if options.mode is ContextMode.off:
+        return count_messages(request.messages)
+    return Conversation.split(request.messages).pinned_cost()
+
+
 def can_fit(request: ChatCompletionRequest, model: ModelConfig, options: FitOptions) -> bool:
     """Whether :func:`fit_request` would succeed for ``model`` (the API filters candidates)."""
-    budget = prompt_budget(request, model)
-    if options.mode is ContextMode.off:
-        return count_messages(request.messages) <= budget
-    return Conversation.split(request.messages).pinned_cost() <= budget
+    return required_tokens(request, options) <= prompt_budget(request, model)

@@ -18,17 +18,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from relay_core.breaker import Permit
+from relay_core.context.prepare import prepare_request
 from relay_core.dispatch.envelope import Envelope, Kind, Reply
 from relay_core.dispatch.outcome import Done, Forward, Outcome, exhausted_error
 from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
+from relay_core.dispatch.streaming import Relay, StreamHub, wants_stream
 from relay_core.errors import (
     CircuitOpen,
     GatewayTimeout,
+    InvalidRequest,
     RateLimited,
     RelayError,
     UpstreamError,
 )
 from relay_core.events import CallRecord, EventSink, emit
+from relay_core.normalize import Normalize, normalize_completion
 from relay_core.schemas.chat import ChatCompletionRequest, Usage
 from relay_core.tokens import estimate_request_tokens
 
@@ -52,11 +56,13 @@ class Executor:
         state: WorkerState,
         clock: Callable[[], float] = time.time,
         sinks: Sequence[EventSink] = (),
+        streams: StreamHub | None = None,
     ) -> None:
         self.state = state
         self.settings = state.settings
         self.clock = clock
         self.sinks = list(sinks)
+        self.streams = streams  # where ``stream: true`` answers go (None: answered whole)
 
     async def _report(
         self,
@@ -65,6 +71,8 @@ class Executor:
         started: float,
         error: UpstreamError | None,
         usage: Usage | None = None,
+        *,
+        ttft_s: float | None = None,
     ) -> None:
         if not self.sinks:
             return
@@ -80,21 +88,26 @@ class Executor:
             queue_wait_s=max(0.0, started - env.enqueued_at),
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
+            ttft_s=ttft_s,
             at=now,
         )
         await emit(self.sinks, record)
 
     async def visit(self, env: Envelope) -> Outcome:
+        outcome = await self._visit(env)
+        if self.streams is not None and isinstance(outcome, Done) and wants_stream(env):
+            await self.streams.finish(env.id, outcome.reply)  # the stream's terminal entry
+        return outcome
+
+    async def _visit(self, env: Envelope) -> Outcome:
         if self.clock() >= env.deadline:
             return self._final(env, GatewayTimeout("No provider answered before the deadline."))
         if env.index >= len(env.candidates):
             return self._next_round(env, None)
-        target = self.state.target(env.current)
-        if target is None:  # not ours (a mis-delivery, or a provider disabled here): skip it
-            return self._advance(
-                env, CircuitOpen("Provider not served.", provider=env.current.provider)
-            )
-        request = ChatCompletionRequest.model_validate(env.request)
+        prepared = self._prepare(env)
+        if isinstance(prepared, RelayError):
+            return self._advance(env, prepared)
+        target, request = prepared
         estimate = estimate_request_tokens(request, target.model)
         wait = await self._take(target, env, estimate)
         if wait is not None:
@@ -106,6 +119,20 @@ class Executor:
             await self.state.refund(target, env.id, estimate, self.clock())
             return self._advance(env, CircuitOpen("Circuit open.", provider=target.name))
         return await self._call(env, Call(target, permit, request, estimate))
+
+    def _prepare(self, env: Envelope) -> tuple[LiveTarget, ChatCompletionRequest] | RelayError:
+        """The current candidate and the request as it will be sent to it, or why it is
+        skipped: not served here (a mis-delivery, or a provider disabled here), or the
+        conversation cannot fit its context window (the next candidate's may be larger)."""
+        target = self.state.target(env.current)
+        if target is None:
+            return CircuitOpen("Provider not served.", provider=env.current.provider)
+        request = ChatCompletionRequest.model_validate(env.request)
+        try:
+            return target, prepare_request(request, target.model, self.settings)
+        except InvalidRequest as exc:
+            exc.provider, exc.model = target.name, target.model.id
+            return exc
 
     async def _take(self, target: LiveTarget, env: Envelope, estimate: int) -> float | None:
         """Take tokens for ``target``; None when granted, else seconds until it could be.
@@ -143,6 +170,8 @@ class Executor:
         started = self.clock()
         env = env.model_copy(update={"attempts": env.attempts + 1})
         try:
+            if self.streams is not None and call.request.stream:
+                return await self._stream(env, call, started)
             completion = await t.provider.complete(call.request, t.model.id)
         except UpstreamError as exc:
             exc.provider, exc.model = t.name, t.model.id
@@ -176,6 +205,8 @@ class Executor:
             now=self.clock(),
         )
         body = completion.body.model_copy(update={"model": t.model.id})
+        how = Normalize.for_request(call.request, self.settings.normalize_output)
+        body = normalize_completion(body, how)
         return Done(
             Reply(
                 id=env.id,
@@ -188,6 +219,48 @@ class Executor:
                 upstream_s=elapsed,
             )
         )
+
+    async def _stream(self, env: Envelope, call: Call, started: float) -> Outcome:
+        """Relay a streamed answer (see :mod:`relay_core.dispatch.streaming`). Errors before
+        the first chunk raise, for the caller's ordinary failover."""
+        assert self.streams is not None
+        t = call.target
+        target = (t.name, t.model.id)
+        normalize = self.settings.normalize_output
+        relay = Relay(
+            self.streams.open(env.id),
+            env,
+            target,
+            call.request,
+            normalize=normalize,
+            clock=self.clock,
+        )
+        async with t.provider.stream(call.request, t.model.id) as upstream:
+            result = await relay.run(upstream, started)
+        if result.error is not None:  # after the first chunk: too late to fail over
+            await self._report(env, call, started, result.error, ttft_s=result.ttft_s)
+            await self.state.after_failure(
+                t,
+                permit=call.permit,
+                lease=env.id,
+                estimate=call.estimate,
+                exc=result.error,
+                now=self.clock(),
+            )
+            return self._final(env, result.error)
+        usage = result.estimated_usage(call.request)
+        await self._report(env, call, started, None, usage, ttft_s=result.ttft_s)
+        await self.state.after_success(
+            t,
+            permit=call.permit,
+            lease=env.id,
+            tokens=(call.estimate, usage.total_tokens),
+            feedback=upstream.feedback,
+            now=self.clock(),
+        )
+        if result.taken:
+            return self._final(env, relay.interrupted())
+        return Done(relay.reply(usage, started, self.clock()))
 
     def _advance(self, env: Envelope, exc: RelayError) -> Outcome:
         env = _with_failure(env, exc)

@@ -1,0 +1,229 @@
+"""Streaming through the farm: the API's half (the worker's is ``relay_core.dispatch.streaming``).
+
+The API reads the request's Redis Stream with ``XREAD BLOCK`` (no polling sleeps) and relays
+each chunk entry as one SSE event, passing the worker's JSON bytes through as they are:
+
+* until the first entry arrives nothing is sent, so an error before the first chunk is an
+  ordinary JSON error with its status code (429 with ``Retry-After``, 503, ...);
+* then ``200 text/event-stream`` with ``x-relay-provider`` / ``x-relay-model`` headers, one
+  ``data: {...}`` event per chunk, and ``data: [DONE]``;
+* an error after the first chunk is an ``event: error`` whose data is the OpenAI error object,
+  then ``data: [DONE]``;
+* a client that disconnects sets the cancel key the worker checks between chunks, and frees
+  the call's concurrency slot at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import orjson
+from redis.asyncio import Redis
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from relay_api.state import ApiState
+from relay_core.dispatch.envelope import Envelope, Reply
+from relay_core.dispatch.streaming import (
+    ATTEMPTS,
+    CANCEL_TTL_S,
+    CHUNK,
+    DONE,
+    ERROR,
+    MODEL,
+    PROVIDER,
+    cancel_key,
+    stream_key,
+)
+from relay_core.errors import GatewayTimeout, RelayError, UpstreamUnavailable
+
+log = logging.getLogger("relay.api")
+
+BLOCK_MS = 1_000  # one XREAD waits at most this long (then checks the deadline and waits again)
+READ_COUNT = 512  # entries taken per XREAD when the worker is ahead
+DONE_EVENT = b"data: [DONE]\n\n"
+
+Fields = dict[bytes, bytes]
+Publish = Callable[[Envelope], Awaitable[None]]
+AfterFirst = Callable[[str, str], Awaitable[None]]
+
+
+class StreamReader:
+    """Reads one request's stream entries in order."""
+
+    def __init__(self, redis: Redis, key: str) -> None:
+        self.redis = redis
+        self.key = key
+        self.last = b"0-0"
+
+    async def read(self, wait_s: float) -> list[Fields]:
+        """The next entries; :class:`GatewayTimeout` when none comes within ``wait_s``."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                raise GatewayTimeout(f"No answer within {wait_s:.0f} s.")
+            found = await self.redis.xread(
+                {self.key: self.last}, count=READ_COUNT, block=min(BLOCK_MS, left_ms)
+            )
+            entries = _entries(found)
+            if entries:
+                self.last = entries[-1][0]
+                return [fields for _, fields in entries]
+
+
+def _entries(found: Any) -> list[tuple[bytes, Fields]]:
+    """The entries of the one stream read (RESP2 answers a list, RESP3 a mapping)."""
+    if not found:
+        return []
+    streams = list(found.values()) if isinstance(found, dict) else [s[1] for s in found]
+    entries: list[tuple[bytes, Fields]] = streams[0]
+    return entries
+
+
+def error_event(exc: RelayError) -> bytes:
+    return b"event: error\ndata: " + orjson.dumps(exc.body()) + b"\n\n" + DONE_EVENT
+
+
+def terminal_error(fields: Fields) -> RelayError:
+    reply = Reply.model_validate_json(fields[ERROR])
+    if reply.error is None:
+        return UpstreamUnavailable("The stream failed.")
+    return RelayError.from_info(reply.error)
+
+
+def frames(batch: list[Fields]) -> tuple[bytes, bool]:
+    """The SSE bytes for a batch of entries, and whether the stream has ended."""
+    out = bytearray()
+    for fields in batch:
+        chunk = fields.get(CHUNK)
+        if chunk is not None:
+            out += b"data: " + chunk + b"\n\n"
+        elif DONE in fields:
+            return bytes(out + DONE_EVENT), True
+        elif ERROR in fields:
+            return bytes(out) + error_event(terminal_error(fields)), True
+    return bytes(out), False
+
+
+class SSEResponse(Response):
+    """The ASGI response relaying the rest of the stream after its first entries."""
+
+    media_type = "text/event-stream"
+
+    def __init__(self, relay: StreamRelay, first: list[Fields], headers: dict[str, str]) -> None:
+        # Like StreamingResponse: no ``body``, so no content-length.
+        self.status_code = 200
+        self.background = None
+        self.relay = relay
+        self.first = first
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        finished = False
+        async with anyio.create_task_group() as tg:
+
+            async def watch() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                tg.cancel_scope.cancel()
+
+            tg.start_soon(watch)
+            try:
+                finished = await self.relay.pump(self.first, send)
+            except OSError:  # the client went away while we wrote
+                finished = False
+            tg.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            await self.relay.close(finished)
+
+
+class StreamRelay:
+    """One streamed request, from publishing its envelope to its last SSE event."""
+
+    def __init__(self, state: ApiState, env: Envelope, after_first: AfterFirst | None) -> None:
+        self.state = state
+        self.env = env
+        self.prefix = state.settings.key_prefix
+        self.reader = StreamReader(state.redis, stream_key(self.prefix, env.id))
+        self.after_first = after_first
+        self.provider = ""
+        self.model = ""
+
+    async def start(self, publish: Publish) -> SSEResponse:
+        """Publish and wait for the first entry: a stream to relay, or the error raised."""
+        await publish(self.env)
+        wait_s = self.state.settings.request_timeout_s + 1.0
+        first = await self.reader.read(wait_s)
+        head = first[0]
+        if ERROR in head:
+            await self.state.redis.delete(self.reader.key)
+            raise terminal_error(head)
+        self.provider = head.get(PROVIDER, b"").decode()
+        self.model = head.get(MODEL, b"").decode()
+        headers = {
+            "cache-control": "no-cache",
+            "x-accel-buffering": "no",
+            "x-relay-provider": self.provider,
+            "x-relay-model": self.model,
+            "x-relay-attempts": head.get(ATTEMPTS, b"1").decode(),
+            "x-request-id": self.env.id,
+        }
+        return SSEResponse(self, first, headers)
+
+    async def pump(self, first: list[Fields], send: Send) -> bool:
+        """Send every event; True when the stream ended (done or error event sent)."""
+        batch = first
+        idle_s = self.state.settings.request_timeout_s
+        while True:
+            data, ended = frames(batch)
+            if data:
+                await send(_body(data))
+            if ended:
+                await send(_body(b"", more=False))
+                return True
+            if batch is first and self.after_first is not None and self.provider:
+                await self.after_first(self.provider, self.model)
+            try:
+                batch = await self.reader.read(idle_s)
+            except GatewayTimeout as exc:
+                await send(_body(error_event(exc), more=False))
+                return False
+
+    async def close(self, finished: bool) -> None:
+        """After the last event, or when the client left: tidy up, cancel the upstream call."""
+        try:
+            if finished:
+                await self.state.redis.delete(self.reader.key)
+                return
+            await self.state.redis.set(cancel_key(self.prefix, self.env.id), b"1", ex=CANCEL_TTL_S)
+            await self._release_slot()
+        except Exception:  # Redis blinked: the keys expire on their own
+            log.warning("could not tidy up stream %s", self.env.id, exc_info=True)
+
+    async def _release_slot(self) -> None:
+        """Free the call's concurrency slot now (the worker's own release is then a no-op)."""
+        config = next((p for p in self.state.providers if p.name == self.provider), None)
+        model = None if config is None else config.model(self.model)
+        if config is None or model is None:
+            return
+        now = time.time()
+        plan = self.state.limiter.plan(config, model, now)
+        await self.state.limiter.release(plan, self.env.id, 0, 0, now)
+
+
+def _body(data: bytes, more: bool = True) -> Message:
+    message: dict[str, Any] = {"type": "http.response.body", "body": data, "more_body": more}
+    return message
+
+
+async def stream_chat(
+    state: ApiState, env: Envelope, publish: Publish, after_first: AfterFirst | None = None
+) -> SSEResponse:
+    """Publish ``env`` (a ``stream: true`` request) and return its SSE response."""
+    return await StreamRelay(state, env, after_first).start(publish)

@@ -1,0 +1,287 @@
+"""Streaming through the farm: the worker's half (the API's is ``relay_api.streaming``).
+
+A worker relays a streamed answer chunk by chunk into one Redis Stream per request,
+``{prefix}:stream:{id}``, already serialised in OpenAI's chunk format so the API passes the
+bytes through untouched:
+
+* chunk entries ``{c: <chunk JSON>}`` with explicit ids ``0-1``, ``0-2``, ... — the first also
+  names the provider, model and attempt (``p``, ``m``, ``a``) for the response headers;
+* one terminal entry: ``{d: <Reply JSON>}`` when the answer ended, ``{e: <Reply JSON>}`` when
+  it failed (before the first chunk: the API answers a plain error; after it: an SSE error
+  event then ``[DONE]``).
+
+Failover is possible until the first chunk is written: an upstream error before that is the
+executor's ordinary re-route. The explicit ids make a second writer (a redelivered task after
+a worker died mid-stream) notice the stream is taken instead of appending a second answer.
+
+Each chunk's ``XADD`` is pipelined with an ``EXISTS`` on ``{prefix}:cancel:{id}``, which the
+API sets when the client disconnects: the worker stops between chunks, closing the upstream
+response, and releases the call's lease.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+import orjson
+from redis.asyncio import Redis
+
+from relay_core.context.count import count_messages
+from relay_core.dispatch.envelope import Envelope, Reply
+from relay_core.errors import UpstreamError, UpstreamUnavailable
+from relay_core.normalize import ChunkNormalizer, Normalize
+from relay_core.providers.base import ChunkStream
+from relay_core.schemas.chat import ChatCompletionChunk, ChatCompletionRequest, Usage
+
+STREAM_TTL_S = 600  # an unread stream disappears after this
+STREAM_MAXLEN = 10_000  # entries kept per stream (a reader this far behind loses the oldest)
+CANCEL_TTL_S = 600
+
+CHUNK, DONE, ERROR = b"c", b"d", b"e"
+PROVIDER, MODEL, ATTEMPTS = b"p", b"m", b"a"
+
+
+def stream_key(prefix: str, request_id: str) -> str:
+    return f"{prefix}:stream:{request_id}"
+
+
+def cancel_key(prefix: str, request_id: str) -> str:
+    return f"{prefix}:cancel:{request_id}"
+
+
+def wants_stream(env: Envelope) -> bool:
+    return env.request.get("stream") is True
+
+
+class Written(Enum):
+    ok = "ok"
+    cancelled = "cancelled"  # the client went away
+    taken = "taken"  # another writer already streamed into this key
+
+
+class ChunkSink(Protocol):
+    """Where one request's chunks go."""
+
+    async def write(self, data: bytes, head: dict[bytes, bytes] | None = None) -> Written: ...
+
+
+class StreamHub(Protocol):
+    """A worker's streams: open one per request, end it with the final reply."""
+
+    def open(self, request_id: str) -> ChunkSink: ...
+
+    async def finish(self, request_id: str, reply: Reply) -> None: ...
+
+
+class RedisChunkSink:
+    def __init__(self, redis: Redis, prefix: str, request_id: str) -> None:
+        self.redis = redis
+        self.key = stream_key(prefix, request_id)
+        self.cancel = cancel_key(prefix, request_id)
+        self.seq = 0
+
+    async def write(self, data: bytes, head: dict[bytes, bytes] | None = None) -> Written:
+        self.seq += 1
+        fields: dict[Any, Any] = {CHUNK: data, **(head or {})}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if self.seq == 1:
+                pipe.xlen(self.key)
+            pipe.xadd(self.key, fields, id=f"0-{self.seq}", maxlen=STREAM_MAXLEN)
+            pipe.exists(self.cancel)
+            if self.seq == 1:
+                pipe.expire(self.key, STREAM_TTL_S)
+            results = await pipe.execute(raise_on_error=False)
+        if self.seq == 1 and results[0]:
+            return Written.taken
+        return Written.cancelled if results[2 if self.seq == 1 else 1] else Written.ok
+
+
+class RedisStreams:
+    """The :class:`StreamHub` on Redis Streams (one per worker process)."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def open(self, request_id: str) -> RedisChunkSink:
+        return RedisChunkSink(self.redis, self.prefix, request_id)
+
+    async def finish(self, request_id: str, reply: Reply) -> None:
+        key = stream_key(self.prefix, request_id)
+        kind = DONE if reply.ok else ERROR
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xadd(key, {kind: reply.model_dump_json(exclude_none=True)}, maxlen=STREAM_MAXLEN)
+            pipe.expire(key, STREAM_TTL_S)
+            await pipe.execute()
+
+
+@dataclass
+class ChunkShape:
+    """How one request's chunks are written: OpenAI's format, under Relay's id and model."""
+
+    request_id: str
+    model: str
+    include_usage: bool
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    @classmethod
+    def for_request(cls, request_id: str, model: str, request: ChatCompletionRequest) -> ChunkShape:
+        include = request.stream_options is not None and request.stream_options.include_usage
+        return cls(request_id, model, include)
+
+    def encode(self, chunk: ChatCompletionChunk) -> bytes | None:
+        """The chunk as JSON, or None for a usage chunk the client did not ask for."""
+        if not chunk.choices and not self.include_usage:
+            return None
+        out: dict[str, Any] = {
+            "id": self.request_id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+        }
+        if chunk.system_fingerprint is not None:
+            out["system_fingerprint"] = chunk.system_fingerprint
+        out["choices"] = [
+            {
+                "index": c.index,
+                "delta": c.delta.model_dump(mode="json", exclude_none=True),
+                "logprobs": c.logprobs,
+                "finish_reason": c.finish_reason,
+            }
+            for c in chunk.choices
+        ]
+        for name, value in (chunk.model_extra or {}).items():
+            out.setdefault(name, value)
+        if self.include_usage:
+            out["usage"] = None if chunk.usage is None else chunk.usage.model_dump(mode="json")
+        return orjson.dumps(out)
+
+    def usage_chunk(self, usage: Usage) -> bytes:
+        chunk = ChatCompletionChunk(id=self.request_id, model=self.model, choices=[], usage=usage)
+        data = self.encode(chunk)
+        assert data is not None
+        return data
+
+
+@dataclass
+class Streamed:
+    """How a relayed stream went."""
+
+    usage: Usage | None = None  # as the provider reported it
+    chars: int = 0  # answer characters relayed (for an estimate when no usage came)
+    written: int = 0  # entries written
+    ttft_s: float | None = None  # from the call's start to the first chunk written
+    error: UpstreamError | None = None  # the upstream failed after the first chunk
+    cancelled: bool = False
+    taken: bool = False  # another writer owns this stream (a redelivered task)
+
+    def estimated_usage(self, request: ChatCompletionRequest) -> Usage:
+        if self.usage is not None:
+            return self.usage
+        prompt = count_messages(request.messages)
+        completion = (self.chars + 3) // 4
+        return Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
+
+
+def _chars(chunk: ChatCompletionChunk) -> int:
+    n = 0
+    for c in chunk.choices:
+        n += len(c.delta.content or "")
+        for call in c.delta.tool_calls or ():
+            n += len((call.function or {}).get("arguments", ""))
+    return n
+
+
+class Relay:
+    """One stream's relay from the provider to the sink."""
+
+    def __init__(
+        self,
+        sink: ChunkSink,
+        env: Envelope,
+        target: tuple[str, str],
+        request: ChatCompletionRequest,
+        *,
+        normalize: bool,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sink = sink
+        self.env = env
+        self.provider, self.model = target
+        self.request = request
+        self.shape = ChunkShape.for_request(env.id, self.model, request)
+        self.normalize = Normalize.for_request(request, normalize)
+        self.clock = clock
+        self.result = Streamed()
+
+    async def run(self, upstream: ChunkStream, started: float) -> Streamed:
+        """Relay every chunk. An upstream error before anything was written propagates (the
+        caller fails over); after that it is returned in :attr:`Streamed.error`."""
+        normalizer = ChunkNormalizer(self.normalize)
+        try:
+            async for chunk in upstream:
+                if chunk.usage is not None and not chunk.choices:
+                    self.result.usage = chunk.usage
+                self.result.chars += _chars(chunk)
+                for out in normalizer.chunk(chunk):
+                    if not await self._send(self.shape.encode(out), started):
+                        return self.result
+        except UpstreamError as exc:
+            if self.result.written == 0:
+                raise
+            self.result.error = exc
+            return self.result
+        if self.shape.include_usage and self.result.usage is None:
+            usage = self.result.estimated_usage(self.request)
+            await self._send(self.shape.usage_chunk(usage), started)
+        return self.result
+
+    async def _send(self, data: bytes | None, started: float) -> bool:
+        if data is None:
+            return True
+        first = self.result.written == 0
+        head = {
+            PROVIDER: self.provider.encode(),
+            MODEL: self.model.encode(),
+            ATTEMPTS: str(self.env.attempts).encode(),
+        }
+        written = await self.sink.write(data, head if first else None)
+        if written is Written.taken:
+            self.result.taken = True
+            return False
+        self.result.written += 1
+        if first:
+            self.result.ttft_s = self.clock() - started
+        if written is Written.cancelled:
+            self.result.cancelled = True
+            return False
+        return True
+
+    def reply(self, usage: Usage, started: float, now: float) -> Reply:
+        """The final word on a stream that went through (or that the client left)."""
+        body: dict[str, Any] = {"usage": usage.model_dump(mode="json")}
+        if self.result.cancelled:
+            body["cancelled"] = True
+        return Reply(
+            id=self.env.id,
+            ok=True,
+            body=body,
+            provider=self.provider,
+            model=self.model,
+            attempts=self.env.attempts,
+            queue_wait_s=max(0.0, started - self.env.enqueued_at),
+            upstream_s=now - started,
+        )
+
+    def interrupted(self) -> UpstreamError:
+        return UpstreamUnavailable(
+            "The stream was interrupted (its worker stopped) and cannot be resumed.",
+            provider=self.provider,
+            model=self.model,
+        )
