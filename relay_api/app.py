@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from relay_api.errors import install_error_handlers
 from relay_api.routes import chat, health, models, usage
+from relay_api.routes.metrics import install_metrics
 from relay_api.state import ApiState
 from relay_core.settings import Settings
 
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Relay", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    install_metrics(app)
     for module in (health, models, chat, usage):
         app.include_router(module.router)
     return app

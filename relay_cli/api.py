@@ -47,5 +47,13 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not settings.api_keys:
         log.info("no gateway keys (RELAY_API_KEYS): serving on %s only, without auth", host)
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        # SIGTERM: stop accepting, let open requests finish (bounded), then shut down.
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+    )
     return 0

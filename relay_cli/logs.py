@@ -8,14 +8,26 @@ import os
 import re
 import sys
 import time
+from collections.abc import Mapping
 
-_SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD)", re.IGNORECASE)
+_SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH|CREDENTIAL)", re.IGNORECASE)
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{6,}")
+# user:password@ in URLs (redis://:secret@host, https://user:secret@host)
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s/]+@", re.IGNORECASE)
 
 
-def secret_values() -> list[str]:
+# Names that match _SECRET_ENV but hold no secret (redacting them would garble every log line).
+_NOT_SECRET = re.compile(r"(_PREFIX|_DIR|_PATH|_FILE|XAUTHORITY)$", re.IGNORECASE)
+
+
+def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of environment variables that look like secrets (long enough to matter)."""
-    return [v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 6]
+    env = os.environ if environ is None else environ
+    return [
+        v
+        for k, v in env.items()
+        if _SECRET_ENV.search(k) and not _NOT_SECRET.search(k) and len(v) >= 6
+    ]
 
 
 class RedactingFilter(logging.Filter):
@@ -26,6 +38,7 @@ class RedactingFilter(logging.Filter):
     def redact(self, text: str) -> str:
         for s in self.secrets:
             text = text.replace(s, "***")
+        text = _URL_PASSWORD.sub(r"\1***@", text)
         return _BEARER.sub(r"\1***", text)
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -55,6 +68,12 @@ class JsonFormatter(logging.Formatter):
         if record.exc_text:
             data["exc"] = record.exc_text
         return json.dumps(data)
+
+
+def json_line(component: str, message: str, level: str = "info") -> str:
+    """One JSON log line, the shape :class:`JsonFormatter` writes (for foreign output)."""
+    data = {"ts": round(time.time(), 3), "level": level, "component": component}
+    return json.dumps({**data, "message": message})
 
 
 def setup_logging(component: str, fmt: str = "text", level: str = "INFO") -> None:

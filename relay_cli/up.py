@@ -2,13 +2,15 @@
 
 Redis (found or embedded, AOF on), the provider simulator when no provider key is configured,
 one worker serving every provider queue, the API on 127.0.0.1:8000 and Flower on :5555. Ctrl-C
-stops every child; a second ``relay up`` while one runs says so instead of fighting over ports.
+(or SIGTERM) stops every child; a second ``relay up`` while one runs says so instead of
+fighting over ports. See docs/operations.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import time
@@ -16,191 +18,257 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-import httpx
-
 from relay_cli import embedded_redis
-from relay_cli.runfile import RunInfo, clear_running, read_running, write_running
-from relay_cli.supervise import Supervisor
+from relay_cli.runfile import (
+    ChildInfo,
+    RunInfo,
+    clear_running,
+    client_host,
+    leftovers,
+    read_info,
+    up_lock,
+    write_running,
+)
+from relay_cli.supervise import Supervisor, signal_group
+from relay_cli.up_wait import StartFailed, http_ok, wait_for
+from relay_core.settings import Settings
 
 EMBEDDED_REDIS_PORT = 6399
-START_TIMEOUT_S = 60.0
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+STOP_MARGIN_S = 10.0  # beyond RELAY_SHUTDOWN_GRACE_S before a child is killed
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("up", help="run the whole farm: Redis, API, worker, Flower (+ simulator)")
-    p.add_argument("--host", default=None, help="API bind address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="API port (default 8000)")
+    p.add_argument("--host", default=None, help="API bind address (default RELAY_HOST)")
+    p.add_argument("--port", type=int, default=None, help="API port (default RELAY_PORT, 8000)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--concurrency", type=int, default=None, help="threads per worker")
+    p.add_argument("--providers", default=None, help="provider queues to serve (default all)")
     p.add_argument("--flower-port", type=int, default=5555)
     p.add_argument("--no-flower", action="store_true")
     p.add_argument("--sim-port", type=int, default=8900)
-    p.add_argument("--log-format", choices=["text", "json"], default="text")
+    p.add_argument("--redis-port", type=int, default=EMBEDDED_REDIS_PORT)
+    p.add_argument("--log-format", choices=["text", "json"], default=None)
     p.add_argument("--demo", action="store_true", help="simulated providers even if keys exist")
     p.set_defaults(func=run)
-
-
-def _wait(what: str, check: Callable[[], bool], sup: Supervisor) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if check():
-            return
-        dead = sup.dead()
-        if dead is not None:
-            raise SystemExit(f"relay up: {dead.name} exited (code {dead.proc.returncode})")
-        time.sleep(0.1)
-    raise SystemExit(f"relay up: {what} did not become ready in {START_TIMEOUT_S:.0f} s")
-
-
-def _http_ok(url: str) -> Callable[[], bool]:
-    def check() -> bool:
-        try:
-            return httpx.get(url, timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    return check
-
-
-def _client_host(bind: str) -> str:
-    """Where a local client reaches a server bound to ``bind`` (any-address: loopback)."""
-    return "127.0.0.1" if bind in {"::", "0." * 3 + "0"} else bind
 
 
 def _relay(*args: str) -> list[str]:
     return [sys.executable, "-m", "relay_cli.main", *args]
 
 
-def _start_redis(sup: Supervisor, env: dict[str, str], data_dir: Path) -> str:
-    url = os.environ.get("RELAY_REDIS_URL")
-    if url and embedded_redis.reachable(url):
-        sup.say(f"redis: using {url}")
+class Farm:
+    """One ``relay up`` run: its settings, supervisor, environment and run file."""
+
+    def __init__(self, args: argparse.Namespace, settings: Settings, data_dir: Path) -> None:
+        self.args = args
+        self.settings = settings
+        self.data_dir = data_dir
+        self.log_format: str = args.log_format or settings.log_format
+        self.sup = Supervisor(log_format=self.log_format, log_dir=data_dir / "logs")
+        self.env = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}
+        self.env.update(PYTHONUNBUFFERED="1", RELAY_DATA_DIR=str(data_dir))
+        self.info = RunInfo(pid=os.getpid(), key_prefix=settings.key_prefix)
+
+    def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+        child = self.sup.start(name, argv, env or self.env)
+        cmd = " ".join(argv[:4])
+        self.info.children.append(ChildInfo(name=name, pid=child.pid, cmd=cmd))
+        write_running(self.data_dir, self.info)
+
+    def wait(self, what: str, check: Callable[[], bool]) -> None:
+        wait_for(what, check, self.sup)
+
+    # ---- the parts, in start order -----------------------------------------------------------
+
+    def redis(self) -> None:
+        url = os.environ.get("RELAY_REDIS_URL")
+        if url and embedded_redis.reachable(url):
+            self.sup.say(f"redis: using {url}")
+        else:
+            if url:
+                self.sup.say(f"redis: RELAY_REDIS_URL={url} is not reachable; starting one")
+            url = self._embedded_redis()
+        self.env["RELAY_REDIS_URL"] = self.info.redis_url = url
+
+    def _embedded_redis(self) -> str:
+        binary, origin = embedded_redis.server_binary()
+        port = self.args.redis_port
+        if not embedded_redis.port_free(port):
+            raise StartFailed(f"port {port} is taken: pass --redis-port, or set RELAY_REDIS_URL")
+        folder = self.data_dir / "redis"
+        self.start("redis", embedded_redis.server_argv(binary, folder, port))
+        url = f"redis://127.0.0.1:{port}/0"
+        wait_for("redis", lambda: embedded_redis.reachable(url, 0.5), self.sup)
+        self.sup.say(f"redis: started from {origin} at {url} (data in {folder}, AOF on)")
         return url
-    if url:
-        sup.say(f"redis: RELAY_REDIS_URL={url} is not reachable; starting an embedded one")
-    binary, origin = embedded_redis.server_binary()
-    port = EMBEDDED_REDIS_PORT
-    if not embedded_redis.port_free(port):
-        raise SystemExit(f"relay up: port {port} is taken; set RELAY_REDIS_URL to use that Redis")
-    sup.start("redis", embedded_redis.server_argv(binary, data_dir / "redis", port), env)
-    url = f"redis://127.0.0.1:{port}/0"
-    _wait("redis", lambda: embedded_redis.reachable(url, 0.5), sup)
-    sup.say(f"redis: started from {origin} at {url} (data in {data_dir / 'redis'}, AOF on)")
-    return url
+
+    def simulator(self) -> None:
+        if not needs_simulator(self.args, self.settings):
+            return
+        url = f"http://127.0.0.1:{self.args.sim_port}"
+        self.env.update(RELAY_DEMO="1", RELAY_SIM_URL=url)
+        self.info.sim_url, self.info.demo = url, True
+        self.sup.say(
+            "no provider keys configured: serving the demo catalogue of SIMULATED providers "
+            "(canned answers; see README 'Configure' for real ones)"
+        )
+        self.start("sim", _relay("sim", "--port", str(self.args.sim_port)))
+        self.wait("the simulator", http_ok(f"{url}/_sim/health"))
+
+    def metrics_env(self) -> dict[str, str]:
+        """The environment of the API and workers: a fresh multiprocess metrics directory."""
+        folder = self.data_dir / "metrics"
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+        self.info.metrics_dir = str(folder)
+        return {**self.env, MULTIPROC_ENV: str(folder)}
+
+    def workers(self, env: dict[str, str]) -> None:
+        extra = ["--log-format", self.log_format]
+        if self.args.concurrency:
+            extra += ["--concurrency", str(self.args.concurrency)]
+        if self.args.providers:
+            extra += ["--providers", self.args.providers]
+        for i in range(self.args.workers):
+            name = "worker" if self.args.workers == 1 else f"worker{i + 1}"
+            self.start(name, _relay("worker", "--hostname", f"{name}@%h", *extra), env)
+
+    def api(self, env: dict[str, str]) -> None:
+        host = self.args.host or self.settings.host
+        port = self.args.port or self.settings.port
+        url = f"http://{client_host(host)}:{port}"
+        self.start("api", _relay("api", "--host", host, "--port", str(port), *self._log()), env)
+        self.wait("the API", http_ok(f"{url}/health"))
+        self.info.api_url = url
+
+    def flower(self) -> None:
+        if self.args.no_flower:
+            return
+        port = self.args.flower_port
+        self.start("flower", _relay("flower", "--port", str(port)))
+        self.info.flower_url = f"http://127.0.0.1:{port}"
+        self.wait("Flower", http_ok(f"{self.info.flower_url}/healthcheck"))
+
+    def _log(self) -> list[str]:
+        return ["--log-format", self.log_format]
+
+    def preflight(self) -> None:
+        """Refuse early, and say why, when a port we need is taken."""
+        host = self.args.host or self.settings.host
+        wanted = [("API", host, self.args.port or self.settings.port, "--port")]
+        if not self.args.no_flower:
+            wanted.append(("Flower", "127.0.0.1", self.args.flower_port, "--flower-port"))
+        if needs_simulator(self.args, self.settings):
+            wanted.append(("simulator", "127.0.0.1", self.args.sim_port, "--sim-port"))
+        for what, bind, port, flag in wanted:
+            if not embedded_redis.port_free(port, bind):
+                raise StartFailed(f"port {port} ({what}) is in use by another program: pass {flag}")
+
+    def up(self) -> None:
+        self.preflight()
+        self.redis()
+        self.simulator()
+        env = self.metrics_env()
+        self.workers(env)
+        self.api(env)
+        self.flower()
+        self.wait("a worker", http_ok(f"{self.info.api_url}/ready"))
+        self.info.ready = True
+        write_running(self.data_dir, self.info)
+
+    def banner(self) -> None:
+        info = self.info
+        lines = [
+            "Relay is up.",
+            f"  API      {info.api_url}/v1   (the OpenAI base_url)",
+            f"  Metrics  {info.api_url}/metrics",
+        ]
+        if info.flower_url:
+            user = self.settings.flower_user
+            lines.append(f"  Flower   {info.flower_url}   (user {user}, RELAY_FLOWER_PASSWORD)")
+        lines.append(f"  Redis    {info.redis_url}")
+        lines.append(f"  Logs     {self.data_dir / 'logs'}   Status: relay status")
+        if info.demo:
+            lines.append("  Providers: SIMULATED (demo catalogue; no provider keys configured)")
+        lines.append("Press Ctrl-C to stop.")
+        for line in lines:
+            self.sup.say(line)
 
 
-def _needs_simulator(args: argparse.Namespace, env: dict[str, str]) -> bool:
-    from relay_core.catalogue.loader import enabled_providers, resolve_catalogue
-    from relay_core.settings import Settings
+def needs_simulator(args: argparse.Namespace, settings: Settings) -> bool:
+    from relay_core.catalogue.loader import CatalogueError, enabled_providers, resolve_catalogue
 
-    if args.demo:
+    if args.demo or settings.demo:
         return True
-    settings = Settings()
-    catalogue, source = resolve_catalogue(settings)
-    if settings.demo or source.is_demo:
+    try:
+        catalogue, source = resolve_catalogue(settings)
+    except CatalogueError as exc:
+        raise StartFailed("the catalogue is not valid:\n" + "\n".join(exc.problems)) from None
+    if source.is_demo:
         return True
     enabled, _ = enabled_providers(catalogue, settings.mode)
     return not enabled
 
 
-def _start(args: argparse.Namespace, sup: Supervisor, data_dir: Path) -> RunInfo:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    redis_url = _start_redis(sup, env, data_dir)
-    env["RELAY_REDIS_URL"] = redis_url
-    sim_url = None
-    if _needs_simulator(args, env):
-        sim_url = f"http://127.0.0.1:{args.sim_port}"
-        env.update(RELAY_DEMO="1", RELAY_SIM_URL=sim_url)
-        sup.say("no provider keys configured: serving the demo catalogue of SIMULATED providers")
-        sup.start("sim", _relay("sim", "--port", str(args.sim_port)), env)
-        _wait("simulator", _http_ok(f"{sim_url}/_sim/health"), sup)
-    log = ["--log-format", args.log_format]
-    for i in range(args.workers):
-        conc = ["--concurrency", str(args.concurrency)] if args.concurrency else []
-        name = "worker" if args.workers == 1 else f"worker{i + 1}"
-        sup.start(name, _relay("worker", "--hostname", f"{name}@%h", *conc, *log), env)
-    host = args.host or env.get("RELAY_HOST", "127.0.0.1")
-    port = args.port or int(env.get("RELAY_PORT", "8000"))
-    api_url = f"http://{_client_host(host)}:{port}"
-    sup.start("api", _relay("api", "--host", host, "--port", str(port), *log), env)
-    _wait("api", _http_ok(f"{api_url}/health"), sup)
-    flower_url = None
-    if not args.no_flower:
-        flower_url = _start_flower(sup, env, redis_url, args.flower_port)
-    _wait("a worker", _http_ok(f"{api_url}/ready"), sup)
-    return RunInfo(
-        pid=os.getpid(),
-        redis_url=redis_url,
-        api_url=api_url,
-        flower_url=flower_url,
-        sim_url=sim_url,
-        demo=sim_url is not None,
-    )
+def _stop_leftovers(data_dir: Path, sup: Supervisor) -> None:
+    """Stop what a ``relay up`` that died without cleaning up left running."""
+    info = read_info(data_dir)
+    if info is None:
+        return
+    for child in leftovers(info):
+        sup.say(f"stopping {child.name} (pid {child.pid}), left by an earlier relay up")
+        signal_group(child.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while leftovers(info) and time.monotonic() < deadline:
+        time.sleep(0.1)  # polling for exits, bounded by the deadline
+    for child in leftovers(info):
+        signal_group(child.pid, signal.SIGKILL)
+    clear_running(data_dir)
 
 
-def _start_flower(sup: Supervisor, env: dict[str, str], redis_url: str, port: int) -> str:
-    user = env.get("RELAY_FLOWER_USER", "relay")
-    password = env.get("RELAY_FLOWER_PASSWORD", "relay")
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "--broker",
-        redis_url,
-        "flower",
-        f"--port={port}",
-        "--address=127.0.0.1",
-        f"--basic-auth={user}:{password}",
-    ]
-    sup.start("flower", argv, env)
-    return f"http://127.0.0.1:{port}"
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
-def _banner(sup: Supervisor, info: RunInfo) -> None:
-    lines = [
-        "Relay is up.",
-        f"  API      {info.api_url}/v1   (use as the OpenAI base_url)",
-        f"  Metrics  {info.api_url}/metrics",
-    ]
-    if info.flower_url:
-        lines.append(f"  Flower   {info.flower_url}   (user/password: RELAY_FLOWER_USER/PASSWORD)")
-    lines.append(f"  Redis    {info.redis_url}")
-    if info.demo:
-        lines.append("  Providers: SIMULATED (demo catalogue; no provider keys configured)")
-    lines.append("Press Ctrl-C to stop.")
-    for line in lines:
-        sup.say(line)
-
-
-def run(args: argparse.Namespace) -> int:
-    from relay_core.settings import Settings
-
-    data_dir = Settings().data_dir
-    running = read_running(data_dir)
-    if running is not None:
-        print(
-            f"relay up: already running (pid {running.pid}), API at {running.api_url}",
-            file=sys.stderr,
-        )
-        return 1
-    sup = Supervisor()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_signal)
+def _serve(farm: Farm) -> int:
+    sup = farm.sup
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     try:
-        info = _start(args, sup, data_dir)
-        write_running(data_dir, info)
-        _banner(sup, info)
+        _stop_leftovers(farm.data_dir, sup)
+        farm.up()
+        farm.banner()
         while (dead := sup.dead()) is None:
             time.sleep(0.2)
         sup.say(f"{dead.name} exited (code {dead.proc.returncode}); stopping the farm")
         return 1
     except KeyboardInterrupt:
         return 0
+    except StartFailed as exc:
+        sup.say(f"cannot start: {exc}")
+        return 1
     finally:
         sup.say("stopping…")
-        sup.stop_all()
-        clear_running(data_dir)
+        sup.stop_all(farm.settings.shutdown_grace_s + STOP_MARGIN_S)
+        clear_running(farm.data_dir)
         sup.say("stopped.")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        print(f"relay up: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    data_dir = settings.data_dir.resolve()
+    with up_lock(data_dir) as mine:
+        if not mine:
+            info = read_info(data_dir)
+            where = f" (pid {info.pid}), API at {info.api_url}" if info else ""
+            print(f"relay up: already running{where}; stop it first", file=sys.stderr)
+            return 1
+        return _serve(Farm(args, settings, data_dir))

@@ -14,6 +14,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--loglevel", default="INFO")
     p.add_argument("--hostname", help="Celery node name (default: relay@<host>)")
     p.add_argument("--log-format", choices=["text", "json"], default=None)
+    p.add_argument(
+        "--metrics-port", type=int, help="serve Prometheus metrics on this port (all interfaces)"
+    )
     p.set_defaults(func=run)
 
 
@@ -24,5 +27,12 @@ def run(args: argparse.Namespace) -> int:
     settings = Settings()
     setup_logging("worker", args.log_format or settings.log_format, args.loglevel)
     only = {p.strip() for p in args.providers.split(",") if p.strip()} if args.providers else None
-    run_worker(settings, only, args.concurrency, args.loglevel, args.hostname)
+    run_worker(
+        settings,
+        only,
+        args.concurrency,
+        args.loglevel,
+        args.hostname,
+        metrics_port=args.metrics_port,
+    )
     return 0

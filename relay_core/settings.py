@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     max_queue_wait_s: float = Field(default=30.0, ge=0)
     # The longest countdown a re-queued task gets (well under the visibility timeout).
     requeue_delay_max_s: float = Field(default=5.0, gt=0)
+    # On SIGTERM a worker lets in-flight calls run this long, then hands them back to their
+    # queues; the API lets open requests finish for as long.
+    shutdown_grace_s: float = Field(default=20.0, ge=0)
+    # Serve a worker's metrics on this port (for workers on machines without the API).
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     # Circuit breakers
     breaker_failures: int = Field(default=5, gt=0)  # consecutive failures that open it

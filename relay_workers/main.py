@@ -5,8 +5,11 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
+from celery.signals import worker_shutting_down
+from celery.utils.nodenames import default_nodename, host_format
 
 from relay_core.dispatch.broker import create_celery
+from relay_core.metrics.collector import serve_metrics
 from relay_core.settings import Settings
 from relay_workers.runtime import Runtime
 from relay_workers.tasks import register_tasks
@@ -31,17 +34,30 @@ def run_worker(
     concurrency: int | None = None,
     loglevel: str = "INFO",
     hostname: str | None = None,
+    *,
+    metrics_port: int | None = None,
 ) -> None:
     app, runtime = build_worker_app(settings, only)
     log.info("worker serving %s", ", ".join(runtime.served))
+    port = metrics_port or settings.worker_metrics_port
+    stop_metrics = serve_metrics(port, runtime.metrics_registry) if port else None
+
+    def on_shutdown(**_: object) -> None:
+        # SIGTERM/SIGINT: Celery stops consuming and waits for running tasks; bound the wait.
+        runtime.begin_stop(settings.shutdown_grace_s)
+
+    worker_shutting_down.connect(on_shutdown, weak=False)
     try:
         worker = app.Worker(
             pool="threads",
             concurrency=concurrency or settings.worker_concurrency,
             loglevel=loglevel,
-            hostname=hostname,
+            hostname=host_format(default_nodename(hostname)) if hostname else None,
             send_events=True,
         )
         worker.start()
     finally:
+        worker_shutting_down.disconnect(on_shutdown)
+        if stop_metrics is not None:
+            stop_metrics()
         runtime.close()

@@ -19,6 +19,7 @@ from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 import httpx
+from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from relay_core.breaker import Breaker, fingerprint
@@ -26,12 +27,14 @@ from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, resolve_catalogue
 from relay_core.dispatch.envelope import Envelope
 from relay_core.dispatch.executor import Executor
-from relay_core.dispatch.outcome import Done, Outcome
+from relay_core.dispatch.outcome import Done, Forward, Outcome
 from relay_core.dispatch.replies import publish_reply
 from relay_core.dispatch.state import WorkerState
 from relay_core.dispatch.streaming import RedisStreams
 from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget
 from relay_core.limits import Limiter, RedisBackend
+from relay_core.metrics import InFlight, MetricsSink, RelayMetrics, publish_load
+from relay_core.metrics.load import forget_load
 from relay_core.providers.registry import build_provider, make_http_client
 from relay_core.settings import Settings
 from relay_core.usage import UsageSink
@@ -64,6 +67,10 @@ class Runtime:
         self.served: list[str] = []
         self.name = f"{socket.gethostname()}.{os.getpid()}"
         self.in_flight = 0
+        self.load = InFlight()  # in flight per provider, published beside the heartbeat
+        self.metrics_registry = CollectorRegistry()
+        self.stopping = False  # set by stop(): new envelopes go straight back to their queue
+        self._visits: set[asyncio.Task[Any]] = set()
         self._beat: asyncio.Task[None] | None = None
         self.run(self._build())
 
@@ -82,9 +89,10 @@ class Runtime:
             Breaker.from_settings(self.settings, BreakerRedis(self.redis)),
             fingerprints,
         )
+        metrics = MetricsSink(RelayMetrics.create(self.metrics_registry))
         usage = UsageSink(self.redis, self.settings.key_prefix, self.settings.usage_retention_days)
         streams = RedisStreams(self.redis, self.settings.key_prefix)
-        self.executor = Executor(state, sinks=[usage], streams=streams)
+        self.executor = Executor(state, sinks=[metrics, usage], streams=streams)
         self.served = sorted(providers)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
 
@@ -99,6 +107,9 @@ class Runtime:
             )
             try:
                 await beat(self.redis, self.settings.key_prefix, info)
+                await publish_load(
+                    self.redis, self.settings.key_prefix, self.name, self.load.snapshot()
+                )
             except Exception:  # Redis blinked: the next beat will do
                 log.warning("heartbeat failed", exc_info=True)
             await asyncio.sleep(HEARTBEAT_EVERY_S)
@@ -108,15 +119,48 @@ class Runtime:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
     async def handle(self, env: Envelope) -> Outcome:
-        """Visit the envelope; publish the reply when the outcome is final."""
+        """Visit the envelope; publish the reply when the outcome is final.
+
+        Once :meth:`stop` began, an envelope is handed back to its queue (``Forward``) instead
+        of being started, and so is a visit that :meth:`stop` cut short.
+        """
+        visit = asyncio.current_task()
+        if self.stopping or visit is None:
+            return Forward(env)
+        self._visits.add(visit)
         self.in_flight += 1
         try:
-            outcome = await self.executor.visit(env)
+            with self.load.track(env.current.provider):
+                outcome = await self.executor.visit(env)
+        except asyncio.CancelledError:
+            if not self.stopping:
+                raise
+            visit.uncancel()
+            return Forward(env)
         finally:
             self.in_flight -= 1
+            self._visits.discard(visit)
         if isinstance(outcome, Done) and env.reply_to is not None:
             await publish_reply(self.redis, self.settings.key_prefix, env.reply_to, outcome.reply)
         return outcome
+
+    async def stop(self, grace_s: float) -> int:
+        """Take no new work; give visits in flight ``grace_s`` to finish, then cut the rest
+        short so they go back to their queues. Returns how many were handed back."""
+        self.stopping = True
+        pending = {t for t in self._visits if not t.done()}
+        log.info("stopping: %d call(s) in flight get %.0f s to finish", len(pending), grace_s)
+        if pending:
+            _done, pending = await asyncio.wait(pending, timeout=grace_s)
+        for visit in pending:
+            visit.cancel()
+        if pending:
+            log.warning("handing %d unfinished call(s) back to their queues", len(pending))
+        return len(pending)
+
+    def begin_stop(self, grace_s: float) -> None:
+        """Start :meth:`stop` from any thread (a signal handler) without waiting for it."""
+        asyncio.run_coroutine_threadsafe(self.stop(grace_s), self.loop)
 
     def close(self) -> None:
         async def _close() -> None:
@@ -126,6 +170,7 @@ class Runtime:
                     await self._beat
             with contextlib.suppress(Exception):
                 await forget(self.redis, self.settings.key_prefix, self.name)
+                await forget_load(self.redis, self.settings.key_prefix, self.name)
             await self.http.aclose()
             await self.redis.aclose(close_connection_pool=True)
 

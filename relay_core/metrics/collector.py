@@ -1,0 +1,118 @@
+"""Live gauges from a :class:`FarmSnapshot`, and the text a ``/metrics`` scrape returns.
+
+Gauges of the farm's condition are read from Redis at scrape time (the API does it once per
+scrape) instead of being stored per process: they describe shared state, not a process.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from collections.abc import Callable, Iterable, Sequence
+
+from prometheus_client import CollectorRegistry, generate_latest, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from relay_core.metrics.live import DISABLED, FarmSnapshot
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+ANY_ADDRESS = str(ipaddress.IPv4Address(socket.INADDR_ANY))
+# Breaker states as numbers, so a dashboard can colour them and alert on > 0.
+BREAKER_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0, DISABLED: 3.0}
+
+
+class SnapshotCollector(Collector):
+    """Yields the gauges of one snapshot (build one per scrape)."""
+
+    def __init__(self, snapshot: FarmSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def collect(self) -> Iterable[Metric]:
+        snap = self.snapshot
+        depth = GaugeMetricFamily(
+            "relay_queue_depth", "Messages waiting in each provider queue.", labels=["provider"]
+        )
+        flight = GaugeMetricFamily(
+            "relay_in_flight", "Calls workers are making, per provider.", labels=["provider"]
+        )
+        breaker = GaugeMetricFamily(
+            "relay_breaker_state",
+            "Circuit breakers: 0 closed, 1 half-open, 2 open, 3 key disabled.",
+            labels=["provider", "model"],
+        )
+        available = GaugeMetricFamily(
+            "relay_limit_available",
+            "What is left of each limit (requests, tokens or slots).",
+            labels=["provider", "scope", "limit"],
+        )
+        capacity = GaugeMetricFamily(
+            "relay_limit_capacity",
+            "The size of each limit (bucket capacity, daily limit, slots).",
+            labels=["provider", "scope", "limit"],
+        )
+        for p in snap.providers:
+            depth.add_metric([p.name], p.queue_depth)
+            flight.add_metric([p.name], p.in_flight)
+            breaker.add_metric([p.name, ""], BREAKER_VALUES.get(p.breaker, 2.0))
+            for model, state in p.model_breakers.items():
+                breaker.add_metric([p.name, model], BREAKER_VALUES.get(state, 2.0))
+            for lv in p.levels:
+                available.add_metric([p.name, lv.scope, lv.limit], lv.available)
+                capacity.add_metric([p.name, lv.scope, lv.limit], lv.capacity)
+        workers = GaugeMetricFamily("relay_workers", "Worker processes with a live heartbeat.")
+        workers.add_metric([], len(snap.workers))
+        yield from (depth, flight, breaker, available, capacity, workers)
+
+
+def multiprocess_dir() -> str | None:
+    """The directory of multiprocess metric files, when this process runs in that mode."""
+    path = os.environ.get(MULTIPROC_ENV)
+    return path if path and os.path.isdir(path) else None
+
+
+def event_registry(own: CollectorRegistry | None) -> CollectorRegistry:
+    """The per-event metrics to expose: every Relay process's on this machine in multiprocess
+    mode (their files), else this process's ``own`` registry."""
+    registry = CollectorRegistry(auto_describe=False)
+    if multiprocess_dir() is not None:
+        aggregate: Callable[[CollectorRegistry], object] = MultiProcessCollector  # untyped
+        aggregate(registry)
+    elif own is not None:
+        registry.register(_Forward(own))
+    return registry
+
+
+def scrape(own: CollectorRegistry | None, extra: Sequence[Collector] = ()) -> bytes:
+    """The exposition text: :func:`event_registry` followed by ``extra`` collectors."""
+    registry = event_registry(own)
+    for collector in extra:
+        registry.register(collector)
+    return generate_latest(registry)
+
+
+class _Forward(Collector):
+    """Another registry's metrics, as one collector."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        return self.registry.collect()
+
+
+def serve_metrics(port: int, own: CollectorRegistry, addr: str = ANY_ADDRESS) -> Callable[[], None]:
+    """Serve :func:`event_registry` on ``port`` in a background thread, for Prometheus to
+    scrape a worker on a machine without the API (so every interface by default, on purpose:
+    the scraper is elsewhere). Returns the function that stops it."""
+    server, thread = start_http_server(port, addr, event_registry(own))
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    return stop

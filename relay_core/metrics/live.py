@@ -1,0 +1,137 @@
+"""The farm's condition right now, read from Redis: what ``relay status`` shows and what the
+live gauges of ``/metrics`` report.
+
+One snapshot costs a handful of round trips whatever the number of providers: queue lengths in
+one pipeline, every bucket in one ``peek_many``, every breaker in one ``state`` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from relay_core.breaker import Breaker, BreakerState, fingerprint
+from relay_core.catalogue.models import ProviderConfig
+from relay_core.dispatch.envelope import queue_name
+from relay_core.heartbeat import WorkerBeat, live_workers
+from relay_core.limits import Capacity, Limiter, LimitPlan
+from relay_core.metrics.load import read_load
+
+# kombu's Redis transport keeps messages of priority p > 0 in "{queue}\x06\x16{p}".
+PRIORITY_SEP = "\x06\x16"
+PRIORITY_STEPS = (3, 6, 9)
+DISABLED = "disabled"  # the provider refused its key: kept off until the key changes
+
+
+@dataclass(frozen=True, slots=True)
+class LimitLevel:
+    """How much of one limit is left: ``scope`` is ``provider`` or ``provider/model``."""
+
+    scope: str
+    limit: str  # rpm | tpm | rpd | tpd | concurrency
+    available: float
+    capacity: float
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderLive:
+    name: str
+    queue_depth: int
+    in_flight: int
+    breaker: str  # closed | half_open | open | disabled
+    model_breakers: dict[str, str] = field(default_factory=dict)  # only the ones not closed
+    levels: tuple[LimitLevel, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FarmSnapshot:
+    providers: list[ProviderLive]
+    workers: list[WorkerBeat]
+    at: float
+
+
+def queue_keys(prefix: str, provider: str) -> list[str]:
+    base = queue_name(prefix, provider)
+    return [base, *(f"{base}{PRIORITY_SEP}{p}" for p in PRIORITY_STEPS)]
+
+
+async def queue_depths(redis: Redis, prefix: str, providers: Sequence[str]) -> dict[str, int]:
+    """Messages waiting in each provider's queue (every priority level)."""
+    if not providers:
+        return {}
+    per = len(queue_keys(prefix, providers[0]))
+    async with redis.pipeline(transaction=False) as pipe:
+        for name in providers:
+            for key in queue_keys(prefix, name):
+                pipe.llen(key)
+        lengths = await pipe.execute()
+    return {name: sum(lengths[i * per : (i + 1) * per]) for i, name in enumerate(providers)}
+
+
+def _levels(plans: Sequence[LimitPlan], caps: Sequence[Capacity]) -> dict[str, list[LimitLevel]]:
+    """Every distinct (scope, limit) level, grouped by provider."""
+    seen: set[tuple[str, str]] = set()
+    out: dict[str, list[LimitLevel]] = {}
+    for plan, cap in zip(plans, caps, strict=True):
+        for lv in cap.levels:
+            if (lv.scope, lv.reason) in seen:
+                continue
+            seen.add((lv.scope, lv.reason))
+            level = LimitLevel(lv.scope, str(lv.reason), lv.available, lv.limit)
+            out.setdefault(plan.provider, []).append(level)
+    return out
+
+
+async def _breakers(
+    breaker: Breaker, providers: Sequence[ProviderConfig], now: float
+) -> dict[str, tuple[str, dict[str, str]]]:
+    keys: list[str] = []
+    for p in providers:
+        keys.append(breaker.key(p.name))
+        keys += [breaker.key(p.name, m.id) for m in p.models]
+    states = iter(await breaker.state(keys, now))
+    out: dict[str, tuple[str, dict[str, str]]] = {}
+    for p in providers:
+        own = next(states).state
+        models = {m.id: next(states).state for m in p.models}
+        off = await breaker.disabled(p.name)
+        shown = str(own)
+        if off is not None and off.fingerprint == fingerprint(p.api_key() or ""):
+            shown = DISABLED
+        not_closed = {m: str(s) for m, s in models.items() if s is not BreakerState.closed}
+        out[p.name] = (shown, not_closed)
+    return out
+
+
+async def read_snapshot(
+    redis: Redis,
+    prefix: str,
+    providers: Sequence[ProviderConfig],
+    limiter: Limiter,
+    breaker: Breaker,
+    *,
+    now: float,
+) -> FarmSnapshot:
+    """Queues, in-flight calls, breakers and limit levels of ``providers``, and live workers."""
+    names = [p.name for p in providers]
+    depths = await queue_depths(redis, prefix, names)
+    load = await read_load(redis, prefix)
+    plans = [limiter.plan(p, m, now) for p in providers for m in p.models]
+    caps = await limiter.peek_many(plans, now)
+    levels = _levels(plans, caps)
+    breakers = await _breakers(breaker, providers, now)
+    rows = [
+        ProviderLive(
+            name=p.name,
+            queue_depth=depths.get(p.name, 0),
+            in_flight=load.get(p.name, 0),
+            breaker=breakers[p.name][0],
+            model_breakers=breakers[p.name][1],
+            levels=tuple(levels.get(p.name, ())),
+        )
+        for p in providers
+    ]
+    workers = await live_workers(redis, prefix)
+    return FarmSnapshot(providers=rows, workers=sorted(workers, key=lambda w: w.name), at=now)
