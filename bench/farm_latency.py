@@ -1,0 +1,119 @@
+"""Added latency and CPU per request through the farm, versus calling the simulator directly.
+
+    .venv/bin/python -m bench.farm_latency [--requests 300] [--concurrent 50]
+
+One simulated openai-family provider answering after 50 ms, no rate limits; one API process
+and one worker process (threads pool). Prints and returns a JSON-able dict.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+
+from bench.harness import Farm, farm, percentile, provider
+
+UPSTREAM_MS = 50.0
+
+
+def body(i: int) -> dict[str, Any]:
+    return {"model": "chat", "messages": [{"role": "user", "content": f"latency probe {i}"}]}
+
+
+async def timed(client: httpx.AsyncClient, url: str, i: int) -> float:
+    t = time.perf_counter()
+    r = await client.post(url, json=body(i))
+    r.raise_for_status()
+    return time.perf_counter() - t
+
+
+async def sequential(url: str, n: int) -> list[float]:
+    async with httpx.AsyncClient(timeout=30) as client:
+        await timed(client, url, -1)  # warm the connection
+        return [await timed(client, url, i) for i in range(n)]
+
+
+async def concurrent(url: str, n: int, width: int) -> tuple[list[float], float]:
+    """``n`` requests, ``width`` at a time. One client per lane: a single httpx client's pool
+    is itself a bottleneck near this concurrency, and we measure the server, not the client."""
+    clients = [httpx.AsyncClient(timeout=60) for _ in range(width)]
+    try:
+        for c in clients:  # warm up every connection
+            await timed(c, url, -1)
+        queue = iter(range(n))
+        lat: list[float] = []
+
+        async def lane(client: httpx.AsyncClient) -> None:
+            for i in queue:
+                lat.append(await timed(client, url, i))
+
+        start = time.perf_counter()
+        await asyncio.gather(*(lane(c) for c in clients))
+        return lat, time.perf_counter() - start
+    finally:
+        for c in clients:
+            await c.aclose()
+
+
+def ms(x: float) -> float:
+    return round(x * 1000, 2)
+
+
+def measure(f: Farm, n: int, width: int) -> dict[str, Any]:
+    direct_url = f"{f.sim_url}/solo/v1/chat/completions"
+    farm_url = f"{f.api_url}/v1/chat/completions"
+    direct = asyncio.run(sequential(direct_url, n))
+    cpu0 = f.cpu("api", "worker0")
+    through = asyncio.run(sequential(farm_url, n))
+    cpu_seq = (f.cpu("api", "worker0") - cpu0) / n
+    d_conc, d_wall = asyncio.run(concurrent(direct_url, n * 2, width))
+    cpu1 = f.cpu("api", "worker0")
+    f_conc, f_wall = asyncio.run(concurrent(farm_url, n * 2, width))
+    cpu_conc = (f.cpu("api", "worker0") - cpu1) / (n * 2)
+    return {
+        "upstream_ms": UPSTREAM_MS,
+        "requests": n,
+        "sequential": {
+            "direct_p50_ms": ms(percentile(direct, 50)),
+            "farm_p50_ms": ms(percentile(through, 50)),
+            "added_p50_ms": ms(percentile(through, 50) - percentile(direct, 50)),
+            "added_p99_ms": ms(percentile(through, 99) - percentile(direct, 99)),
+            "cpu_ms_per_request": ms(cpu_seq),
+        },
+        "concurrent": {
+            "width": width,
+            "direct_p50_ms": ms(percentile(d_conc, 50)),
+            "farm_p50_ms": ms(percentile(f_conc, 50)),
+            "added_p50_ms": ms(percentile(f_conc, 50) - percentile(d_conc, 50)),
+            "added_p99_ms": ms(percentile(f_conc, 99) - percentile(d_conc, 99)),
+            "direct_rps": round(n * 2 / d_wall, 1),
+            "farm_rps": round(n * 2 / f_wall, 1),
+            "cpu_ms_per_request": ms(cpu_conc),
+        },
+    }
+
+
+def run(n: int = 300, width: int = 50, workers: int = 1) -> dict[str, Any]:
+    with farm(lambda url: [provider("solo", "openai", url)], workers=workers) as f:
+        f.sim("solo", latency_ms=UPSTREAM_MS)
+        result = measure(f, n, width)
+    result["worker_processes"] = workers
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--concurrent", type=int, default=50)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    print(json.dumps(run(args.requests, args.concurrent, args.workers), indent=2))
+
+
+if __name__ == "__main__":
+    main()
