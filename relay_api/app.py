@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from relay_api.errors import install_error_handlers
-from relay_api.routes import chat, health, models, usage
+from relay_api.routes import batches, chat, files, health, models, usage
 from relay_api.routes.metrics import install_metrics
 from relay_api.state import ApiState
 from relay_core.settings import Settings
@@ -30,5 +30,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_metrics(app)
     for module in (health, models, chat, usage):
+        app.include_router(module.router)
+    for module in (files, batches):  # docs/batch.md
         app.include_router(module.router)
     return app

@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-COMMANDS = ["config_cmd", "sim", "api", "worker", "up", "flower", "status", "check"]
+COMMANDS = ["config_cmd", "sim", "api", "worker", "up", "flower", "status", "check", "batch"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -84,6 +84,20 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".relay")
     sim_url: str = "http://127.0.0.1:8900"
 
+    # Batches (docs/batch.md)
+    batch_max_file_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    batch_max_lines: int = Field(default=50_000, gt=0)
+    # The shortest completion_window accepted (OpenAI's is 24h; tests lower it).
+    batch_min_window_s: float = Field(default=24 * 3600.0, gt=0)
+    # A dispatched line with no sign of life for this long is re-enqueued by the sweeper.
+    batch_line_timeout_s: float = Field(default=180.0, gt=0)
+    # How often each worker's feeder and sweeper look at the running batches.
+    batch_tick_s: float = Field(default=0.1, gt=0)
+    # Lines in flight per batch: the pooled rate times this many seconds (the backlog bound).
+    batch_window_s: float = Field(default=2.0, gt=0)
+    # Feed batches at this fraction of the pooled capacity (below 1 leaves room for chat).
+    batch_pace: float = Field(default=1.0, gt=0, le=2)
+
     session_affinity: bool = True
     session_ttl_s: int = Field(default=24 * 3600, gt=0)
 

@@ -22,6 +22,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from relay_core.batch.worker import BatchWorker, Shared
 from relay_core.breaker import Breaker, fingerprint
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, resolve_catalogue
@@ -72,6 +73,7 @@ class Runtime:
         self.stopping = False  # set by stop(): new envelopes go straight back to their queue
         self._visits: set[asyncio.Task[Any]] = set()
         self._beat: asyncio.Task[None] | None = None
+        self.batches: BatchWorker
         self.run(self._build())
 
     async def _build(self) -> None:
@@ -95,6 +97,10 @@ class Runtime:
         self.executor = Executor(state, sinks=[metrics, usage], streams=streams)
         self.served = sorted(providers)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
+        # Batches: every worker feeds, sweeps and finalizes them (relay_core/batch/worker.py).
+        shared = Shared(self.settings, enabled, state.limiter, state.breaker, self.name)
+        self.batches = BatchWorker.build(shared, self.redis)
+        self.batches.start()
 
     async def _heartbeat(self) -> None:
         while True:
@@ -131,7 +137,10 @@ class Runtime:
         self.in_flight += 1
         try:
             with self.load.track(env.current.provider):
-                outcome = await self.executor.visit(env)
+                if env.batch_id is not None:  # a batch line keeps its own books
+                    outcome = await self.batches.handle(env, self.executor.visit)
+                else:
+                    outcome = await self.executor.visit(env)
         except asyncio.CancelledError:
             if not self.stopping:
                 raise
@@ -164,6 +173,7 @@ class Runtime:
 
     def close(self) -> None:
         async def _close() -> None:
+            await self.batches.stop()
             if self._beat is not None:
                 self._beat.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -1,0 +1,92 @@
+"""OpenAI's Files API for batch input: upload (streamed to disk), list, get, content, delete.
+
+``POST /v1/files`` parses the multipart body as it arrives and writes the file part straight to
+``RELAY_STORAGE_DIR``: memory stays flat whatever the size, and going over
+``RELAY_BATCH_MAX_FILE_BYTES`` (200 MB) stops the upload with a 413. Files are visible only to
+the gateway key that uploaded them (404 for any other).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse
+
+from relay_api.deps import OwnerDep, StateDep
+from relay_api.state import ApiState
+from relay_core.batch.files import FileStore, new_file_id
+from relay_core.batch.models import FileObject, FilePurpose, ListPage
+from relay_core.batch.upload import discard, receive_upload
+from relay_core.errors import InvalidRequest
+
+router = APIRouter()
+
+
+def file_store(state: ApiState) -> FileStore:
+    return FileStore(state.redis, state.settings.key_prefix, state.settings.storage_dir)
+
+
+@router.post("/v1/files")
+async def upload_file(request: Request, state: StateDep, owner: OwnerDep) -> FileObject:
+    store = file_store(state)
+    file_id = new_file_id()
+    staging = store.staging_path(file_id)
+    upload = await receive_upload(
+        request.stream(),
+        request.headers.get("content-type"),
+        staging,
+        state.settings.batch_max_file_bytes,
+    )
+    purpose = upload.fields.get("purpose", "")
+    if purpose != FilePurpose.batch.value:
+        discard(staging)
+        raise InvalidRequest(
+            f"Invalid purpose {purpose!r}: Relay stores files for purpose 'batch' only.",
+            param="purpose",
+        )
+    record = await store.register(
+        file_id,
+        owner=owner,
+        filename=upload.filename or "upload.jsonl",
+        purpose=FilePurpose.batch,
+        size=upload.bytes,
+        lines=upload.lines,
+    )
+    return record.public()
+
+
+@router.get("/v1/files")
+async def list_files(
+    state: StateDep,
+    owner: OwnerDep,
+    *,
+    purpose: str | None = None,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 10_000,
+    order: Literal["asc", "desc"] = "desc",
+) -> dict[str, Any]:
+    found, more = await file_store(state).page(
+        owner, limit=limit, after=after, purpose=purpose, newest_first=order == "desc"
+    )
+    return ListPage.of([f.public() for f in found], more).model_dump(mode="json")
+
+
+@router.get("/v1/files/{file_id}")
+async def get_file(file_id: str, state: StateDep, owner: OwnerDep) -> FileObject:
+    return (await file_store(state).get(file_id, owner)).public()
+
+
+@router.get("/v1/files/{file_id}/content", response_model=None)
+async def file_content(file_id: str, state: StateDep, owner: OwnerDep) -> FileResponse:
+    store = file_store(state)
+    record = await store.get(file_id, owner)
+    return FileResponse(
+        store.path(file_id), media_type="application/octet-stream", filename=record.filename
+    )
+
+
+@router.delete("/v1/files/{file_id}")
+async def delete_file(file_id: str, state: StateDep, owner: OwnerDep) -> dict[str, Any]:
+    await file_store(state).delete(file_id, owner)
+    return {"id": file_id, "object": "file", "deleted": True}

@@ -1,0 +1,37 @@
+-- claim.lua: the feeder takes the next lines of a running batch, paced and bounded.
+--
+-- A pacing bucket in the batch hash (pace_tok, pace_ts) refills at `rate` lines/s up to
+-- `burst`; at most `window` lines may be in flight at once. The lines taken are the next ones
+-- by index (the cursor `next`), added to the in-flight set due back by `due`.
+--
+-- KEYS: meta, inflight
+-- ARGV: now, rate, burst, window, max_n, due
+-- Returns {first index, count} (count 0: nothing to do now).
+
+local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local window, max_n, due = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
+
+local f = redis.call('HMGET', KEYS[1], 'status', 'next', 'total', 'pace_tok', 'pace_ts')
+if f[1] ~= 'in_progress' then
+  return {0, 0}
+end
+local nxt, total = tonumber(f[2]) or 0, tonumber(f[3]) or 0
+local tok, ts = tonumber(f[4]), tonumber(f[5])
+if tok == nil or ts == nil then
+  tok, ts = burst, now
+end
+tok = math.min(burst, tok + math.max(0, now - ts) * rate)
+ts = math.max(ts, now)
+
+local room = window - redis.call('ZCARD', KEYS[2])
+local n = math.min(math.floor(tok), room, total - nxt, max_n)
+if n <= 0 then
+  redis.call('HSET', KEYS[1], 'pace_tok', string.format('%.17g', tok), 'pace_ts', string.format('%.17g', ts))
+  return {nxt, 0}
+end
+for i = nxt, nxt + n - 1 do
+  redis.call('ZADD', KEYS[2], due, i)
+end
+redis.call('HSET', KEYS[1], 'next', nxt + n, 'pace_tok', string.format('%.17g', tok - n),
+  'pace_ts', string.format('%.17g', ts))
+return {nxt, n}

@@ -1,0 +1,77 @@
+"""Output and error file lines, in OpenAI's format.
+
+    {"id": "batch_req_...", "custom_id": "...",
+     "response": {"status_code": 200, "request_id": "...", "body": {...}}, "error": null}
+
+A line that got an HTTP answer (a completion, or a provider's refusal) carries it in
+``response``; a line that never ran (``batch_expired``, ``batch_cancelled``) has
+``response: null`` and an ``error`` with a ``code`` and ``message``. Results are stored in
+Redis prefixed with ``o`` (output file) or ``e`` (error file).
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+
+from relay_core.dispatch.envelope import Reply
+from relay_core.errors import ErrorInfo, RelayError
+
+OUTPUT, ERROR = b"o", b"e"
+
+DROPPED_MESSAGES = {
+    "batch_expired": "This request could not be executed before the completion window expired.",
+    "batch_cancelled": "This request was not executed because the batch was cancelled.",
+}
+
+
+def _line(custom_id: str, response: dict[str, Any] | None, error: dict[str, Any] | None) -> bytes:
+    return orjson.dumps(
+        {
+            "id": "batch_req_" + secrets.token_hex(12),
+            "custom_id": custom_id,
+            "response": response,
+            "error": error,
+        }
+    )
+
+
+def success(custom_id: str, request_id: str, reply: Reply) -> bytes:
+    """A stored result (``o`` + line) for a completion."""
+    body = dict(reply.body or {})
+    body["id"] = request_id
+    response = {"status_code": 200, "request_id": request_id, "body": body}
+    return OUTPUT + _line(custom_id, response, None)
+
+
+def _provider_body(info: ErrorInfo) -> dict[str, Any] | None:
+    if not info.upstream_body:
+        return None
+    try:
+        parsed = orjson.loads(info.upstream_body)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def failure(custom_id: str, request_id: str, info: ErrorInfo) -> bytes:
+    """A stored result (``e`` + line) for a request that failed for good: the provider's own
+    status and body when it answered, else Relay's error as the API would render it."""
+    exc = RelayError.from_info(info)
+    status = info.upstream_status or exc.status_code
+    body = _provider_body(info) or exc.body()
+    response = {"status_code": status, "request_id": request_id, "body": body}
+    return ERROR + _line(custom_id, response, None)
+
+
+def dropped(custom_id: str, code: str) -> bytes:
+    """A stored result (``e`` + line) for a request that never ran."""
+    error = {"code": code, "message": DROPPED_MESSAGES.get(code, code)}
+    return ERROR + _line(custom_id, None, error)
+
+
+def split(stored: bytes) -> tuple[bool, bytes]:
+    """(is an output line, the JSONL line without its prefix)."""
+    return stored[:1] == OUTPUT, stored[1:]

@@ -1,0 +1,115 @@
+"""How fast a batch may be fed, and which provider each line goes to first.
+
+The pooled capacity of a set of targets is the sum over their providers of each provider's
+request rate (its ``rpm``, capped by the sum of its models' own ``rpm``), paced as the limiter
+paces (:data:`relay_core.limits.plan.PACING_MARGIN` under the published rate). Targets whose
+breaker is open, that are paused for long, or that no live worker serves take no lines.
+
+Lines are spread over the healthy targets in proportion to their rates by a smooth weighted
+round-robin (nginx's), so each provider's queue receives its share, interleaved: no provider
+is handed a burst it cannot absorb while another idles.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from relay_core.dispatch.envelope import Candidate
+from relay_core.limits.plan import PACING_MARGIN
+from relay_core.routing.ranking import IDLE, LiveState
+from relay_core.routing.targets import Target
+
+# Pace for a provider that publishes no request rate (a local Ollama, say), lines/s.
+UNLIMITED_RPS = 5.0
+# A target whose capacity is further away than this takes no new lines for now.
+LONG_WAIT_S = 5.0
+# When no target is healthy, lines still trickle out at this rate (they back off in workers).
+PROBE_RPS = 0.5
+MAX_CANDIDATES = 8
+
+
+def _rps(rpm: int | None) -> float:
+    return math.inf if rpm is None else rpm / 60 * (1 - PACING_MARGIN)
+
+
+def target_rates(targets: Sequence[Target]) -> dict[str, float]:
+    """Lines/s each target can absorb: its provider's rate shared among the provider's targets
+    (in proportion to their own caps, equally when they have none)."""
+    by_provider: dict[str, list[Target]] = defaultdict(list)
+    for t in targets:
+        by_provider[t.provider.name].append(t)
+    rates: dict[str, float] = {}
+    for group in by_provider.values():
+        provider_cap = _rps(group[0].provider.limits.rpm)
+        own = [_rps(t.model.limits.rpm if t.model.limits else None) for t in group]
+        cap = min(provider_cap, sum(own))
+        if math.isinf(cap):
+            cap = UNLIMITED_RPS
+        finite = [o for o in own if not math.isinf(o)]
+        for t, o in zip(group, own, strict=True):
+            share = cap / len(group) if len(finite) < len(group) else cap * o / sum(finite)
+            rates[t.key] = min(share, o)
+    return rates
+
+
+def healthy(
+    targets: Sequence[Target], live: Mapping[str, LiveState], served: set[str] | None
+) -> list[Target]:
+    """Targets that can take lines now: breaker closed, not paused for long, and consumed by
+    a live worker (``served`` None: do not filter on workers)."""
+    out = []
+    for t in targets:
+        state = live.get(t.key, IDLE)
+        if state.breaker_open or state.wait_s > LONG_WAIT_S:
+            continue
+        if served is not None and t.provider.name not in served:
+            continue
+        out.append(t)
+    return out
+
+
+@dataclass
+class Assigner:
+    """Smooth weighted round-robin over one route's targets (kept across ticks)."""
+
+    current: dict[str, float] = field(default_factory=dict)
+
+    def pick(self, weights: Mapping[str, float]) -> str:
+        total = sum(weights.values())
+        best, best_w = "", -math.inf
+        for key, w in weights.items():
+            self.current[key] = self.current.get(key, 0.0) + w
+            if self.current[key] > best_w:
+                best, best_w = key, self.current[key]
+        self.current[best] -= total
+        return best
+
+
+def candidates(
+    first: str, able: Sequence[Target], everyone: Sequence[Target], rates: Mapping[str, float]
+) -> list[Candidate]:
+    """``first``, then the other able targets by rate, then the rest: the order a line tries."""
+    by_key = {t.key: t for t in everyone}
+    rest = sorted((t for t in able if t.key != first), key=lambda t: -rates.get(t.key, 0.0))
+    others = [t for t in everyone if t.key != first and t not in rest]
+    ordered = [by_key[first], *rest, *others][:MAX_CANDIDATES]
+    return [Candidate(provider=t.provider.name, model=t.model.id) for t in ordered]
+
+
+@dataclass(frozen=True, slots=True)
+class Pace:
+    rate: float  # lines/s this batch may be fed at
+    burst: float  # lines the pacing bucket may hold
+    window: int  # lines in flight at most
+
+    @classmethod
+    def of(cls, pooled_rps: float, *, share: float, window_s: float, tick_s: float) -> Pace:
+        rate = max(PROBE_RPS, pooled_rps * share)
+        return cls(
+            rate=rate,
+            burst=max(1.0, rate * tick_s * 2),
+            window=max(4, math.ceil(rate * window_s)),
+        )

@@ -1,0 +1,35 @@
+-- record.lua: record one line's outcome, once per custom_id, whatever the redeliveries.
+--
+-- The first record of a custom_id wins (HSETNX); later ones change nothing. Counters, usage
+-- and per-provider counts move only with a new record. Nothing is recorded once the batch
+-- left in_progress / cancelling (it is being finalized, or is final).
+--
+-- KEYS: meta, results, inflight, providers
+-- ARGV: custom_id, index, value, ok (1/0), input_tokens, output_tokens, provider ('' if none)
+-- Returns {outcome, finished}: outcome 1 recorded, 0 already recorded, -1 too late;
+-- finished 1 when every line of the batch now has a result.
+
+local meta = KEYS[1]
+local status = redis.call('HGET', meta, 'status')
+if status ~= 'in_progress' and status ~= 'cancelling' then
+  return {-1, 0}
+end
+redis.call('ZREM', KEYS[3], ARGV[2])
+if redis.call('HSETNX', KEYS[2], ARGV[1], ARGV[3]) == 0 then
+  return {0, 0}
+end
+local ok = ARGV[4] == '1'
+redis.call('HINCRBY', meta, ok and 'completed' or 'failed', 1)
+local tin, tout = tonumber(ARGV[5]), tonumber(ARGV[6])
+if tin > 0 then
+  redis.call('HINCRBY', meta, 'input_tokens', tin)
+end
+if tout > 0 then
+  redis.call('HINCRBY', meta, 'output_tokens', tout)
+end
+if ARGV[7] ~= '' then
+  redis.call('HINCRBY', KEYS[4], ARGV[7] .. (ok and ':ok' or ':err'), 1)
+end
+local f = redis.call('HMGET', meta, 'completed', 'failed', 'total')
+local done = (tonumber(f[1]) or 0) + (tonumber(f[2]) or 0) >= (tonumber(f[3]) or 0)
+return {1, done and 1 or 0}

@@ -1,0 +1,82 @@
+"""A batch as a Redis hash, and back to OpenAI's batch object.
+
+The hash holds OpenAI's fields (status, timestamps, file ids, ``metadata`` and ``errors`` as
+JSON) next to Relay's bookkeeping: ``owner``, the counters (``total``, ``completed``,
+``failed``, ``input_tokens``, ``output_tokens``), the feeder's cursor ``next`` and pacing
+bucket, ``default_model`` and, once known, ``end_reason``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from relay_core.batch.models import (
+    BatchErrors,
+    BatchObject,
+    BatchStatus,
+    BatchUsage,
+    RequestCounts,
+)
+
+Fields = dict[str, str]
+
+_TIMESTAMPS = (
+    "in_progress_at",
+    "expires_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
+
+
+def decode(raw: Mapping[bytes | str, bytes | str]) -> Fields:
+    return {_s(k): _s(v) for k, v in raw.items()}
+
+
+def _s(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _int(fields: Fields, name: str) -> int:
+    value = fields.get(name)
+    return int(float(value)) if value else 0
+
+
+def _opt_int(fields: Fields, name: str) -> int | None:
+    value = fields.get(name)
+    return int(float(value)) if value else None
+
+
+def to_object(fields: Fields) -> BatchObject:
+    errors = fields.get("errors")
+    metadata = fields.get("metadata")
+    tin, tout = _int(fields, "input_tokens"), _int(fields, "output_tokens")
+    return BatchObject(
+        id=fields["id"],
+        endpoint=fields["endpoint"],
+        errors=BatchErrors.model_validate_json(errors) if errors else None,
+        input_file_id=fields["input_file_id"],
+        completion_window=fields["completion_window"],
+        status=BatchStatus(fields["status"]),
+        output_file_id=fields.get("output_file_id") or None,
+        error_file_id=fields.get("error_file_id") or None,
+        created_at=_int(fields, "created_at"),
+        request_counts=RequestCounts(
+            total=_int(fields, "total"),
+            completed=_int(fields, "completed"),
+            failed=_int(fields, "failed"),
+        ),
+        usage=BatchUsage(input_tokens=tin, output_tokens=tout, total_tokens=tin + tout),
+        metadata=json.loads(metadata) if metadata else None,
+        model=fields.get("model") or None,
+        **{name: _opt_int(fields, name) for name in _TIMESTAMPS},
+    )
+
+
+def status_of(fields: Fields) -> BatchStatus | None:
+    value = fields.get("status")
+    return BatchStatus(value) if value else None

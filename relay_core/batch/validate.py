@@ -1,0 +1,126 @@
+"""Validate a whole batch input file in one pass, and index its lines.
+
+The file is read line by line (never whole); each line is checked (:mod:`relay_core.batch.lines`),
+its ``custom_id`` must be unique, and its model must be one Relay routes (checked once per
+distinct selection). The result is the line index the feeder dispatches from — byte offsets
+into the file, so a line's body is read only when it is sent — or the errors, OpenAI-style
+(``{code, message, line, param}``), at most :data:`MAX_ERRORS` of them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from relay_core.batch.lines import CheckedLine, LineRef, Route, check_line
+from relay_core.batch.models import BatchError, Endpoint
+from relay_core.errors import ModelNotFound, RelayError
+
+MAX_ERRORS = 100
+
+# Raises ModelNotFound / InvalidRequest when no enabled provider serves the selection.
+RouteCheck = Callable[[Route], object]
+
+
+@dataclass(slots=True)
+class Scan:
+    refs: list[LineRef] = field(default_factory=list)
+    routes: list[Route] = field(default_factory=list)
+    errors: list[BatchError] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Routes:
+    check: RouteCheck
+    index: dict[Route, int] = field(default_factory=dict)
+    refused: dict[Route, RelayError] = field(default_factory=dict)
+
+    def of(self, route: Route) -> int | RelayError:
+        if route in self.index:
+            return self.index[route]
+        if route in self.refused:
+            return self.refused[route]
+        try:
+            self.check(route)
+        except RelayError as exc:
+            self.refused[route] = exc
+            return exc
+        self.index[route] = len(self.index)
+        return self.index[route]
+
+
+def _route_error(exc: RelayError, n: int, route: Route) -> BatchError:
+    code = "model_not_found" if isinstance(exc, ModelNotFound) else "invalid_request"
+    param = "body." + (exc.param or "model")
+    return BatchError(code=code, message=f"Line {n}: {exc.message}", line=n, param=param)
+
+
+def scan_file(
+    path: Path,
+    endpoint: Endpoint,
+    *,
+    max_lines: int,
+    check_route: RouteCheck,
+    default_model: str | None = None,
+) -> Scan:
+    """Check every line of ``path``; blank lines are skipped (they are not requests)."""
+    scan = Scan()
+    routes = _Routes(check_route)
+    seen: set[str] = set()
+    offset, n = 0, 0
+    with path.open("rb") as f:
+        for raw in f:
+            start, offset = offset, offset + len(raw)
+            if not raw.strip():
+                continue
+            n += 1
+            if n > max_lines:
+                scan.errors.append(
+                    BatchError(
+                        code="too_many_requests",
+                        message=f"The file has more than {max_lines:,} requests.",
+                        line=n,
+                    )
+                )
+                break
+            problem = _check(
+                raw, n, endpoint=endpoint, default_model=default_model, seen=seen, routes=routes
+            )
+            if isinstance(problem, BatchError):
+                scan.errors.append(problem)
+                if len(scan.errors) >= MAX_ERRORS:
+                    break
+                continue
+            checked, route_index = problem
+            seen.add(checked.custom_id)
+            scan.refs.append(LineRef(start, len(raw), route_index, checked.custom_id))
+    if n == 0:
+        scan.errors.append(BatchError(code="empty_file", message="The file has no requests."))
+    scan.routes = list(routes.index)
+    return scan
+
+
+def _check(
+    raw: bytes,
+    n: int,
+    *,
+    endpoint: Endpoint,
+    default_model: str | None,
+    seen: set[str],
+    routes: _Routes,
+) -> tuple[CheckedLine, int] | BatchError:
+    checked = check_line(raw, n, endpoint, default_model)
+    if isinstance(checked, BatchError):
+        return checked
+    if checked.custom_id in seen:
+        return BatchError(
+            code="duplicate_custom_id",
+            message=f"Line {n}: custom_id {checked.custom_id!r} appears on an earlier line.",
+            line=n,
+            param="custom_id",
+        )
+    found = routes.of(checked.route)
+    if isinstance(found, RelayError):
+        return _route_error(found, n, checked.route)
+    return checked, found

@@ -1,0 +1,142 @@
+"""Fixtures for batch tests: a real farm (Redis, Celery workers, API, simulator) whose API and
+workers share a storage folder, with short batch timings."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from relay_core.catalogue.loader import load_catalogue
+from relay_core.settings import Settings
+from relay_core.simulator.config import SimConfig
+from relay_core.simulator.server import SimServer
+from tests.integration.farm.conftest import four_providers
+from tests.support import farm as farm_support
+from tests.support.farm import Farm, make_settings, running_farm, write_catalogue
+
+BatchFarm = Callable[..., Farm]
+TERMINAL = {"completed", "failed", "expired", "cancelled"}
+
+# Settings a batch test may change, passed to worker processes too.
+BATCH_DEFAULTS: dict[str, Any] = {
+    "batch_min_window_s": 1.0,
+    "batch_line_timeout_s": 30.0,
+    "batch_tick_s": 0.05,
+}
+
+
+def _env_with_batch_settings(
+    original: Callable[[Settings], dict[str, str]],
+) -> Callable[[Settings], dict[str, str]]:
+    def env(settings: Settings) -> dict[str, str]:
+        out = original(settings)
+        out["RELAY_STORAGE_DIR"] = str(settings.storage_dir)
+        for name in Settings.model_fields:
+            if name.startswith("batch_"):
+                out[f"RELAY_{name.upper()}"] = str(getattr(settings, name))
+        return out
+
+    return env
+
+
+@pytest.fixture
+def batch_farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BatchFarm]:
+    """``batch_farm(providers_fn=four_providers, sim_overrides=None, workers=1, processes=0,
+    **settings)`` -> a running Farm whose workers look after batches."""
+    monkeypatch.setattr(
+        farm_support, "settings_env", _env_with_batch_settings(farm_support.settings_env)
+    )
+    with ExitStack() as stack:
+
+        def make(
+            providers_fn: Callable[[str], list[dict[str, Any]]] = four_providers,
+            sim_overrides: dict[str, Any] | None = None,
+            workers: int = 1,
+            concurrency: int = 16,
+            processes: int = 0,
+            **overrides: Any,
+        ) -> Farm:
+            draft = write_catalogue(tmp_path / "draft.yaml", providers_fn("http://sim.invalid"))
+            sim_config = SimConfig.from_catalogue(load_catalogue(draft), **(sim_overrides or {}))
+            sim = stack.enter_context(SimServer(sim_config))
+            path = write_catalogue(tmp_path / "relay.yaml", providers_fn(sim.url))
+            options = {**BATCH_DEFAULTS, "storage_dir": tmp_path / "files", **overrides}
+            settings = make_settings(path, **options)
+            return stack.enter_context(
+                running_farm(
+                    settings,
+                    sim.url,
+                    workers=workers,
+                    concurrency=concurrency,
+                    processes=processes,
+                )
+            )
+
+        yield make
+
+
+def chat_line(custom_id: str, text: str, **body: Any) -> dict[str, Any]:
+    """One batch line asking ``text`` (``model`` "chat" unless ``body`` says otherwise)."""
+    return {
+        "custom_id": custom_id,
+        "method": "POST",
+        "url": "/v1/chat/completions",
+        "body": {"model": "chat", "messages": [{"role": "user", "content": text}], **body},
+    }
+
+
+def jsonl(lines: list[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
+
+
+def upload(http: httpx.Client, data: bytes, name: str = "batch.jsonl") -> str:
+    r = http.post("/v1/files", files={"file": (name, data)}, data={"purpose": "batch"})
+    assert r.status_code == 200, r.text
+    file_id: str = r.json()["id"]
+    return file_id
+
+
+def create(http: httpx.Client, file_id: str, window: str = "24h", **extra: Any) -> dict[str, Any]:
+    r = http.post(
+        "/v1/batches",
+        json={
+            "input_file_id": file_id,
+            "endpoint": "/v1/chat/completions",
+            "completion_window": window,
+            **extra,
+        },
+    )
+    assert r.status_code == 200, r.text
+    batch: dict[str, Any] = r.json()
+    return batch
+
+
+def wait_for(
+    http: httpx.Client,
+    batch_id: str,
+    done: Callable[[dict[str, Any]], bool] = lambda b: b["status"] in TERMINAL,
+    timeout_s: float = 30.0,
+) -> dict[str, Any]:
+    """Poll the batch until ``done`` (a bounded wait on a condition, not a sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        batch: dict[str, Any] = http.get(f"/v1/batches/{batch_id}").json()
+        if done(batch):
+            return batch
+        assert time.monotonic() < deadline, f"batch did not get there in {timeout_s} s: {batch}"
+        time.sleep(0.05)
+
+
+def read_lines(http: httpx.Client, file_id: str | None) -> list[dict[str, Any]]:
+    if file_id is None:
+        return []
+    r = http.get(f"/v1/files/{file_id}/content")
+    assert r.status_code == 200, r.text
+    return [json.loads(line) for line in r.text.splitlines() if line.strip()]

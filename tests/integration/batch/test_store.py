@@ -1,0 +1,197 @@
+"""The batch scripts against the real Redis: claim (pacing, window), record (once per
+custom_id), stale (the sweeper's take), transitions, and a line's books around a visit."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from relay_core.batch.books import LineBooks
+from relay_core.batch.lines import LineRef
+from relay_core.batch.models import BatchStatus
+from relay_core.batch.outputs import split
+from relay_core.batch.store import BatchStore, NewBatch
+from relay_core.dispatch.envelope import Candidate, Envelope, Kind, Reply
+from relay_core.dispatch.outcome import Done, Outcome
+from relay_core.errors import UpstreamModelNotFound
+from tests.support.farm import REDIS_URL
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[BatchStore]:
+    redis = Redis.from_url(REDIS_URL)
+    prefix = f"bt{uuid.uuid4().hex[:10]}"
+    try:
+        yield BatchStore(redis, prefix)
+    finally:
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+
+async def result(store: BatchStore, batch_id: str, custom_id: str) -> bytes:
+    stored = await store.redis.hget(store.keys(batch_id).results, custom_id)
+    assert isinstance(stored, bytes)
+    return stored
+
+
+async def running(store: BatchStore, lines: int) -> str:
+    batch = await store.create(
+        NewBatch(
+            owner="o",
+            endpoint="/v1/chat/completions",
+            input_file_id="file-x",
+            completion_window="24h",
+            window_s=3600,
+        )
+    )
+    refs = [LineRef(i * 10, 10, 0, f"c{i}").encode() for i in range(lines)]
+    await store.redis.rpush(store.keys(batch.id).lines, *refs)
+    await store.redis.hset(store.keys(batch.id).meta, "total", lines)
+    assert await store.transition(batch.id, BatchStatus.in_progress, [BatchStatus.validating])
+    return batch.id
+
+
+async def test_claim_paces_bounds_and_advances(store: BatchStore) -> None:
+    batch_id = await running(store, 100)
+    now = time.time()
+    claim: dict[str, Any] = {"rate": 10.0, "burst": 5.0, "window": 8, "max_n": 100, "due": now + 60}
+    assert await store.claim(batch_id, now=now, **claim) == (0, 5)  # the burst
+    assert await store.claim(batch_id, now=now, **claim) == (5, 0)  # bucket empty
+    assert await store.claim(batch_id, now=now + 0.2, **claim) == (5, 2)  # 0.2 s at 10/s
+    # The window: 7 in flight of 8 allowed, however full the bucket.
+    assert await store.claim(batch_id, now=now + 10, **claim) == (7, 1)
+    assert await store.redis.zcard(store.keys(batch_id).inflight) == 8
+    refs = await store.refs(batch_id, [0, 1, 7])
+    assert [(i, r.custom_id) for i, r in refs] == [(0, "c0"), (1, "c1"), (7, "c7")]
+    await store.transition(batch_id, BatchStatus.cancelling, [BatchStatus.in_progress])
+    await store.redis.delete(store.keys(batch_id).inflight)
+    assert await store.claim(batch_id, now=now + 20, **claim) == (0, 0)  # not in_progress
+
+
+async def test_record_counts_each_custom_id_once(store: BatchStore) -> None:
+    batch_id = await running(store, 2)
+    await store.claim(batch_id, now=time.time(), rate=10, burst=2, window=2, max_n=2, due=0)
+    first = await store.record(
+        batch_id, custom_id="c0", index=0, line=b'o{"a":1}', ok=True, tokens=(3, 4), provider="p"
+    )
+    again = await store.record(
+        batch_id, custom_id="c0", index=0, line=b'e{"a":2}', ok=False, provider="p"
+    )
+    last = await store.record(
+        batch_id, custom_id="c1", index=1, line=b'e{"b":1}', ok=False, provider="q"
+    )
+    fields = await store.fields(batch_id)
+    assert fields is not None
+    assert (first.outcome, first.finished) == (1, False)
+    assert (again.outcome, again.finished) == (0, False)
+    assert (last.outcome, last.finished) == (1, True)
+    assert (fields["completed"], fields["failed"]) == ("1", "1")
+    assert (fields["input_tokens"], fields["output_tokens"]) == ("3", "4")
+    assert split(await result(store, batch_id, "c0")) == (
+        True,
+        b'{"a":1}',
+    )  # the first record stands
+    assert await store.redis.zcard(store.keys(batch_id).inflight) == 0
+    progress = await store.progress(fields)
+    assert progress.providers["p"].completed == 1 and progress.providers["q"].failed == 1
+    await store.transition(batch_id, BatchStatus.finalizing, [BatchStatus.in_progress])
+    late = await store.record(batch_id, custom_id="new", index=5, line=b"o{}", ok=True)
+    assert late.outcome == -1
+
+
+async def test_stale_takes_overdue_lines_once(store: BatchStore) -> None:
+    batch_id = await running(store, 3)
+    now = time.time()
+    await store.claim(batch_id, now=now, rate=10, burst=3, window=3, max_n=3, due=now + 5)
+    await store.touch(batch_id, 1, now - 1)  # its task vanished
+    assert await store.stale(batch_id, now=now, due=now + 5, max_n=10) == [1]
+    assert await store.stale(batch_id, now=now, due=now + 5, max_n=10) == []
+    await store.touch(batch_id, 99, now - 1)  # touch never adds a line that is not in flight
+    assert await store.redis.zcard(store.keys(batch_id).inflight) == 3
+
+
+def _env(batch_id: str, custom_id: str = "c0", index: int = 0) -> Envelope:
+    return Envelope(
+        id=f"{batch_id}:{index}:n",
+        request={"model": "m", "messages": []},
+        candidates=[Candidate(provider="p", model="m")],
+        kind=Kind.batch,
+        deadline=time.time() + 60,
+        batch_id=batch_id,
+        custom_id=custom_id,
+    )
+
+
+def _ok(env: Envelope) -> Outcome:
+    body = {"object": "chat.completion", "usage": {"prompt_tokens": 2, "completion_tokens": 5}}
+    return Done(Reply(id=env.id, ok=True, body=body, provider="p", model="m"))
+
+
+async def test_a_line_run_twice_at_once_is_recorded_once(store: BatchStore) -> None:
+    batch_id = await running(store, 1)
+    books = LineBooks(store, 60, lambda: None)
+    calls = 0
+    gate = asyncio.Event()
+
+    async def visit(env: Envelope) -> Outcome:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return _ok(env)
+
+    both = asyncio.gather(books.handle(_env(batch_id), visit), books.handle(_env(batch_id), visit))
+    while calls < 2:
+        await asyncio.sleep(0)
+    gate.set()
+    await both
+    redelivered = await books.handle(_env(batch_id), visit)  # after the record: not run at all
+    fields = await store.fields(batch_id)
+    assert fields is not None and calls == 2
+    assert (fields["completed"], fields["failed"], fields["output_tokens"]) == ("1", "0", "5")
+    assert await store.redis.hlen(store.keys(batch_id).results) == 1
+    assert isinstance(redelivered, Done) and not redelivered.reply.ok
+
+
+async def test_cancelled_lines_are_recorded_without_running(store: BatchStore) -> None:
+    batch_id = await running(store, 1)
+    await store.transition(batch_id, BatchStatus.cancelling, [BatchStatus.in_progress])
+    books = LineBooks(store, 60, lambda: None)
+
+    async def visit(env: Envelope) -> Outcome:
+        raise AssertionError("a cancelled batch's line must not run")
+
+    await books.handle(_env(batch_id), visit)
+    is_output, line = split(await result(store, batch_id, "c0"))
+    assert not is_output and b'"batch_cancelled"' in line
+
+
+async def test_a_line_every_candidate_refuses_for_good_fails_now(store: BatchStore) -> None:
+    from relay_core.dispatch.outcome import Forward
+
+    batch_id = await running(store, 1)
+    books = LineBooks(store, 60, lambda: None)
+    gone = UpstreamModelNotFound(
+        "no such model",
+        provider="p",
+        model="m",
+        upstream_status=404,
+        upstream_body='{"error": {"code": "model_not_found"}}',
+    )
+
+    async def visit(env: Envelope) -> Outcome:
+        return Forward(env.model_copy(update={"failures": [gone.to_info()]}), 2.0)
+
+    outcome = await books.handle(_env(batch_id), visit)
+    assert isinstance(outcome, Done)  # not handed back to a queue
+    stored = await result(store, batch_id, "c0")
+    assert b'"status_code":404' in stored and b'"model_not_found"' in stored

@@ -1,0 +1,69 @@
+"""Streaming a multipart upload to disk, whatever the chunking."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from relay_core.batch.upload import receive_upload
+from relay_core.errors import InvalidRequest, PayloadTooLarge
+
+BOUNDARY = "xXxBoundary123"
+CTYPE = f"multipart/form-data; boundary={BOUNDARY}"
+
+
+def form(content: bytes, purpose: str = "batch", filename: str = "q.jsonl") -> bytes:
+    b = BOUNDARY.encode()
+    return (
+        b"--"
+        + b
+        + b'\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n'
+        + purpose.encode()
+        + b"\r\n--"
+        + b
+        + f'\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'.encode()
+        + b"Content-Type: application/jsonl\r\n\r\n"
+        + content
+        + b"\r\n--"
+        + b
+        + b"--\r\n"
+    )
+
+
+async def chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 65536])
+async def test_the_file_part_lands_on_disk_intact(tmp_path: Path, size: int) -> None:
+    content = b'{"a": 1}\n{"b": "\r\n--not-a-boundary"}\nlast line without newline'
+    dest = tmp_path / "f"
+    upload = await receive_upload(chunks(form(content), size), CTYPE, dest, 10_000)
+    assert dest.read_bytes() == content
+    assert (upload.bytes, upload.lines) == (len(content), 4)
+    assert upload.fields == {"purpose": "batch"} and upload.filename == "q.jsonl"
+
+
+async def test_too_large_stops_and_leaves_nothing(tmp_path: Path) -> None:
+    dest = tmp_path / "f"
+    with pytest.raises(PayloadTooLarge):
+        await receive_upload(chunks(form(b"x" * 5000), 512), CTYPE, dest, 4096)
+    assert not dest.exists()
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype"),
+    [
+        (b"--xXxBoundary123--\r\n", CTYPE),  # no file part
+        (b'{"file": 1}', "application/json"),
+        (form(b"x"), "multipart/form-data"),  # no boundary
+    ],
+)
+async def test_bad_uploads_are_400s(tmp_path: Path, body: bytes, ctype: str) -> None:
+    dest = tmp_path / "f"
+    with pytest.raises(InvalidRequest):
+        await receive_upload(chunks(body, 64), ctype, dest, 4096)
+    assert not dest.exists()
