@@ -23,6 +23,7 @@ from typing import Any
 import anyio
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -34,12 +35,14 @@ from relay_core.dispatch.streaming import (
     CHUNK,
     DONE,
     ERROR,
+    FIRST_MS,
     MODEL,
     PROVIDER,
+    QUEUE_MS,
     cancel_key,
     stream_key,
 )
-from relay_core.errors import GatewayTimeout, RelayError, UpstreamUnavailable
+from relay_core.errors import GatewayTimeout, RelayError, ServiceError, UpstreamUnavailable
 
 log = logging.getLogger("relay.api")
 
@@ -159,7 +162,11 @@ class StreamRelay:
         """Publish and wait for the first entry: a stream to relay, or the error raised."""
         await publish(self.env)
         wait_s = self.state.settings.request_timeout_s + 1.0
-        first = await self.reader.read(wait_s)
+        try:
+            first = await self.reader.read(wait_s)
+        except GatewayTimeout:
+            await self.close(finished=False)  # a late worker must not stream to nobody
+            raise
         head = first[0]
         if ERROR in head:
             await self.state.redis.delete(self.reader.key)
@@ -172,6 +179,8 @@ class StreamRelay:
             "x-relay-provider": self.provider,
             "x-relay-model": self.model,
             "x-relay-attempts": head.get(ATTEMPTS, b"1").decode(),
+            "x-relay-queue-ms": head.get(QUEUE_MS, b"").decode(),
+            "x-relay-upstream-ms": head.get(FIRST_MS, b"").decode(),
             "x-request-id": self.env.id,
         }
         return SSEResponse(self, first, headers)
@@ -187,13 +196,21 @@ class StreamRelay:
             if ended:
                 await send(_body(b"", more=False))
                 return True
-            if batch is first and self.after_first is not None and self.provider:
-                await self.after_first(self.provider, self.model)
+            if batch is first:
+                await self._after_first()
             try:
                 batch = await self.reader.read(idle_s)
-            except GatewayTimeout as exc:
-                await send(_body(error_event(exc), more=False))
+            except (GatewayTimeout, RedisError) as exc:
+                await send(_body(error_event(_as_relay_error(exc)), more=False))
                 return False
+
+    async def _after_first(self) -> None:
+        if self.after_first is None or not self.provider:
+            return
+        try:
+            await self.after_first(self.provider, self.model)
+        except RedisError:  # re-pinning is a preference: never break a stream for it
+            log.warning("could not pin session for %s", self.env.id, exc_info=True)
 
     async def close(self, finished: bool) -> None:
         """After the last event, or when the client left: tidy up, cancel the upstream call."""
@@ -201,6 +218,8 @@ class StreamRelay:
             if finished:
                 await self.state.redis.delete(self.reader.key)
                 return
+            if self.provider:
+                log.info("stream %s: client gone, cancelling %s", self.env.id, self.provider)
             await self.state.redis.set(cancel_key(self.prefix, self.env.id), b"1", ex=CANCEL_TTL_S)
             await self._release_slot()
         except Exception:  # Redis blinked: the keys expire on their own
@@ -215,6 +234,13 @@ class StreamRelay:
         now = time.time()
         plan = self.state.limiter.plan(config, model, now)
         await self.state.limiter.release(plan, self.env.id, 0, 0, now)
+
+
+def _as_relay_error(exc: Exception) -> RelayError:
+    if isinstance(exc, RelayError):
+        return exc
+    log.warning("stream read failed", exc_info=exc)
+    return ServiceError("Relay lost its connection to Redis while streaming.")
 
 
 def _body(data: bytes, more: bool = True) -> Message:

@@ -95,8 +95,11 @@ class Executor:
 
     async def visit(self, env: Envelope) -> Outcome:
         outcome = await self._visit(env)
-        if self.streams is not None and isinstance(outcome, Done) and wants_stream(env):
-            await self.streams.finish(env.id, outcome.reply)  # the stream's terminal entry
+        # A stream that failed ends here; one that went through was ended by _stream.
+        failed = isinstance(outcome, Done) and not outcome.reply.ok
+        if self.streams is not None and failed and wants_stream(env):
+            assert isinstance(outcome, Done)
+            await self.streams.finish(env.id, outcome.reply)
         return outcome
 
     async def _visit(self, env: Envelope) -> Outcome:
@@ -249,6 +252,9 @@ class Executor:
             )
             return self._final(env, result.error)
         usage = result.estimated_usage(call.request)
+        reply = relay.reply(usage, started, self.clock())
+        if not result.taken:
+            await self.streams.finish(env.id, reply)  # [DONE] first, the bookkeeping after
         await self._report(env, call, started, None, usage, ttft_s=result.ttft_s)
         await self.state.after_success(
             t,
@@ -258,9 +264,7 @@ class Executor:
             feedback=upstream.feedback,
             now=self.clock(),
         )
-        if result.taken:
-            return self._final(env, relay.interrupted())
-        return Done(relay.reply(usage, started, self.clock()))
+        return self._final(env, relay.interrupted()) if result.taken else Done(reply)
 
     def _advance(self, env: Envelope, exc: RelayError) -> Outcome:
         env = _with_failure(env, exc)

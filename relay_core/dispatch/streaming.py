@@ -5,7 +5,8 @@ A worker relays a streamed answer chunk by chunk into one Redis Stream per reque
 bytes through untouched:
 
 * chunk entries ``{c: <chunk JSON>}`` with explicit ids ``0-1``, ``0-2``, ... — the first also
-  names the provider, model and attempt (``p``, ``m``, ``a``) for the response headers;
+  names the provider, model and attempt (``p``, ``m``, ``a``), the queue wait and the
+  upstream's time to its first chunk in ms (``q``, ``f``), for the response headers;
 * one terminal entry: ``{d: <Reply JSON>}`` when the answer ended, ``{e: <Reply JSON>}`` when
   it failed (before the first chunk: the API answers a plain error; after it: an SSE error
   event then ``[DONE]``).
@@ -43,6 +44,7 @@ CANCEL_TTL_S = 600
 
 CHUNK, DONE, ERROR = b"c", b"d", b"e"
 PROVIDER, MODEL, ATTEMPTS = b"p", b"m", b"a"
+QUEUE_MS, FIRST_MS = b"q", b"f"  # queue wait, and the upstream's time to its first chunk
 
 
 def stream_key(prefix: str, request_id: str) -> str:
@@ -246,12 +248,7 @@ class Relay:
         if data is None:
             return True
         first = self.result.written == 0
-        head = {
-            PROVIDER: self.provider.encode(),
-            MODEL: self.model.encode(),
-            ATTEMPTS: str(self.env.attempts).encode(),
-        }
-        written = await self.sink.write(data, head if first else None)
+        written = await self.sink.write(data, self._head(started) if first else None)
         if written is Written.taken:
             self.result.taken = True
             return False
@@ -262,6 +259,16 @@ class Relay:
             self.result.cancelled = True
             return False
         return True
+
+    def _head(self, started: float) -> dict[bytes, bytes]:
+        now = self.clock()
+        return {
+            PROVIDER: self.provider.encode(),
+            MODEL: self.model.encode(),
+            ATTEMPTS: str(self.env.attempts).encode(),
+            QUEUE_MS: f"{max(0.0, started - self.env.enqueued_at) * 1000:.1f}".encode(),
+            FIRST_MS: f"{(now - started) * 1000:.1f}".encode(),
+        }
 
     def reply(self, usage: Usage, started: float, now: float) -> Reply:
         """The final word on a stream that went through (or that the client left)."""
