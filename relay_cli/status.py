@@ -12,8 +12,7 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import asdict, dataclass
 
 from rich.console import Console
 from rich.table import Table
@@ -44,7 +43,6 @@ class FarmStatus:
     redis_url: str
     providers: list[ProviderRow]
     snapshot: FarmSnapshot
-    batches: list[dict[str, Any]] = field(default_factory=list)
 
 
 def key_state(provider: ProviderConfig) -> str:
@@ -79,7 +77,6 @@ async def gather(settings: Settings) -> FarmStatus:
     live = {p.name: p for p in snap.providers}
     rows = [ProviderRow(p.name, True, key_state(p), live=live.get(p.name)) for p in enabled]
     rows += [ProviderRow(p.name, False, key_state(p), reason=why) for p, why in disabled]
-    # TODO(issue 4): running batches with progress, once relay_core.batch lands.
     return FarmStatus(settings.redis_url, rows, snap)
 
 
@@ -143,6 +140,29 @@ def workers_table(status: FarmStatus) -> Table:
     return table
 
 
+def batches_table(status: FarmStatus) -> Table:
+    table = Table(title="Batches", title_justify="left")
+    for col in ("batch", "status", "done", "failed", "in flight", "providers"):
+        table.add_column(col, justify="right" if col in ("failed", "in flight") else "left")
+    for b in status.snapshot.batches:
+        rc = b.request_counts
+        done = rc.completed + rc.failed
+        share = f" ({100 * done / rc.total:.0f}%)" if rc.total else ""
+        served = ", ".join(
+            f"{name} {p.completed}" + (f"/{p.failed} failed" if p.failed else "")
+            for name, p in sorted(b.providers.items())
+        )
+        table.add_row(
+            b.id,
+            b.status.value,
+            f"{done}/{rc.total}{share}",
+            str(rc.failed),
+            str(b.in_flight),
+            served,
+        )
+    return table
+
+
 def render(status: FarmStatus, console: Console) -> None:
     console.print(f"Relay farm on {status.redis_url}")
     console.print(providers_table(status))
@@ -150,8 +170,8 @@ def render(status: FarmStatus, console: Console) -> None:
         console.print(workers_table(status))
     else:
         console.print("[red]No live workers[/]: start one with `relay worker` (or `relay up`).")
-    if status.batches:
-        console.print(f"Batches: {len(status.batches)} running")
+    if status.snapshot.batches:
+        console.print(batches_table(status))
     else:
         console.print("Batches: none running")
 
@@ -159,6 +179,7 @@ def render(status: FarmStatus, console: Console) -> None:
 def as_json(status: FarmStatus) -> str:
     data = asdict(status)
     data["snapshot"]["workers"] = [w.model_dump() for w in status.snapshot.workers]
+    data["snapshot"]["batches"] = [b.model_dump(mode="json") for b in status.snapshot.batches]
     return json.dumps(data, indent=2, default=str)
 
 

@@ -8,6 +8,7 @@ The farm listens on a free port: ``127.0.0.1:8000`` in the examples is rewritten
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -139,3 +140,10 @@ def test_readme_example_runs(block: Block, demo_farm: Env) -> None:
     assert done.stdout.strip(), f"README.md:{block.line} printed nothing"
     if "chat" in code or "OpenAI(" in code:
         assert "sim:" in done.stdout  # an answer from a simulated provider
+    if "relay batch submit" in code:
+        answers = [
+            json.loads(ln) for ln in (demo_farm.cwd / "answers.jsonl").read_text().splitlines()
+        ]
+        assert len(answers) == 100
+        assert {a["response"]["status_code"] for a in answers} == {200}
+        assert {a["custom_id"] for a in answers} == {f"line-{i}" for i in range(1, 101)}

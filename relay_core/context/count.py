@@ -43,6 +43,8 @@ def _piece_cost(piece: str) -> int:
     if piece[0].isdigit():
         return 1
     word = piece.lstrip(" \t")
+    if len(word) > 1 and not word[0].isalpha() and word[1].isalpha():
+        word = word[1:]  # a punctuation mark glued to a word (":word") rides along with it
     if word and (word[0].isalpha() or word[0] == "'"):
         wide = sum(1 for ch in word if not ch.isascii())
         narrow = len(word) - wide

@@ -17,6 +17,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from relay_core.metrics.batches import lines_by_state
 from relay_core.metrics.live import DISABLED, FarmSnapshot
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -65,7 +66,26 @@ class SnapshotCollector(Collector):
                 capacity.add_metric([p.name, lv.scope, lv.limit], lv.capacity)
         workers = GaugeMetricFamily("relay_workers", "Worker processes with a live heartbeat.")
         workers.add_metric([], len(snap.workers))
-        yield from (depth, flight, breaker, available, capacity, workers)
+        yield from (depth, flight, breaker, available, capacity, workers, *_batches(snap))
+
+
+def _batches(snap: FarmSnapshot) -> tuple[Metric, Metric]:
+    running = GaugeMetricFamily(
+        "relay_batches", "Batches the workers look after, by status.", labels=["status"]
+    )
+    by_status: dict[str, int] = {}
+    for b in snap.batches:
+        by_status[b.status.value] = by_status.get(b.status.value, 0) + 1
+    for status, count in sorted(by_status.items()):
+        running.add_metric([status], count)
+    lines = GaugeMetricFamily(
+        "relay_batch_lines",
+        "Lines of running batches: queued, in_progress, completed, failed.",
+        labels=["state"],
+    )
+    for state, count in lines_by_state(snap.batches).items():
+        lines.add_metric([state], count)
+    return running, lines
 
 
 def multiprocess_dir() -> str | None:

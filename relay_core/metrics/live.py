@@ -12,11 +12,13 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from relay_core.batch.models import BatchProgress
 from relay_core.breaker import Breaker, BreakerState, fingerprint
 from relay_core.catalogue.models import ProviderConfig
 from relay_core.dispatch.envelope import queue_name
 from relay_core.heartbeat import WorkerBeat, live_workers
 from relay_core.limits import Capacity, Limiter, LimitPlan
+from relay_core.metrics.batches import running_batches
 from relay_core.metrics.load import read_load
 
 # kombu's Redis transport keeps messages of priority p > 0 in "{queue}\x06\x16{p}".
@@ -50,6 +52,7 @@ class FarmSnapshot:
     providers: list[ProviderLive]
     workers: list[WorkerBeat]
     at: float
+    batches: list[BatchProgress] = field(default_factory=list)  # running ones
 
 
 def queue_keys(prefix: str, provider: str) -> list[str]:
@@ -114,7 +117,8 @@ async def read_snapshot(
     *,
     now: float,
 ) -> FarmSnapshot:
-    """Queues, in-flight calls, breakers and limit levels of ``providers``, and live workers."""
+    """Queues, in-flight calls, breakers and limit levels of ``providers``, live workers and
+    running batches."""
     names = [p.name for p in providers]
     depths = await queue_depths(redis, prefix, names)
     load = await read_load(redis, prefix)
@@ -133,5 +137,6 @@ async def read_snapshot(
         )
         for p in providers
     ]
-    workers = await live_workers(redis, prefix)
-    return FarmSnapshot(providers=rows, workers=sorted(workers, key=lambda w: w.name), at=now)
+    workers = sorted(await live_workers(redis, prefix), key=lambda w: w.name)
+    batches = await running_batches(redis, prefix)
+    return FarmSnapshot(providers=rows, workers=workers, at=now, batches=batches)

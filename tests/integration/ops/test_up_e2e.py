@@ -133,8 +133,20 @@ def test_relay_up_serves_the_sdk_batches_metrics_status_and_flower_then_stops_cl
     assert reply.choices[0].message.content is not None
     assert reply.choices[0].message.content.endswith("hello farm")
 
-    # 2. A 100-line batch through `relay batch submit --wait`.
-    # TODO(issue 4): once `relay batch` lands, submit 100 lines here and check the output file.
+    # 2. A 100-line batch through `relay batch submit --wait` (it finds the API via up.json).
+    prompts = up.cwd / "prompts.txt"
+    prompts.write_text("".join(f"Say the number {i}\n" for i in range(1, 101)))
+    batch = up.relay(
+        "batch", "submit", str(prompts), "--model", "meta-model", "--wait", "--output", "out.jsonl"
+    )
+    assert batch.returncode == 0, batch.stdout + batch.stderr
+    answers = [json.loads(ln) for ln in (up.cwd / "out.jsonl").read_text().splitlines()]
+    assert len(answers) == 100
+    assert {a["response"]["status_code"] for a in answers} == {200}
+    by_id = {
+        a["custom_id"]: a["response"]["body"]["choices"][0]["message"]["content"] for a in answers
+    }
+    assert all(by_id[f"line-{i}"].endswith(f"Say the number {i}") for i in range(1, 101))
 
     # 3. /metrics: the API's request counter and, from the worker process, its upstream calls
     #    (multiprocess aggregation), plus live gauges read from Redis.
@@ -145,7 +157,14 @@ def test_relay_up_serves_the_sdk_batches_metrics_status_and_flower_then_stops_cl
         if upstream or time.monotonic() > deadline:
             break
         time.sleep(0.1)  # the worker records just after replying; bounded by the deadline
-    assert any('outcome="ok"' in ln for ln in upstream), text
+    assert any('outcome="ok"' in ln and 'kind="interactive"' in ln for ln in upstream), text
+    batch_calls = sum(
+        float(ln.rsplit(" ", 1)[1])
+        for ln in upstream
+        if 'kind="batch"' in ln and 'outcome="ok"' in ln
+    )
+    assert batch_calls >= 100
+    assert 'relay_batch_lines{state="queued"}' in text
     assert any(
         ln.startswith("relay_requests_total{") and 'status="200"' in ln for ln in text.splitlines()
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from relay_core.batch.models import BatchProgress, BatchStatus, RequestCounts
 from relay_core.events import CallRecord
 from relay_core.metrics import (
     FarmSnapshot,
@@ -95,7 +96,21 @@ def snapshot() -> FarmSnapshot:
         ),
     )
     local = ProviderLive(name="ollama", queue_depth=0, in_flight=0, breaker="disabled")
-    return FarmSnapshot(providers=[groq, local], workers=[], at=0.0)
+    running = BatchProgress(
+        id="batch_1",
+        status=BatchStatus.in_progress,
+        request_counts=RequestCounts(total=100, completed=40, failed=2),
+        dispatched=50,
+        created_at=1,
+    )
+    ending = BatchProgress(
+        id="batch_2",
+        status=BatchStatus.finalizing,
+        request_counts=RequestCounts(total=10, completed=10),
+        dispatched=10,
+        created_at=2,
+    )
+    return FarmSnapshot(providers=[groq, local], workers=[], at=0.0, batches=[running, ending])
 
 
 def test_live_gauges_describe_the_snapshot() -> None:
@@ -113,6 +128,12 @@ def test_live_gauges_describe_the_snapshot() -> None:
     assert value("relay_limit_available", provider="groq", scope="groq", limit="rpm") == 0.5
     assert value("relay_limit_capacity", provider="groq", scope="groq/llama", limit="rpd") == 1000
     assert value("relay_workers") == 0
+    assert value("relay_batches", status="in_progress") == 1
+    assert value("relay_batches", status="finalizing") == 1
+    assert value("relay_batch_lines", state="queued") == 50
+    assert value("relay_batch_lines", state="in_progress") == 8
+    assert value("relay_batch_lines", state="completed") == 50
+    assert value("relay_batch_lines", state="failed") == 2
 
 
 def test_scrape_joins_own_registry_and_live_gauges() -> None:
