@@ -57,10 +57,12 @@ class Up:
         )
 
 
-def wait_ready(proc: subprocess.Popen[bytes], runfile: Path, log: Path) -> RunInfo:
+def wait_ready(proc: subprocess.Popen[bytes], runfile: Path, log: Path) -> RunInfo | None:
+    """The run file once ready; None when relay up exited early."""
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
-        assert proc.poll() is None, f"relay up exited early:\n{log.read_text()}"
+        if proc.poll() is not None:
+            return None
         try:
             info = RunInfo.model_validate_json(runfile.read_text())
         except (OSError, ValueError):
@@ -71,19 +73,34 @@ def wait_ready(proc: subprocess.Popen[bytes], runfile: Path, log: Path) -> RunIn
     raise AssertionError(f"relay up was not ready in {START_TIMEOUT_S} s:\n{log.read_text()}")
 
 
+# A free port found here can be taken by another process before relay up binds it: then (and
+# only then) the test starts over on other ports.
+PORT_RACE = ("is in use by another program", "is taken", "Address already in use")
+
+
+def start_up(tmp_path: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], RunInfo, Path]:
+    for attempt in range(3):
+        flags = ("--port", "--flower-port", "--sim-port", "--redis-port")
+        ports = [x for flag in flags for x in (flag, str(free_port()))]
+        log = tmp_path / f"up-{attempt}.log"
+        with log.open("wb") as out:
+            argv = [sys.executable, "-m", "relay_cli.main", "up", *ports]
+            proc = subprocess.Popen(
+                argv, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT
+            )
+        info = wait_ready(proc, Path(env["RELAY_DATA_DIR"]) / "up.json", log)
+        if info is not None:
+            return proc, info, log
+        text = log.read_text()
+        assert any(race in text for race in PORT_RACE), f"relay up exited early:\n{text}"
+    raise AssertionError("three attempts lost a race for free ports")
+
+
 @pytest.fixture
 def up(tmp_path: Path) -> Iterator[Up]:
-    data_dir = tmp_path / "data"
-    env = clean_env(data_dir)
-    ports = {
-        flag: str(free_port()) for flag in ("--port", "--flower-port", "--sim-port", "--redis-port")
-    }
-    argv = [sys.executable, "-m", "relay_cli.main", "up", *(x for kv in ports.items() for x in kv)]
-    log = tmp_path / "up.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT)
+    env = clean_env(tmp_path / "data")
+    proc, info, log = start_up(tmp_path, env)
     try:
-        info = wait_ready(proc, data_dir / "up.json", log)
         yield Up(proc, info, env, tmp_path, log)
     finally:
         if proc.poll() is None:
