@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from relay_api.errors import install_error_handlers
+from relay_api.middleware import install_body_limits
 from relay_api.routes import batches, chat, files, health, models, usage
 from relay_api.routes.metrics import install_metrics
 from relay_api.state import ApiState
@@ -28,6 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Relay", version="0.1.0", lifespan=lifespan)
     install_error_handlers(app)
+    install_body_limits(app, settings)  # inside the metrics: 413s are counted
     install_metrics(app)
     for module in (health, models, chat, usage):
         app.include_router(module.router)

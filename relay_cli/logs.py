@@ -21,13 +21,14 @@ _NOT_SECRET = re.compile(r"(_PREFIX|_DIR|_PATH|_FILE|XAUTHORITY)$", re.IGNORECAS
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of environment variables that look like secrets (long enough to matter)."""
+    """Values of environment variables that look like secrets (long enough to matter).
+
+    A comma-separated list (``RELAY_API_KEYS``) counts whole and item by item: one key of the
+    list may be logged alone."""
     env = os.environ if environ is None else environ
-    return [
-        v
-        for k, v in env.items()
-        if _SECRET_ENV.search(k) and not _NOT_SECRET.search(k) and len(v) >= 6
-    ]
+    found = [v for k, v in env.items() if _SECRET_ENV.search(k) and not _NOT_SECRET.search(k)]
+    items = [item.strip() for v in found if "," in v for item in v.split(",")]
+    return [v for v in [*found, *items] if len(v) >= 6]
 
 
 class RedactingFilter(logging.Filter):

@@ -54,6 +54,8 @@ class Settings(BaseSettings):
     port: int = 8000
     request_timeout_s: float = Field(default=120.0, gt=0)
     max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # POST /v1/files bodies (multipart, the whole body) may be this large (docs/security.md).
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
 
     # Workers
     worker_concurrency: int = Field(default=64, gt=0)

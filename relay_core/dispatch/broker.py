@@ -56,6 +56,11 @@ def create_celery(settings: Settings, providers: list[str]) -> Celery:
     return app
 
 
+def task_argsrepr(env: Envelope) -> str:
+    """What Flower shows as a task's arguments: references only, never the prompt."""
+    return f"<envelope {env.id} kind={env.kind.value} to={env.current.key}>"
+
+
 def send_envelope(app: Celery, prefix: str, env: Envelope, delay_s: float = 0.0) -> None:
     """Publish ``env`` to its current candidate's queue, keeping the task id."""
     app.send_task(
@@ -64,4 +69,6 @@ def send_envelope(app: Celery, prefix: str, env: Envelope, delay_s: float = 0.0)
         task_id=env.id,
         queue=queue_name(prefix, env.current.provider),
         countdown=delay_s if delay_s > 0 else None,
+        argsrepr=task_argsrepr(env),
+        kwargsrepr="{}",
     )

@@ -176,6 +176,8 @@ class Executor:
             if self.streams is not None and call.request.stream:
                 return await self._stream(env, call, started)
             completion = await t.provider.complete(call.request, t.model.id)
+        except InvalidRequest as exc:  # this provider's adapter cannot send it: nothing went out
+            return await self._refused(env, call, exc)
         except UpstreamError as exc:
             exc.provider, exc.model = t.name, t.model.id
             await self._report(env, call, started, exc)
@@ -265,6 +267,15 @@ class Executor:
             now=self.clock(),
         )
         return self._final(env, relay.interrupted()) if result.taken else Done(reply)
+
+    async def _refused(self, env: Envelope, call: Call, exc: InvalidRequest) -> Outcome:
+        """The adapter refused the request before sending it (a field or message its API
+        family cannot take): give back the tokens and the breaker's permit, try the next."""
+        t = call.target
+        exc.provider, exc.model = t.name, t.model.id
+        await self.state.refund(t, env.id, call.estimate, self.clock())
+        await self.state.breaker.record_permit(call.permit, True, self.clock())
+        return self._advance(env, exc)
 
     def _advance(self, env: Envelope, exc: RelayError) -> Outcome:
         env = _with_failure(env, exc)

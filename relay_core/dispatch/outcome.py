@@ -9,6 +9,7 @@ from relay_core.errors import (
     CapacityExhausted,
     CircuitOpen,
     ErrorInfo,
+    InvalidRequest,
     NoProviderAvailable,
     RateLimited,
     RelayError,
@@ -60,4 +61,6 @@ def exhausted_error(failures: list[ErrorInfo], soonest_s: float | None) -> Relay
             retry_after=retry_after,
         )
     reasons = "; ".join(f"{f.provider or '?'}: {f.message}" for f in failures[-5:])
+    if all(f.kind == InvalidRequest.__name__ for f in failures):  # retrying cannot help
+        return InvalidRequest(f"No provider can take this request ({reasons}).")
     return NoProviderAvailable(f"No provider could serve this request ({reasons}).")

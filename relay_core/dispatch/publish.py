@@ -17,7 +17,7 @@ import uuid
 import orjson
 from redis.asyncio import Redis
 
-from relay_core.dispatch.broker import CHAT_TASK
+from relay_core.dispatch.broker import CHAT_TASK, task_argsrepr
 from relay_core.dispatch.envelope import Envelope, queue_name
 
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
@@ -41,8 +41,7 @@ def task_message(env: Envelope, queue: str) -> bytes:
         "timelimit": [None, None],
         "root_id": env.id,
         "parent_id": None,
-        # What Flower shows as the task's arguments: references only, never the prompt.
-        "argsrepr": f"<envelope {env.id} kind={env.kind.value} to={env.current.key}>",
+        "argsrepr": task_argsrepr(env),  # what Flower shows: references, never the prompt
         "kwargsrepr": "{}",
         "origin": _ORIGIN,
         "ignore_result": True,

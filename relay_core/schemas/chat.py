@@ -12,7 +12,33 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# What every JSON encoder on the way (orjson in the queue, the providers) can carry: integers
+# that fit in 64 bits, nesting no deeper than orjson's limit (255) with room to spare.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+MAX_JSON_DEPTH = 64
+
+
+def json_problem(value: object) -> str | None:
+    """Why ``value`` (decoded JSON) could not travel on to a provider, or None."""
+    stack: list[tuple[object, str, int]] = [(value, "", 0)]
+    while stack:
+        item, path, depth = stack.pop()
+        where = f" at '{path}'" if path else ""
+        if depth > MAX_JSON_DEPTH:
+            return f"the request is nested deeper than {MAX_JSON_DEPTH} levels{where}"
+        if isinstance(item, int) and not isinstance(item, bool):
+            if not INT64_MIN <= item <= INT64_MAX:
+                return f"the integer{where} does not fit in 64 bits"
+        elif isinstance(item, dict):
+            stack.extend((v, f"{path}.{k}" if path else str(k), depth + 1) for k, v in item.items())
+        elif isinstance(item, list):
+            stack.extend(
+                (v, f"{path}.{i}" if path else str(i), depth + 1) for i, v in enumerate(item)
+            )
+    return None
+
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
 FinishReason = Literal["stop", "length", "tool_calls", "content_filter", "function_call"]
@@ -93,6 +119,14 @@ class ChatCompletionRequest(BaseModel):
     model_name: str | None = None
     # Relay extension: how to fit a conversation longer than the model's window (docs/context.md).
     context_mode: Literal["off", "static", "dynamic", "reservoir", "adaptive"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _portable(cls, data: Any) -> Any:
+        problem = json_problem(data)
+        if problem is not None:
+            raise ValueError(problem)
+        return data
 
     def output_limit(self) -> int | None:
         """The requested output cap, whichever of the two OpenAI spellings was used."""
