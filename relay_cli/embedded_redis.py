@@ -36,7 +36,11 @@ def server_binary() -> tuple[str, str]:
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on ``host:port`` now. Like the servers themselves, the
+    probe sets SO_REUSEADDR: connections of a stopped server lingering in TIME_WAIT do not
+    make the port busy, a listening socket does."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
