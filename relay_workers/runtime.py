@@ -139,8 +139,8 @@ class Runtime:
             with self.load.track(env.current.provider):
                 if env.batch_id is not None:  # a batch line keeps its own books
                     outcome = await self.batches.handle(env, self.executor.visit)
-                else:
-                    outcome = await self.executor.visit(env)
+                else:  # batch lines stand aside while it waits for a token
+                    outcome = await self.batches.interactive(env, self.executor.visit)
         except asyncio.CancelledError:
             if not self.stopping:
                 raise

@@ -19,15 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-from celery import Celery
+from redis.asyncio import Redis
 
 from relay_core.batch.lines import LineRef, Route, request_body
 from relay_core.batch.outputs import dropped
 from relay_core.batch.planner import Assigner, Pace, candidates, healthy, target_rates
 from relay_core.batch.record import Fields
 from relay_core.batch.store import BatchStore
-from relay_core.dispatch.broker import send_envelope
-from relay_core.dispatch.envelope import Envelope, Kind
+from relay_core.dispatch.envelope import Envelope, Kind, queue_name
+from relay_core.dispatch.publish import task_message
 from relay_core.routing.ranking import LiveState
 from relay_core.routing.targets import Target
 
@@ -58,9 +58,13 @@ def read_bodies(path: Path, refs: Sequence[LineRef]) -> list[bytes | None]:
         return [None] * len(refs)
 
 
-def send_all(app: Celery, prefix: str, envelopes: Sequence[Envelope]) -> None:
-    for env in envelopes:
-        send_envelope(app, prefix, env)
+async def publish_all(redis: Redis, prefix: str, envelopes: Sequence[Envelope]) -> None:
+    """Queue each envelope on its first candidate's provider queue, in one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for env in envelopes:
+            queue = queue_name(prefix, env.current.provider)
+            pipe.lpush(queue, task_message(env, queue))
+        await pipe.execute()
 
 
 @dataclass
@@ -76,7 +80,6 @@ class Plan:
 @dataclass
 class Feeder:
     store: BatchStore
-    celery: Celery
     storage_dir: Path
     line_timeout_s: float
     resolve: ResolveRoute
@@ -141,7 +144,7 @@ class Feeder:
                 continue
             envelopes.append(self._envelope(fields, plan, index, ref, raw))
         if envelopes:
-            await asyncio.to_thread(send_all, self.celery, self.store.prefix, envelopes)
+            await publish_all(self.store.redis, self.store.prefix, envelopes)
 
     def _envelope(
         self, fields: Fields, plan: Plan, index: int, ref: LineRef, raw: bytes

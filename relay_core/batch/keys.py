@@ -2,7 +2,8 @@
 
 {p}:file:{id}                 file record (JSON string)
 {p}:files:{owner}             the owner's files (sorted set: id -> created_at)
-{p}:batch:{id}                the batch (hash: OpenAI fields, counters, cursor, pacing)
+{p}:batch:{id}                the batch (hash: OpenAI fields, counters, cursor, pacing,
+                                  the providers' recent answer time)
 {p}:batch:{id}:lines          the line index (list: "offset length route custom_id")
 {p}:batch:{id}:routes         distinct model selections of the lines (list of JSON)
 {p}:batch:{id}:results        one entry per finished custom_id (hash: "o"/"e" + JSON line)

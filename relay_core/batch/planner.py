@@ -106,10 +106,21 @@ class Pace:
     window: int  # lines in flight at most
 
     @classmethod
-    def of(cls, pooled_rps: float, *, share: float, window_s: float, tick_s: float) -> Pace:
+    def of(
+        cls,
+        pooled_rps: float,
+        *,
+        share: float,
+        window_s: float,
+        tick_s: float,
+        upstream_s: float = 0.0,
+    ) -> Pace:
+        """Feed at the batch's share of the pooled rate, with as many lines in flight as
+        cover the providers' recent answer time plus ``window_s`` of slack (queueing,
+        jitter): enough to keep every bucket busy, no more to wait behind."""
         rate = max(PROBE_RPS, pooled_rps * share)
         return cls(
             rate=rate,
             burst=max(1.0, rate * tick_s * 2),
-            window=max(4, math.ceil(rate * window_s)),
+            window=max(4, math.ceil(rate * (upstream_s + window_s))),
         )

@@ -5,7 +5,9 @@
 -- left in_progress / cancelling (it is being finalized, or is final).
 --
 -- KEYS: meta, results, inflight, providers
--- ARGV: custom_id, index, value, ok (1/0), input_tokens, output_tokens, provider ('' if none)
+-- ARGV: custom_id, index, value, ok (1/0), input_tokens, output_tokens, provider ('' if none),
+--   upstream_s (the provider call's duration; 0 if none), kept as a moving average
+--   (`upstream_s` in the hash) that sizes the feeder's window.
 -- Returns {outcome, finished}: outcome 1 recorded, 0 already recorded, -1 too late;
 -- finished 1 when every line of the batch now has a result.
 
@@ -26,6 +28,12 @@ if tin > 0 then
 end
 if tout > 0 then
   redis.call('HINCRBY', meta, 'output_tokens', tout)
+end
+local up = tonumber(ARGV[8]) or 0
+if up > 0 then
+  local avg = tonumber(redis.call('HGET', meta, 'upstream_s'))
+  avg = avg and (avg * 0.9 + up * 0.1) or up
+  redis.call('HSET', meta, 'upstream_s', string.format('%.6g', avg))
 end
 if ARGV[7] ~= '' then
   redis.call('HINCRBY', KEYS[4], ARGV[7] .. (ok and ':ok' or ':err'), 1)

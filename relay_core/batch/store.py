@@ -203,9 +203,11 @@ class BatchStore:
         ok: bool,
         tokens: tuple[int, int] = (0, 0),
         provider: str | None = None,
+        upstream_s: float = 0.0,
     ) -> Recorded:
         k = self.keys(batch_id)
         args: Args = [custom_id, index, line, int(ok), tokens[0], tokens[1], provider or ""]
+        args.append(repr(upstream_s))
         outcome, finished = await self._record(
             keys=[k.meta, k.results, k.inflight, k.providers], args=args
         )

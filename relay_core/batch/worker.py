@@ -22,7 +22,6 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from celery import Celery
 from redis.asyncio import Redis
 
 from relay_core.batch.books import LineBooks, Visit
@@ -33,13 +32,13 @@ from relay_core.batch.intake import validate_batch
 from relay_core.batch.lines import Route
 from relay_core.batch.models import BatchStatus, Endpoint, EndReason
 from relay_core.batch.planner import Pace
+from relay_core.batch.priority import Gate, Priority
 from relay_core.batch.record import Fields, status_of
 from relay_core.batch.store import BatchStore
 from relay_core.batch.validate import Scan, scan_file
 from relay_core.breaker import Breaker
 from relay_core.catalogue.models import ProviderConfig
-from relay_core.dispatch.broker import create_celery
-from relay_core.dispatch.envelope import Envelope
+from relay_core.dispatch.envelope import Candidate, Envelope
 from relay_core.dispatch.outcome import Outcome
 from relay_core.heartbeat import live_workers
 from relay_core.limits import Limiter
@@ -65,22 +64,28 @@ class Shared:
 
 
 class BatchWorker:
-    def __init__(self, shared: Shared, store: BatchStore, files: FileStore, celery: Celery) -> None:
+    def __init__(self, shared: Shared, store: BatchStore, files: FileStore) -> None:
         self.shared = shared
-        self.celery = celery
         self.settings = shared.settings
         self.store = store
         self.files = files
-        self.feeder = Feeder(
-            store, celery, files.dir, shared.settings.batch_line_timeout_s, self.resolve
-        )
+        self.feeder = Feeder(store, files.dir, shared.settings.batch_line_timeout_s, self.resolve)
         self._jobs: dict[str, asyncio.Task[object]] = {}
         self._swept: dict[str, float] = {}
         self._served: tuple[float, set[str] | None] = (0.0, None)
         self._wake = asyncio.Event()
         self._stopped = False
         self._task: asyncio.Future[None] | None = None
-        self.books = LineBooks(store, shared.settings.batch_line_timeout_s, self._wake.set)
+        s = shared.settings
+        self.priority = Priority(store.redis, s.key_prefix, s.token_wait_max_s + 1.0)
+        self._models = {(p.name, m.id): (p, m) for p in shared.providers for m in p.models}
+        self.books = LineBooks(
+            store,
+            Gate(self.priority, self.peek),
+            line_timeout_s=s.batch_line_timeout_s,
+            hold_s=s.token_wait_max_s,
+            on_finished=self._wake.set,
+        )
 
     def resolve(self, route: Route) -> list[Target]:
         s = self.settings
@@ -117,14 +122,10 @@ class BatchWorker:
 
     @classmethod
     def build(cls, shared: Shared, redis: Redis) -> BatchWorker:
-        """The batch side of a worker, with its own Celery app to publish lines with."""
+        """The batch side of a worker process, on its Redis pool."""
         s = shared.settings
-        celery = create_celery(s, [p.name for p in shared.providers])
         return cls(
-            shared,
-            BatchStore(redis, s.key_prefix),
-            FileStore(redis, s.key_prefix, s.storage_dir),
-            celery,
+            shared, BatchStore(redis, s.key_prefix), FileStore(redis, s.key_prefix, s.storage_dir)
         )
 
     async def stop(self) -> None:
@@ -140,7 +141,6 @@ class BatchWorker:
             job.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await job
-        self.celery.close()
 
     async def tick(self) -> None:
         batches = []
@@ -224,6 +224,7 @@ class BatchWorker:
             share=1 / running,
             window_s=s.batch_window_s,
             tick_s=s.batch_tick_s,
+            upstream_s=float(fields.get("upstream_s") or 0.0),
         )
         await self.feeder.feed(fields, plan, pace)
         if now - self._swept.get(batch_id, 0.0) >= max(1.0, s.batch_tick_s * 10):
@@ -284,6 +285,20 @@ class BatchWorker:
     async def handle(self, env: Envelope, visit: Visit) -> Outcome:
         """Visit a batch line, keeping its books (see :mod:`relay_core.batch.books`)."""
         return await self.books.handle(env, visit)
+
+    async def peek(self, candidate: Candidate) -> float:
+        """Seconds until ``candidate``'s limits could pass one request (0: now or unknown)."""
+        found = self._models.get((candidate.provider, candidate.model))
+        if found is None:
+            return 0.0
+        now = time.time()
+        plan = self.shared.limiter.plan(found[0], found[1], now)
+        return (await self.shared.limiter.peek(plan, now)).wait_s
+
+    async def interactive(self, env: Envelope, visit: Visit) -> Outcome:
+        """Visit an interactive request; batch lines stand aside while it waits for a token."""
+        async with self.priority.interactive(env.id, env.current.provider):
+            return await visit(env)
 
 
 def _close(coro: Awaitable[object]) -> None:

@@ -16,6 +16,7 @@ from relay_core.batch.books import LineBooks
 from relay_core.batch.lines import LineRef
 from relay_core.batch.models import BatchStatus
 from relay_core.batch.outputs import split
+from relay_core.batch.priority import Gate, Priority
 from relay_core.batch.store import BatchStore, NewBatch
 from relay_core.dispatch.envelope import Candidate, Envelope, Kind, Reply
 from relay_core.dispatch.outcome import Done, Outcome
@@ -120,6 +121,15 @@ async def test_stale_takes_overdue_lines_once(store: BatchStore) -> None:
     assert await store.redis.zcard(store.keys(batch_id).inflight) == 3
 
 
+async def no_wait(candidate: Candidate) -> float:
+    return 0.0
+
+
+def books_for(store: BatchStore) -> LineBooks:
+    gate = Gate(Priority(store.redis, store.prefix, 3.0), no_wait)
+    return LineBooks(store, gate, line_timeout_s=60, hold_s=2, on_finished=lambda: None)
+
+
 def _env(batch_id: str, custom_id: str = "c0", index: int = 0) -> Envelope:
     return Envelope(
         id=f"{batch_id}:{index}:n",
@@ -139,7 +149,7 @@ def _ok(env: Envelope) -> Outcome:
 
 async def test_a_line_run_twice_at_once_is_recorded_once(store: BatchStore) -> None:
     batch_id = await running(store, 1)
-    books = LineBooks(store, 60, lambda: None)
+    books = books_for(store)
     calls = 0
     gate = asyncio.Event()
 
@@ -165,7 +175,7 @@ async def test_a_line_run_twice_at_once_is_recorded_once(store: BatchStore) -> N
 async def test_cancelled_lines_are_recorded_without_running(store: BatchStore) -> None:
     batch_id = await running(store, 1)
     await store.transition(batch_id, BatchStatus.cancelling, [BatchStatus.in_progress])
-    books = LineBooks(store, 60, lambda: None)
+    books = books_for(store)
 
     async def visit(env: Envelope) -> Outcome:
         raise AssertionError("a cancelled batch's line must not run")
@@ -179,7 +189,7 @@ async def test_a_line_every_candidate_refuses_for_good_fails_now(store: BatchSto
     from relay_core.dispatch.outcome import Forward
 
     batch_id = await running(store, 1)
-    books = LineBooks(store, 60, lambda: None)
+    books = books_for(store)
     gone = UpstreamModelNotFound(
         "no such model",
         provider="p",
@@ -195,3 +205,45 @@ async def test_a_line_every_candidate_refuses_for_good_fails_now(store: BatchSto
     assert isinstance(outcome, Done)  # not handed back to a queue
     stored = await result(store, batch_id, "c0")
     assert b'"status_code":404' in stored and b'"model_not_found"' in stored
+
+
+async def test_batch_lines_stand_aside_while_an_interactive_request_waits(
+    store: BatchStore,
+) -> None:
+    priority = Priority(store.redis, store.prefix, mark_s=3.0)
+    gate = Gate(priority, no_wait)
+    cand = Candidate(provider="p", model="m")
+    assert await gate.turn(cand, budget_s=1.0) == 0.0  # nobody waits: go now
+    async with priority.interactive("chat-1", "p"):
+        assert await priority.waiting("p") and not await priority.waiting("other")
+        waited = await gate.turn(cand, budget_s=0.1)  # stands aside for the whole budget
+        assert waited == pytest.approx(0.1)
+    # The mark goes once the interactive request's visit ends (a background removal).
+    deadline = time.monotonic() + 2
+    while await priority.waiting("p"):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+
+
+async def test_interactive_marks_expire_on_their_own(store: BatchStore) -> None:
+    priority = Priority(store.redis, store.prefix, mark_s=0.2)
+    await store.redis.zadd(priority.key("p"), {"died-mid-wait": time.time() + 0.05})
+    assert await priority.waiting("p")
+    deadline = time.monotonic() + 2
+    while await priority.waiting("p"):  # a worker that died left it: it lapses by itself
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+
+
+async def test_a_line_waits_for_its_token_at_the_gate_not_in_the_executor(
+    store: BatchStore,
+) -> None:
+    token_at = time.time() + 0.3
+
+    async def peek(candidate: Candidate) -> float:
+        return max(0.0, token_at - time.time())
+
+    gate = Gate(Priority(store.redis, store.prefix, 3.0), peek)
+    waited = await gate.turn(Candidate(provider="p", model="m"), budget_s=2.0)
+    assert 0.2 < waited < 0.3  # woke a little before the token, for the executor to take it
+    assert await gate.turn(Candidate(provider="p", model="m"), budget_s=2.0) == 0.0

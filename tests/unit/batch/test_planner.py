@@ -117,3 +117,9 @@ def test_the_estimate_divides_the_work_by_the_healthy_pooled_rate() -> None:
         ("c", True, 100),
     ]
     assert est.warnings == []  # a has no daily cap
+
+
+def test_the_window_covers_the_providers_answer_time() -> None:
+    fast = Pace.of(40.0, share=1.0, window_s=0.5, tick_s=0.1)
+    slow = Pace.of(40.0, share=1.0, window_s=0.5, tick_s=0.1, upstream_s=2.0)
+    assert (fast.window, slow.window) == (20, 100)
