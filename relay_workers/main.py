@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 from celery import Celery
 from celery.signals import worker_shutting_down
@@ -15,6 +16,7 @@ from relay_workers.runtime import Runtime
 from relay_workers.tasks import register_tasks
 
 log = logging.getLogger("relay.worker")
+SWITCH_INTERVAL_S = 0.0005
 
 
 def build_worker_app(settings: Settings, only: set[str] | None = None) -> tuple[Celery, Runtime]:
@@ -37,6 +39,9 @@ def run_worker(
     *,
     metrics_port: int | None = None,
 ) -> None:
+    # Task threads hand each call to the event loop thread and back: with the default 5 ms GIL
+    # switch interval every hand-off can wait that long behind a busy thread.
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     app, runtime = build_worker_app(settings, only)
     log.info("worker serving %s", ", ".join(runtime.served))
     port = metrics_port or settings.worker_metrics_port

@@ -173,6 +173,7 @@ class Runtime:
 
     def close(self) -> None:
         async def _close() -> None:
+            await self.executor.drain()
             await self.batches.stop()
             if self._beat is not None:
                 self._beat.cancel()

@@ -14,8 +14,8 @@ from relay_api.state import ApiState
 from relay_api.streaming import stream_chat
 from relay_core.affinity import Affinity, prefer_pinned
 from relay_core.context.prepare import keep_fitting
-from relay_core.dispatch.broker import send_envelope
 from relay_core.dispatch.envelope import Candidate, Envelope
+from relay_core.dispatch.publish import publish_envelope
 from relay_core.errors import GatewayTimeout, RelayError
 from relay_core.routing.live import live_states
 from relay_core.routing.targets import Selection, Target, resolve_targets
@@ -69,7 +69,7 @@ async def chat_completions(
     if body.stream:
 
         async def publish(e: Envelope) -> None:
-            send_envelope(state.celery, state.settings.key_prefix, e)
+            await publish_envelope(state.redis, state.settings.key_prefix, e)
 
         async def repin(provider: str, model: str) -> None:
             await affinity.pin(owner, x_session_id, provider, model)
@@ -77,7 +77,7 @@ async def chat_completions(
         return await stream_chat(state, env, publish, repin if x_session_id else None)
     fut = state.hub.expect(env.id)
     try:
-        send_envelope(state.celery, state.settings.key_prefix, env)
+        await publish_envelope(state.redis, state.settings.key_prefix, env)
     except Exception:
         state.hub.forget(env.id)
         raise
@@ -90,6 +90,8 @@ async def chat_completions(
         "x-relay-provider": reply.provider or "",
         "x-relay-model": reply.model or "",
         "x-relay-attempts": str(reply.attempts),
+        "x-relay-queue-ms": f"{reply.queue_wait_s * 1000:.1f}",
+        "x-relay-upstream-ms": f"{reply.upstream_s * 1000:.1f}",
         "x-request-id": env.id,
     }
     reply.body["id"] = env.id

@@ -38,7 +38,7 @@ def celery_config(settings: Settings, queues: list[str]) -> dict[str, Any]:
         "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": 1,
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        "task_send_sent_event": False,  # one publish less per request; workers still report
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
         "task_queues": [Queue(q, routing_key=q) for q in queues],

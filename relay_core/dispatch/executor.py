@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from relay_core.breaker import Permit
 from relay_core.context.prepare import prepare_request
@@ -63,6 +64,22 @@ class Executor:
         self.clock = clock
         self.sinks = list(sinks)
         self.streams = streams  # where ``stream: true`` answers go (None: answered whole)
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def _later(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._done_later)
+
+    def _done_later(self, task: asyncio.Task[None]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("bookkeeping failed", exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Wait for the bookkeeping still running (at shutdown)."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def _report(
         self,
@@ -199,15 +216,19 @@ class Executor:
             return self._advance(env, exc)
         elapsed = self.clock() - started
         usage = completion.body.usage
-        await self._report(env, call, started, None, usage)
         actual = usage.total_tokens if usage else call.estimate
-        await self.state.after_success(
-            t,
-            permit=call.permit,
-            lease=env.id,
-            tokens=(call.estimate, actual),
-            feedback=completion.feedback,
-            now=self.clock(),
+        # Bookkeeping after a success changes no decision about this request: it runs after
+        # the reply is on its way, off the latency path.
+        self._later(self._report(env, call, started, None, usage))
+        self._later(
+            self.state.after_success(
+                t,
+                permit=call.permit,
+                lease=env.id,
+                tokens=(call.estimate, actual),
+                feedback=completion.feedback,
+                now=self.clock(),
+            )
         )
         body = completion.body.model_copy(update={"model": t.model.id})
         how = Normalize.for_request(call.request, self.settings.normalize_output)

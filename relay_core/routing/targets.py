@@ -38,6 +38,7 @@ class Selection:
 
 
 META_ALIASES = frozenset({"auto"})
+EMBEDDING_TYPES = frozenset({"embedding", "embeddings"})
 
 
 def all_targets(providers: Sequence[ProviderConfig]) -> list[Target]:
@@ -78,6 +79,11 @@ def _describe_filters(base: list[Target], sel: Selection) -> tuple[str, str]:
     return parts, "model"
 
 
+def _chats(t: Target) -> bool:
+    """Embedding-only models never answer a chat request."""
+    return not set(t.model.type) <= EMBEDDING_TYPES
+
+
 def _by_tier(targets: list[Target], mode: Mode) -> list[Target]:
     if mode is Mode.free:
         return [t for t in targets if t.provider.tier is Tier.free]
@@ -98,7 +104,7 @@ def resolve_targets(
     providers: Sequence[ProviderConfig], sel: Selection, *, mode: Mode, meta_model: str
 ) -> list[Target]:
     """Every target that may serve ``sel``, or a clear 404/400 naming the field at fault."""
-    everything = _by_tier(all_targets(providers), mode)
+    everything = [t for t in _by_tier(all_targets(providers), mode) if _chats(t)]
     if sel.model == meta_model or sel.model in META_ALIASES:
         base = everything
     else:

@@ -190,3 +190,16 @@ def test_the_demo_catalogue_tags_coding_models_coding() -> None:
     coding = keys(resolve_targets(providers, sel, mode=Mode.free, meta_model=META))
     assert "sim-mistral/codestral-latest" in coding
     assert "sim-ollama/qwen2.5-coder:7b" in coding
+
+
+def test_embedding_only_models_never_serve_chat() -> None:
+    from relay_core.catalogue.demo import demo_catalogue
+    from relay_core.routing.targets import Selection, resolve_targets
+    from relay_core.settings import Mode
+
+    providers = demo_catalogue("http://sim").providers
+    assert any(m.type == ["embedding"] for p in providers for m in p.models)
+    chosen = resolve_targets(
+        providers, Selection("meta-model"), mode=Mode.free, meta_model="meta-model"
+    )
+    assert chosen and all("embedding" not in t.model.type for t in chosen)
