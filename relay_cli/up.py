@@ -234,7 +234,9 @@ def _interrupt(_signum: int, _frame: FrameType | None) -> None:
 
 def _serve(farm: Farm) -> int:
     sup = farm.sup
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # SIGINT too: a shell that starts `relay up` in the background leaves SIGINT ignored, and
+    # Python then never turns Ctrl-C (or `kill -INT`) into KeyboardInterrupt.
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
     try:
         _stop_leftovers(farm.data_dir, sup)
