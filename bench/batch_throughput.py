@@ -118,6 +118,11 @@ async def trickle(api: str, rps: float, stop: asyncio.Event) -> list[float]:
 
 
 async def idle_trickle(api: str, rps: float, seconds: float) -> list[float]:
+    """The trickle for ``seconds``, after a second of warm-up that is not counted (the first
+    requests of a fresh farm open connections and fill caches)."""
+    warm = asyncio.Event()
+    asyncio.get_running_loop().call_later(1.0, warm.set)
+    await trickle(api, rps, warm)
     stop = asyncio.Event()
     asyncio.get_running_loop().call_later(seconds, stop.set)
     return await trickle(api, rps, stop)
@@ -162,14 +167,24 @@ def main() -> None:
     parser.add_argument("--interactive-rps", type=float, default=0.0)
     parser.add_argument("--latency-ms", type=float, default=0.0, help="simulated upstream")
     parser.add_argument("--pace", type=float, default=1.0, help="RELAY_BATCH_PACE")
+    parser.add_argument(
+        "--no-headers",
+        action="store_true",
+        help="the simulator sends no rate-limit headers (to measure what they cost)",
+    )
     args = parser.parse_args()
     storage = Path(tempfile.mkdtemp(prefix="relay-batch-bench-"))
     env = {"RELAY_STORAGE_DIR": str(storage), "RELAY_BATCH_PACE": str(args.pace)}
     with farm(providers, workers=args.workers, window_s=1, extra_env=env) as f:
-        if args.latency_ms:
-            for name in RPMS:
-                f.sim(name, latency_ms=args.latency_ms)
-        report: dict[str, Any] = {"workers": args.workers, "pace": args.pace}
+        for name in RPMS:
+            f.sim(
+                name, latency_ms=args.latency_ms, **({"headers": "none"} if args.no_headers else {})
+            )
+        report: dict[str, Any] = {
+            "workers": args.workers,
+            "pace": args.pace,
+            "rate_limit_headers": not args.no_headers,
+        }
         names = ["api", "sim", *(f"worker{i}" for i in range(args.workers))]
         cpu0 = {n: f.cpu(n) for n in names}
         if args.interactive_rps:
@@ -180,10 +195,8 @@ def main() -> None:
             )
             report["interactive"] = {
                 "rps": args.interactive_rps,
-                "idle_p50_ms": round(percentile(idle, 50) * 1000, 1),
-                "idle_p99_ms": round(percentile(idle, 99) * 1000, 1),
-                "busy_p50_ms": round(percentile(busy, 50) * 1000, 1),
-                "busy_p99_ms": round(percentile(busy, 99) * 1000, 1),
+                **{f"idle_p{q}_ms": round(percentile(idle, q) * 1000, 1) for q in (50, 90, 99)},
+                **{f"busy_p{q}_ms": round(percentile(busy, q) * 1000, 1) for q in (50, 90, 99)},
                 "busy_requests": len(busy),
             }
         else:

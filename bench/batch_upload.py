@@ -99,6 +99,10 @@ def upload_and_validate(api: str, path: Path) -> dict[str, Any]:
     }
 
 
+def latencies(name: str, values: list[float]) -> dict[str, float]:
+    return {f"{name}_p{q}_ms": round(percentile(values, q) * 1000, 1) for q in (50, 90, 99)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=50_000)
@@ -138,10 +142,8 @@ def main() -> None:
             "interactive": {
                 "rps": args.interactive_rps,
                 "upstream_latency_ms": args.latency_ms,
-                "idle_p50_ms": round(percentile(idle, 50) * 1000, 1),
-                "idle_p99_ms": round(percentile(idle, 99) * 1000, 1),
-                "busy_p50_ms": round(percentile(busy, 50) * 1000, 1),
-                "busy_p99_ms": round(percentile(busy, 99) * 1000, 1),
+                **latencies("idle", idle),
+                **latencies("busy", busy),
                 "idle_n": len(idle),
                 "busy_n": len(busy),
             },

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # How often each worker's feeder and sweeper look at the running batches.
     batch_tick_s: float = Field(default=0.1, gt=0)
     # Lines in flight per batch: the pooled rate times (the recent answer time + this).
-    batch_window_s: float = Field(default=0.5, gt=0)
+    batch_window_s: float = Field(default=0.25, gt=0)
     # Feed batches at this fraction of the pooled capacity (below 1 leaves room for chat).
     batch_pace: float = Field(default=1.0, gt=0, le=2)
 

@@ -28,6 +28,7 @@ from relay_core.batch.record import Fields
 from relay_core.batch.store import BatchStore
 from relay_core.dispatch.envelope import Envelope, Kind, queue_name
 from relay_core.dispatch.publish import task_message
+from relay_core.errors import RelayError
 from relay_core.routing.ranking import LiveState
 from relay_core.routing.targets import Target
 
@@ -89,8 +90,17 @@ class Feeder:
     async def routes(self, batch_id: str) -> list[list[Target]]:
         if batch_id not in self._routes:
             raws = await self.store.redis.lrange(self.store.keys(batch_id).routes, 0, -1)
-            self._routes[batch_id] = [self.resolve(tuple(json.loads(r))) for r in raws]
+            self._routes[batch_id] = [self._targets(json.loads(r)) for r in raws]
         return self._routes[batch_id]
+
+    def _targets(self, route: list[str | None]) -> list[Target]:
+        """The route's targets now; none when no enabled provider serves it any more (the
+        catalogue changed since validation): its lines then fail as ``model_not_found``."""
+        model, model_type, model_scale, model_name = route
+        try:
+            return self.resolve((str(model), model_type, model_scale, model_name))
+        except RelayError:
+            return []
 
     def forget(self, batch_id: str) -> None:
         self._routes.pop(batch_id, None)
@@ -139,8 +149,9 @@ class Feeder:
         bodies = await asyncio.to_thread(read_bodies, path, [r for _, r in refs])
         envelopes: list[Envelope] = []
         for (index, ref), raw in zip(refs, bodies, strict=True):
-            if raw is None:
-                await self._unreadable(batch_id, index, ref)
+            if raw is None or not plan.routes[ref.route]:
+                code = "input_file_unavailable" if raw is None else "model_not_found"
+                await self._unsendable(batch_id, index, ref, code)
                 continue
             envelopes.append(self._envelope(fields, plan, index, ref, raw))
         if envelopes:
@@ -164,11 +175,13 @@ class Feeder:
             owner=fields["owner"],
         )
 
-    async def _unreadable(self, batch_id: str, index: int, ref: LineRef) -> None:
+    async def _unsendable(self, batch_id: str, index: int, ref: LineRef, code: str) -> None:
+        """Fail a line that cannot be sent at all (its input file was deleted, or no provider
+        serves its model any more)."""
         await self.store.record(
             batch_id,
             custom_id=ref.custom_id,
             index=index,
-            line=dropped(ref.custom_id, "input_file_unavailable"),
+            line=dropped(ref.custom_id, code),
             ok=False,
         )

@@ -24,6 +24,8 @@ OUTPUT, ERROR = b"o", b"e"
 DROPPED_MESSAGES = {
     "batch_expired": "This request could not be executed before the completion window expired.",
     "batch_cancelled": "This request was not executed because the batch was cancelled.",
+    "input_file_unavailable": "The batch's input file was deleted before this request was sent.",
+    "model_not_found": "No enabled provider serves this request's model any more.",
 }
 
 

@@ -2,12 +2,18 @@
 
 Buckets hold one request (strict pacing), so whoever asks first when a token refills gets it.
 An interactive request about to wait for a provider's token says so in Redis (a sorted set
-per provider: request id → until when); batch lines check it before each try and stand aside
-while anyone waits. Entries expire on their own (a worker that dies mid-wait leaves nothing
-behind), so a mark costs one pipelined round trip before the visit and one fire-and-forget
-removal after it.
+per provider: request id → until when, plus a "seen lately" key); batch lines look before each
+try and stand aside while anyone waits. Entries expire on their own (a worker that dies mid-wait
+leaves nothing behind), so a mark costs one pipelined round trip before the visit and one
+fire-and-forget removal after it.
 
-    {prefix}:interactive:{provider}     sorted set: request id -> mark expiry (epoch s)
+Batch lines also change how they approach a refill. With no interactive traffic lately they
+commit to the next token a little before it refills (:data:`EARLY_S`), so no slot is lost to
+their own lateness. While interactive traffic is about, they go for a token only once it is
+there: an interactive request already sleeping until that refill gets it first.
+
+    {prefix}:interactive:{provider}        sorted set: request id -> mark expiry (epoch s)
+    {prefix}:interactive-seen:{provider}   present for RECENT_S after an interactive request
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ class Priority:
     def key(self, provider: str) -> str:
         return f"{self.prefix}:interactive:{provider}"
 
+    def seen_key(self, provider: str) -> str:
+        return f"{self.prefix}:interactive-seen:{provider}"
+
     @asynccontextmanager
     async def interactive(self, request_id: str, provider: str) -> AsyncIterator[None]:
         """Mark an interactive request as waiting for ``provider`` while the block runs."""
@@ -44,6 +53,7 @@ class Priority:
                 pipe.zadd(key, {request_id: now + self.mark_s})
                 pipe.zremrangebyscore(key, "-inf", now)
                 pipe.expire(key, int(self.mark_s) + 2)
+                pipe.set(self.seen_key(provider), 1, px=int(RECENT_S * 1000))
                 await pipe.execute()
         except Exception:  # priority is best effort: never fail a request over it
             log.warning("could not mark an interactive request", exc_info=True)
@@ -61,21 +71,33 @@ class Priority:
 
     async def waiting(self, provider: str) -> bool:
         """Whether an interactive request waits for ``provider`` now."""
-        return bool(await self.redis.zcount(self.key(provider), f"({time.time()}", "+inf"))
+        return (await self.state(provider))[0]
+
+    async def state(self, provider: str) -> tuple[bool, bool]:
+        """(an interactive request waits for ``provider`` now, one came lately)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcount(self.key(provider), f"({time.time()}", "+inf")
+            pipe.exists(self.seen_key(provider))
+            waiting, seen = await pipe.execute()
+        return bool(waiting), bool(seen)
 
 
 # (candidate) -> seconds until its limits could pass one request (0: now)
 Peek = Callable[[Candidate], Awaitable[float]]
-# A line waits in place for a token only when it is this close (the executor's own wait).
-NEAR_S = 0.03
+# With no interactive traffic lately, a line commits to a token this long before it refills
+# (the executor waits out the rest in place).
+EARLY_S = 0.015
 # How often a line standing aside for an interactive request looks again.
 YIELD_S = 0.02
+# Interactive traffic counts as "lately" for this long after a request.
+RECENT_S = 2.0
 
 
 class Gate:
     """Where a batch line waits for its turn at a provider: until no interactive request
-    waits for it and its bucket has a token. Waiting here costs one peek per wake-up, where
-    a try through the executor would cost a whole visit."""
+    waits for it and its bucket has (or, with no interactive traffic lately, is about to
+    have) a token. Waiting here costs two round trips per wake-up, where a try through the
+    executor would cost a whole visit."""
 
     def __init__(self, priority: Priority, peek: Peek) -> None:
         self.priority = priority
@@ -85,13 +107,16 @@ class Gate:
         """Wait (at most ``budget_s``) for ``candidate``'s turn; the seconds waited."""
         spent = 0.0
         while spent < budget_s:
-            if await self.priority.waiting(candidate.provider):
+            waiting, lately = await self.priority.state(candidate.provider)
+            if waiting:
                 step = YIELD_S
             else:
-                step = await self.peek(candidate)
-                if step <= NEAR_S:
+                wait = await self.peek(candidate)
+                if wait <= (0.0 if lately else 2 * EARLY_S):
                     return spent
-                step -= NEAR_S / 2  # wake a little early: the executor waits out the rest
+                # Lately: go once the token is there, after any interactive request sleeping
+                # until that refill; else a little before, so no slot is lost to our lateness.
+                step = wait if lately else wait - EARLY_S
             step = min(step, budget_s - spent)
             await asyncio.sleep(step)
             spent += step

@@ -142,3 +142,20 @@ def test_permanent_failures_go_to_the_error_file_with_the_upstream_answer(
     refused = err["refused"]["response"]
     assert refused["status_code"] == 400 and refused["body"]["error"]["param"] == "logprobs"
     assert err["gone"]["error"] is None
+
+
+def test_deleting_the_input_file_mid_batch_fails_the_unsent_lines(batch_farm: BatchFarm) -> None:
+    farm = batch_farm(lambda url: four_providers(url, rpm=600))
+    lines = [chat_line(f"d{i}", f"q{i}") for i in range(200)]
+    with farm.client() as http:
+        file_id = upload(http, jsonl(lines))
+        batch = create(http, file_id)
+        wait_for(http, batch["id"], lambda b: b["request_counts"]["completed"] >= 10)
+        assert http.delete(f"/v1/files/{file_id}").status_code == 200
+        final = wait_for(http, batch["id"])
+        out = read_lines(http, final["output_file_id"])
+        err = read_lines(http, final["error_file_id"])
+    assert final["status"] == "completed"
+    assert sorted(_ids(out) + _ids(err)) == sorted(f"d{i}" for i in range(200))
+    assert len(out) >= 10 and len(err) > 50
+    assert {e["error"]["code"] for e in err} == {"input_file_unavailable"}

@@ -247,3 +247,24 @@ async def test_a_line_waits_for_its_token_at_the_gate_not_in_the_executor(
     waited = await gate.turn(Candidate(provider="p", model="m"), budget_s=2.0)
     assert 0.2 < waited < 0.3  # woke a little before the token, for the executor to take it
     assert await gate.turn(Candidate(provider="p", model="m"), budget_s=2.0) == 0.0
+
+
+async def test_with_chat_traffic_about_a_line_goes_only_once_the_token_is_there(
+    store: BatchStore,
+) -> None:
+    token_at = 0.0
+
+    async def peek(candidate: Candidate) -> float:
+        return max(0.0, token_at - time.time())
+
+    priority = Priority(store.redis, store.prefix, 3.0)
+    async with priority.interactive("chat-1", "p"):
+        pass  # came and went: it counts as traffic "lately" for a while
+    deadline = time.monotonic() + 2
+    while await priority.waiting("p"):  # its mark's removal runs in the background
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+    assert await priority.state("p") == (False, True)
+    token_at = time.time() + 0.3
+    waited = await Gate(priority, peek).turn(Candidate(provider="p", model="m"), budget_s=2.0)
+    assert waited >= 0.29 and time.time() >= token_at  # not early: the token was there
