@@ -38,13 +38,27 @@ class Limiter:
         return build_specs(self.prefix, provider, model, now, lease_ttl_s=lease_ttl_s)
 
     async def acquire(
-        self, plan: LimitPlan, cost_tokens: int, lease_id: str, now: float
+        self,
+        plan: LimitPlan,
+        cost_tokens: int,
+        lease_id: str,
+        now: float,
+        *,
+        reserve_s: float = 0.0,
     ) -> Decision:
         """Take 1 request and ``cost_tokens`` from every limit of ``plan`` and a concurrency
-        slot for ``lease_id``, or nothing: then ``wait_s`` says when all could pass."""
+        slot for ``lease_id``, or nothing: then ``wait_s`` says when all could pass.
+
+        With ``reserve_s``, a request that only the token buckets hold back, for at most that
+        long, is granted a reserved slot: its tokens are taken now and ``wait_s`` is the delay
+        before it may start (the caller waits it out, then calls). Slots are thus handed out
+        one refill apart, in order, and none is lost to a caller waking late.
+        """
         if cost_tokens < 0:
             raise ValueError("cost_tokens must be >= 0")
-        return await self.backend.acquire(plan, cost_tokens, lease_id, now)
+        if reserve_s < 0:
+            raise ValueError("reserve_s must be >= 0")
+        return await self.backend.acquire(plan, cost_tokens, lease_id, now, reserve_s)
 
     async def release(
         self,

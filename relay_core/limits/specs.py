@@ -25,6 +25,11 @@ class Reason(StrEnum):
         """True when the limit is measured in tokens, False when in requests."""
         return self in (Reason.tpm, Reason.tpd)
 
+    @property
+    def reservable(self) -> bool:
+        """True for token buckets, whose slots a caller may reserve ahead (see ``acquire``)."""
+        return self in (Reason.rpm, Reason.tpm)
+
 
 @dataclass(frozen=True, slots=True)
 class BucketSpec:
@@ -81,7 +86,8 @@ class LimitPlan:
 
 @dataclass(frozen=True, slots=True)
 class Decision:
-    """The outcome of ``acquire``: granted, or refused with the wait until all limits could pass."""
+    """The outcome of ``acquire``: refused, with ``wait_s`` until all limits could pass; or
+    granted, to start now or (a reserved slot) after ``wait_s``."""
 
     granted: bool
     wait_s: float = 0.0

@@ -243,7 +243,11 @@ async def test_redis_and_memory_backends_agree_on_random_workloads(
         op = rng.choice(["acquire", "acquire", "acquire", "release", "release", "lower", "pause"])
         if op == "acquire":
             lease, cost = f"l{step}", rng.randint(0, 60)
-            got = [await s.acquire(plan, cost, lease, now) for s in (redis_side, memory_side)]
+            ahead = rng.choice([0.0, 0.0, 0.5, 3.0])
+            got = [
+                await s.acquire(plan, cost, lease, now, reserve_s=ahead)
+                for s in (redis_side, memory_side)
+            ]
             assert (got[0].granted, got[0].reason) == (got[1].granted, got[1].reason), step
             assert same(got[0].wait_s, got[1].wait_s), step
             if got[0].granted:

@@ -1,8 +1,14 @@
 -- acquire.lua: check every limit of a plan; when all allow the request, take from all of them
 -- (all or nothing). With take = 0 it is `peek`: the same check, and no writes at all.
 --
+-- Reservation: when only token buckets refuse, and each would pass within reserve_s, the
+-- request takes its tokens now anyway (the buckets go into debt) and is granted with wait_s =
+-- the delay before it may start. The next caller's wait then counts that debt, so callers are
+-- spaced exactly one refill apart however late each of them wakes: no slot is lost to a
+-- caller's lateness. Pauses, daily counters and concurrency caps are never reserved.
+--
 -- KEYS: pause keys, bucket keys, counter keys, concurrency keys, in that order.
--- ARGV: now, cost_tokens, lease_id, take (0/1), poll_s, #pauses, #buckets, #counters
+-- ARGV: now, cost_tokens, lease_id, take (0/1), poll_s, reserve_s, #pauses, #buckets, #counters
 --   (the concurrency keys are the rest), then
 --   per bucket:      rate, capacity, reason, counts_tokens (0/1)
 --   per counter:     limit, reset_at, ttl_s, reason, counts_tokens (0/1)
@@ -10,16 +16,17 @@
 -- Returns {granted (0/1), wait_s, reason ('' when granted), level per bucket/counter/cap...}.
 
 local now, cost, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
-local take, poll = ARGV[4] == '1', tonumber(ARGV[5])
-local np, nb, nc = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local take, poll, reserve = ARGV[4] == '1', tonumber(ARGV[5]), tonumber(ARGV[6])
+local np, nb, nc = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local nk = #KEYS - np - nb - nc
 local B, C, K = np, np + nb, np + nb + nc -- key offsets of each group
 
-local wait, reason, levels = 0, '', {}
-local function refuse(w, r)
+local wait, reason, levels, hard = 0, '', {}, false
+local function refuse(w, r, bucket)
   if w > wait then
     wait, reason = w, r
   end
+  hard = hard or not bucket
 end
 
 -- Check (no writes) -------------------------------------------------------------------------
@@ -30,7 +37,7 @@ for i = 1, np do
   end
 end
 
-local a = 9
+local a = 10
 local btok, bts, bamt = {}, {}, {}
 for i = 1, nb do
   local rate, cap = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
@@ -38,7 +45,7 @@ for i = 1, nb do
   btok[i], bts[i] = read_bucket(KEYS[B + i], now, rate, cap)
   local need = math.min(bamt[i], cap)
   if btok[i] < need then
-    refuse((need - btok[i]) / rate, ARGV[a + 2])
+    refuse((need - btok[i]) / rate, ARGV[a + 2], true)
   end
   levels[#levels + 1] = fmt(btok[i])
   a = a + 4
@@ -68,10 +75,10 @@ for i = 1, nk do
   a = a + 2
 end
 
-local granted = reason == ''
+local granted = not hard and wait <= reserve
 if granted and take then
   -- Take -------------------------------------------------------------------------------------
-  a = 9
+  a = 10
   for i = 1, nb do
     local rate, cap = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
     write_bucket(KEYS[B + i], now, rate, cap, btok[i] - bamt[i], bts[i])

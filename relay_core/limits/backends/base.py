@@ -34,7 +34,12 @@ CONCURRENCY_POLL_S = 0.05
 
 class LimitBackend(Protocol):
     async def acquire(
-        self, plan: LimitPlan, cost_tokens: int, lease_id: str, now: float
+        self,
+        plan: LimitPlan,
+        cost_tokens: int,
+        lease_id: str,
+        now: float,
+        reserve_s: float = 0.0,
     ) -> Decision: ...
 
     async def release(

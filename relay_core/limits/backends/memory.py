@@ -33,10 +33,12 @@ class _Check:
     wait: float = 0.0
     reason: Reason | None = None
     levels: list[Level] = field(default_factory=list)
+    hard: bool = False  # refused by something that cannot be reserved (not a bucket)
 
-    def refuse(self, wait: float, reason: Reason) -> None:
+    def refuse(self, wait: float, reason: Reason, *, bucket: bool = False) -> None:
         if wait > self.wait:
             self.wait, self.reason = wait, reason
+        self.hard = self.hard or not bucket
 
 
 class MemoryBackend:
@@ -66,7 +68,7 @@ class MemoryBackend:
             tokens, _ = self._bucket(b, now)
             need = min(amount_for(b, cost), b.capacity)
             if tokens < need:
-                check.refuse((need - tokens) / b.rate, b.reason)
+                check.refuse((need - tokens) / b.rate, b.reason, bucket=True)
             check.levels.append(Level(b.reason, b.scope, tokens, b.capacity))
         for c in plan.counters:
             used = self._counters.get(c.key, 0.0)
@@ -81,10 +83,15 @@ class MemoryBackend:
         return check
 
     async def acquire(
-        self, plan: LimitPlan, cost_tokens: int, lease_id: str, now: float
+        self,
+        plan: LimitPlan,
+        cost_tokens: int,
+        lease_id: str,
+        now: float,
+        reserve_s: float = 0.0,
     ) -> Decision:
         check = self._check(plan, cost_tokens, lease_id, now)
-        if check.reason is not None:
+        if check.hard or check.wait > reserve_s:
             return Decision(granted=False, wait_s=check.wait, reason=check.reason)
         for b in plan.buckets:
             tokens, ts = self._bucket(b, now)
@@ -93,7 +100,7 @@ class MemoryBackend:
             self._counters[c.key] = self._counters.get(c.key, 0.0) + amount_for(c, cost_tokens)
         for s in plan.concurrency:
             self._leases[s.key] = self._live(s.key, now) | {lease_id: now + s.lease_ttl_s}
-        return Decision(granted=True)
+        return Decision(granted=True, wait_s=check.wait, reason=check.reason)
 
     async def release(self, plan: LimitPlan, lease_id: str, delta_tokens: int, now: float) -> None:
         for s in plan.concurrency:

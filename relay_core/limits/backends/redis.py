@@ -39,11 +39,18 @@ def _text(value: object) -> str:
 
 
 def _check_call(
-    plan: LimitPlan, cost_tokens: int, lease_id: str, now: float, *, take: bool
+    plan: LimitPlan,
+    cost_tokens: int,
+    lease_id: str,
+    now: float,
+    *,
+    take: bool,
+    reserve_s: float = 0.0,
 ) -> tuple[list[str], Args]:
     """KEYS and ARGV for acquire.lua (see its header)."""
     keys = [*plan.pauses]
     args: Args = [repr(now), cost_tokens, lease_id, int(take), repr(CONCURRENCY_POLL_S)]
+    args.append(repr(reserve_s))
     args += [len(plan.pauses), len(plan.buckets), len(plan.counters)]
     for b in plan.buckets:
         keys.append(b.key)
@@ -84,13 +91,18 @@ class RedisBackend:
         self._pause = client.register_script(_script("pause.lua"))
 
     async def acquire(
-        self, plan: LimitPlan, cost_tokens: int, lease_id: str, now: float
+        self,
+        plan: LimitPlan,
+        cost_tokens: int,
+        lease_id: str,
+        now: float,
+        reserve_s: float = 0.0,
     ) -> Decision:
-        keys, args = _check_call(plan, cost_tokens, lease_id, now, take=True)
-        seen = _capacity(plan, await self._acquire(keys, args))
-        if seen.reason is None:
-            return Decision(granted=True)
-        return Decision(granted=False, wait_s=seen.wait_s, reason=seen.reason)
+        keys, args = _check_call(plan, cost_tokens, lease_id, now, take=True, reserve_s=reserve_s)
+        reply = await self._acquire(keys, args)
+        seen = _capacity(plan, reply)
+        granted = _text(reply[0]) == "1"  # _capacity checked it is a list
+        return Decision(granted=granted, wait_s=seen.wait_s, reason=seen.reason)
 
     async def release(self, plan: LimitPlan, lease_id: str, delta_tokens: int, now: float) -> None:
         buckets, counters = token_limits(plan)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from relay_core.limits import Limiter, Reason
+from relay_core.limits.plan import pause_key
 from tests.unit.limits._specs import bucket, cap, counter, plan
 from tests.unit.limits._support import Clock
 
@@ -103,3 +104,46 @@ async def test_a_lagging_clock_gets_no_extra_refill(limiter: Limiter, clock: Clo
     assert not (await limiter.acquire(p, 0, "l", clock.now)).granted
     assert not (await limiter.acquire(p, 0, "l", clock.now + 10.5)).granted
     assert (await limiter.acquire(p, 0, "l", clock.now + 11)).granted
+
+
+async def test_reserved_slots_are_handed_out_one_refill_apart(limiter: Limiter, clock: Clock):
+    p = plan(bucket(limiter.prefix, "rpm", rate=10.0, capacity=1, reason=Reason.rpm))
+    start = clock.now
+    waits = [(await limiter.acquire(p, 0, f"l{i}", start, reserve_s=1.0)) for i in range(4)]
+    assert all(d.granted for d in waits)
+    assert [d.wait_s for d in waits] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    beyond = await limiter.acquire(p, 0, "l5", start, reserve_s=0.35)
+    assert not beyond.granted and beyond.reason is Reason.rpm
+    assert beyond.wait_s == pytest.approx(0.4)  # the next free slot, after the reserved ones
+
+
+async def test_a_late_caller_loses_no_slot(limiter: Limiter, clock: Clock):
+    p = plan(bucket(limiter.prefix, "rpm", rate=10.0, capacity=1, reason=Reason.rpm))
+    start = clock.now
+    for i in range(3):  # slots at 0, 0.1, 0.2
+        assert (await limiter.acquire(p, 0, f"l{i}", start, reserve_s=1.0)).granted
+    # Asked 70 ms after the last slot could have been reserved: the schedule does not move.
+    late = await limiter.acquire(p, 0, "late", start + 0.27, reserve_s=1.0)
+    assert late.granted and late.wait_s == pytest.approx(0.03)
+    # Without reservation the same caller is refused and told the same moment.
+    plain = plan(bucket(limiter.prefix, "other", rate=10.0, capacity=1, reason=Reason.rpm))
+    assert (await limiter.acquire(plain, 0, "a", start)).granted
+    assert (await limiter.acquire(plain, 0, "b", start + 0.05)).wait_s == pytest.approx(0.05)
+
+
+async def test_pauses_counters_and_caps_are_never_reserved(limiter: Limiter, clock: Clock):
+    pre, now = limiter.prefix, clock.now
+    capped = plan(bucket(pre, "a", 1e6, 1, Reason.rpm), cap(pre, "conc", 1))
+    assert (await limiter.acquire(capped, 0, "a", now)).granted
+    held = await limiter.acquire(capped, 0, "b", now, reserve_s=5.0)
+    assert not held.granted and held.reason is Reason.concurrency
+    daily = plan(bucket(pre, "b", 10.0, 1, Reason.rpm), counter(pre, "d", 1, now + 60, Reason.rpd))
+    assert (await limiter.acquire(daily, 0, "a", now)).granted
+    spent = await limiter.acquire(daily, 0, "b", now, reserve_s=120.0)
+    assert not spent.granted and spent.reason is Reason.rpd
+    paused = plan(bucket(pre, "c", 10.0, 1, Reason.rpm), pauses=(pause_key(pre, "p"),))
+    await limiter.pause("p", now + 1.0, now)
+    waiting = await limiter.acquire(paused, 0, "c", now, reserve_s=5.0)
+    assert not waiting.granted and waiting.reason is Reason.paused
+    # A refused reservation took nothing: the bucket still grants at once after the pause.
+    assert (await limiter.acquire(paused, 0, "c", now + 1.0)).granted
