@@ -14,7 +14,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from relay_core.errors import InvalidRequest, RelayError
+from relay_core.errors import INTERNAL_MESSAGE, InternalError, InvalidRequest, RelayError
 
 log = logging.getLogger("relay.api")
 
@@ -66,15 +66,7 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    body = {
-        "error": {
-            "message": "Relay hit an internal error; it has been logged.",
-            "type": "server_error",
-            "param": None,
-            "code": "internal_error",
-        }
-    }
-    return JSONResponse(body, status_code=500)
+    return await _relay_error(_, InternalError(INTERNAL_MESSAGE))
 
 
 def install_error_handlers(app: FastAPI) -> None:

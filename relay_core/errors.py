@@ -127,6 +127,12 @@ class InvalidRequest(ClientError):
     code = "invalid_request"
 
 
+class ContextLengthExceeded(InvalidRequest):
+    """The conversation cannot be fitted to the model's context window (OpenAI's code)."""
+
+    code = "context_length_exceeded"
+
+
 class AuthenticationError(ClientError):
     status_code = 401
     error_type = "authentication_error"
@@ -231,6 +237,15 @@ class NoProviderAvailable(ServiceError):
 class GatewayTimeout(ServiceError):
     status_code = 504
     code = "timeout"
+
+
+INTERNAL_MESSAGE = "Relay hit an internal error; it has been logged."
+
+
+class InternalError(RelayError):
+    """Relay itself failed (a bug, logged with its traceback): never an upstream's fault."""
+
+    code = "internal_error"
 
 
 def _subclasses(cls: type[RelayError]) -> list[type[RelayError]]:

@@ -12,7 +12,8 @@ quarter of the window, whichever is smaller). The modes:
   ``reservoir``.
 
 Whatever the mode, the system prompt and the last user message (with what follows it) are
-never dropped; when they alone do not fit, :class:`~relay_core.errors.InvalidRequest` says so.
+never dropped; when they alone do not fit,
+:class:`~relay_core.errors.ContextLengthExceeded` says so.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from relay_core.context.conversation import Conversation, costs, longest_suffix,
 from relay_core.context.count import count_messages
 from relay_core.context.detect import looks_like_code
 from relay_core.context.summary import summarise
-from relay_core.errors import InvalidRequest
+from relay_core.errors import ContextLengthExceeded
 from relay_core.schemas.chat import ChatCompletionRequest, Message
 from relay_core.settings import ContextMode, Settings
 
@@ -60,8 +61,8 @@ def prompt_budget(request: ChatCompletionRequest, model: ModelConfig) -> int:
     return int(model.context_window * SAFETY) - output_reserve(request, model)
 
 
-def _overflow(model: ModelConfig, budget: int, pinned: int) -> InvalidRequest:
-    return InvalidRequest(
+def _overflow(model: ModelConfig, budget: int, pinned: int) -> ContextLengthExceeded:
+    return ContextLengthExceeded(
         f"This request needs about {pinned} prompt tokens for its system prompt and last user "
         f"message alone, but model '{model.id}' leaves room for {max(budget, 0)} (context "
         f"window {model.context_window}, minus the output reserved). Shorten them or lower "
@@ -119,7 +120,7 @@ def fit_request(
     fitted = fit_messages(request.messages, budget, options)
     if fitted is None:
         if options.mode is ContextMode.off:
-            raise InvalidRequest(
+            raise ContextLengthExceeded(
                 f"The conversation needs about {count_messages(request.messages)} prompt tokens "
                 f"but model '{model.id}' leaves room for {max(budget, 0)}, and context "
                 "management is off (context_mode='off').",

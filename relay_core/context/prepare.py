@@ -7,7 +7,7 @@ from typing import TypeVar
 
 from relay_core.catalogue.models import ModelConfig
 from relay_core.context.fit import FitOptions, fit_request, prompt_budget, required_tokens
-from relay_core.errors import InvalidRequest
+from relay_core.errors import ContextLengthExceeded
 from relay_core.normalize.style import merge_style
 from relay_core.schemas.chat import ChatCompletionRequest
 from relay_core.settings import Settings
@@ -19,7 +19,8 @@ def prepare_request(
     request: ChatCompletionRequest, model: ModelConfig, settings: Settings
 ) -> ChatCompletionRequest:
     """The style directive merged into the system prompt, then the conversation fitted to
-    ``model``'s window (raises :class:`~relay_core.errors.InvalidRequest` when it cannot be)."""
+    ``model``'s window (raises :class:`~relay_core.errors.ContextLengthExceeded` when it
+    cannot be)."""
     request = merge_style(request, settings.style_directive)
     return fit_request(request, model, FitOptions.from_settings(settings, request.context_mode))
 
@@ -41,4 +42,6 @@ def keep_fitting(
         return kept
     widest = max(candidates, key=lambda c: prompt_budget(request, model_of(c)))
     prepare_request(request, model_of(widest), settings)  # raises the 400 that says why
-    raise InvalidRequest("The conversation is too long for every candidate.", param="messages")
+    raise ContextLengthExceeded(
+        "The conversation is too long for every candidate.", param="messages"
+    )

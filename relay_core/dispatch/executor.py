@@ -24,6 +24,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import RedisError
+
 from relay_core.breaker import Permit
 from relay_core.context.prepare import prepare_request
 from relay_core.dispatch.envelope import Envelope, Kind, Reply
@@ -31,8 +33,10 @@ from relay_core.dispatch.outcome import Done, Forward, Outcome, exhausted_error
 from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
 from relay_core.dispatch.streaming import Relay, StreamHub, wants_stream
 from relay_core.errors import (
+    INTERNAL_MESSAGE,
     CircuitOpen,
     GatewayTimeout,
+    InternalError,
     InvalidRequest,
     RateLimited,
     RelayError,
@@ -129,7 +133,16 @@ class Executor:
         await emit(self.sinks, record)
 
     async def visit(self, env: Envelope) -> Outcome:
-        outcome = await self._visit(env)
+        try:
+            outcome = await self._visit(env)
+        except (RedisError, OSError):
+            raise  # the infrastructure failed: the message is redelivered, the line re-swept
+        except Exception:
+            if env.batch_id is not None:
+                raise  # the sweeper sends it again; its owner polls, nobody waits on it
+            # A bug: answer the waiting client now rather than at its deadline.
+            log.exception("visit of %s failed", env.id)
+            outcome = self._final(env, InternalError(INTERNAL_MESSAGE))
         # A stream that failed ends here; one that went through was ended by _stream.
         failed = isinstance(outcome, Done) and not outcome.reply.ok
         if self.streams is not None and failed and wants_stream(env):

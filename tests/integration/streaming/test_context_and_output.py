@@ -94,6 +94,7 @@ def test_too_long_for_every_candidate_is_a_clear_400(make_farm: FarmFactory) -> 
     assert r.status_code == s.status == 400  # streamed or not, refused before queueing
     err = r.json()["error"]
     assert err["type"] == "invalid_request_error" and err["param"] == "messages"
+    assert err["code"] == "context_length_exceeded"  # OpenAI's code: clients branch on it
     assert "l-m" in err["message"] and "context window" in err["message"]
     assert sum(p["requests"] for p in farm.sim_stats()["providers"].values()) == 0
 

@@ -11,6 +11,7 @@ import pytest
 from relay_core.breaker import fingerprint
 from relay_core.catalogue.models import Limits
 from relay_core.dispatch.envelope import Kind
+from relay_core.errors import RelayError
 from relay_core.events import CallRecord
 from relay_core.limits import Reason
 from relay_core.simulator import SimServer
@@ -220,3 +221,23 @@ async def test_every_call_is_reported_to_every_sink(
     assert served.queue_wait_s == pytest.approx(ENQUEUED_AGO_S + 2.0)
     assert served.at == START + 2.0
     assert caplog.text.count("event sink BrokenSink failed") == 2
+
+
+async def test_a_bug_while_serving_answers_the_client_at_once_with_a_500() -> None:
+    def crash(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug in a transport, nothing httpx knows")
+
+    async with mock_client(crash) as client:
+        farm = build(client, [provider_config("a", "https://a.example.com/v1")])
+        reply = done(await farm.visit(farm.envelope("a")))
+        with pytest.raises(RuntimeError):  # a batch line is swept again instead
+            await farm.visit(farm.envelope("a", kind=Kind.batch, batch_id="batch_1"))
+
+    assert reply.error is not None and not reply.ok
+    error = RelayError.from_info(reply.error)
+    assert (error.status_code, error.error_type, error.code) == (
+        500,
+        "server_error",
+        "internal_error",
+    )
+    assert "RuntimeError" not in error.message  # the traceback goes to the log only
