@@ -1,7 +1,7 @@
 PY ?= .venv/bin/python
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup up test check fmt lint types bench
+.PHONY: setup up test check fmt lint types bench bench-report
 
 setup:  ## create .venv and install Relay with its dev tools
 	test -x $(PY) || python3 -m venv .venv
@@ -27,5 +27,9 @@ types:
 
 check: setup lint types test  ## format, lint, types, tests: what CI runs
 
-bench: setup
+# BENCH_QUICK=1: small runs, rendered under bench/results/quick/; BENCH_ONLY=a,b: some of them
+bench: setup  ## run the benchmarks, write bench/results/*.json, refresh docs/benchmarks.md
 	$(PY) -m bench.run
+
+bench-report:  ## re-render docs/benchmarks.md and docs/img/ from bench/results/*.json
+	$(PY) -m bench.report

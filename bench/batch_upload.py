@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from bench.batch_throughput import idle_trickle
-from bench.harness import farm, percentile, provider, rss_mb
+from bench.harness import Farm, farm, percentile, provider, rss_mb
 
 RPM = 600
 NAMES = {
@@ -103,6 +103,62 @@ def latencies(name: str, values: list[float]) -> dict[str, float]:
     return {f"{name}_p{q}_ms": round(percentile(values, q) * 1000, 1) for q in (50, 90, 99)}
 
 
+def measure(f: Farm, source: Path, interactive_rps: float, busy_s: float) -> dict[str, Any]:
+    sampler = Sampler(f.pid("api"))
+    base_rss = rss_mb(f.pid("api"))
+    idle = asyncio.run(idle_trickle(f.api_url, interactive_rps, busy_s))
+    sampler.start()
+    timing = upload_and_validate(f.api_url, source)
+    validated_peak = sampler.peak
+    busy = asyncio.run(idle_trickle(f.api_url, interactive_rps, busy_s))
+    with httpx.Client(base_url=f.api_url, timeout=60) as http:
+        progress = http.get(f"/v1/batches/{timing['batch']['id']}").json()["request_counts"]
+        http.post(f"/v1/batches/{timing['batch']['id']}/cancel")
+    sampler.stop.set()
+    return {
+        "status_after_validation": timing["batch"]["status"],
+        **{k: v for k, v in timing.items() if k != "batch"},
+        "api_rss_mb_before": round(base_rss, 1),
+        "api_rss_mb_peak_upload_validate": round(validated_peak, 1),
+        "api_rss_mb_peak_overall": round(sampler.peak, 1),
+        "lines_done_while_measuring": progress,
+        "interactive": {
+            "rps": interactive_rps,
+            "seconds": busy_s,
+            **latencies("idle", idle),
+            **latencies("busy", busy),
+            "idle_n": len(idle),
+            "busy_n": len(busy),
+        },
+    }
+
+
+def run(
+    lines: int = 50_000,
+    line_bytes: int = 2000,
+    interactive_rps: float = 5.0,
+    busy_s: float = 30.0,
+    latency_ms: float = 50.0,
+    workers: int = 2,
+) -> dict[str, Any]:
+    """Upload, validate and start a batch of ``lines`` lines; a JSON-able report."""
+    with tempfile.TemporaryDirectory(prefix="relay-upload-bench-") as tmp:
+        source = Path(tmp) / "big.jsonl"
+        size = write_file(source, lines, line_bytes)
+        env = {"RELAY_STORAGE_DIR": str(Path(tmp) / "storage")}
+        with farm(providers, workers=workers, window_s=1, extra_env=env) as f:
+            for name in NAMES:
+                f.sim(name, latency_ms=latency_ms)
+            report = measure(f, source, interactive_rps, busy_s)
+    return {
+        "lines": lines,
+        "file_mb": round(size / 1e6, 1),
+        "workers": workers,
+        "upstream_latency_ms": latency_ms,
+        **report,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=50_000)
@@ -112,42 +168,14 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="relay-upload-bench-"))
-    source = tmp / "big.jsonl"
-    size = write_file(source, args.lines, args.line_bytes)
-    env = {"RELAY_STORAGE_DIR": str(tmp / "storage")}
-    with farm(providers, workers=args.workers, window_s=1, extra_env=env) as f:
-        for name in NAMES:
-            f.sim(name, latency_ms=args.latency_ms)
-        sampler = Sampler(f.pid("api"))
-        base_rss = rss_mb(f.pid("api"))
-        idle = asyncio.run(idle_trickle(f.api_url, args.interactive_rps, args.busy_s))
-        sampler.start()
-        timing = upload_and_validate(f.api_url, source)
-        validated_peak = sampler.peak
-        busy = asyncio.run(idle_trickle(f.api_url, args.interactive_rps, args.busy_s))
-        with httpx.Client(base_url=f.api_url, timeout=60) as http:
-            progress = http.get(f"/v1/batches/{timing['batch']['id']}").json()["request_counts"]
-            http.post(f"/v1/batches/{timing['batch']['id']}/cancel")
-        sampler.stop.set()
-        report = {
-            "lines": args.lines,
-            "file_mb": round(size / 1e6, 1),
-            "status_after_validation": timing["batch"]["status"],
-            **{k: v for k, v in timing.items() if k != "batch"},
-            "api_rss_mb_before": round(base_rss, 1),
-            "api_rss_mb_peak_upload_validate": round(validated_peak, 1),
-            "api_rss_mb_peak_overall": round(sampler.peak, 1),
-            "lines_done_while_measuring": progress,
-            "interactive": {
-                "rps": args.interactive_rps,
-                "upstream_latency_ms": args.latency_ms,
-                **latencies("idle", idle),
-                **latencies("busy", busy),
-                "idle_n": len(idle),
-                "busy_n": len(busy),
-            },
-        }
+    report = run(
+        args.lines,
+        args.line_bytes,
+        args.interactive_rps,
+        args.busy_s,
+        args.latency_ms,
+        args.workers,
+    )
     print(json.dumps(report, indent=2))
 
 

@@ -1,0 +1,313 @@
+"""The targets, and each benchmark's figures set beside them: rows of the generated table.
+
+One function per benchmark takes the ``result`` that its ``run()`` returned and gives rows of
+(figure, target, measured, met). ``met`` is None for a figure shown without a target. The
+letters (a)-(f) are the benchmark issue's; targets come from the issues. Where an issue names
+no number ("cost per line flat", "latency not ballooning", "bounded memory"), the bound used
+here is written in the target column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+# "flat": the costliest batch size's CPU per line at most this many times the cheapest one's
+FLAT = 1.25
+# "not ballooning": interactive p99 while the batch runs at most this many times the idle p99
+BALLOON = 3.0
+# "bounded memory": a later round of 1,000 requests peaks at most this much above the first
+GROWTH = 1.10
+
+
+class Row(NamedTuple):
+    figure: str
+    target: str
+    measured: str
+    met: bool | None
+
+
+Result = dict[str, Any]
+
+
+def num(x: float) -> str:
+    """1,234 / 12.3 / 1.23: thousands separated, one decimal from 10 up, two below."""
+    if isinstance(x, int) or float(x).is_integer():
+        return f"{int(x):,}"
+    return f"{x:,.1f}" if abs(x) >= 10 else f"{x:.2f}"
+
+
+def pct(share: float) -> str:
+    return f"{share * 100:.1f} %"
+
+
+def farm_latency(r: Result) -> list[Row]:
+    seq, conc = r["sequential"], r["concurrent"]
+    width = conc["width"]
+    return [
+        Row(
+            f"(a) added latency p50, sequential, over a {num(r['upstream_ms'])} ms upstream",
+            "<= 6 ms",
+            f"{num(seq['added_p50_ms'])} ms (farm {num(seq['farm_p50_ms'])}, "
+            f"direct {num(seq['direct_p50_ms'])})",
+            seq["added_p50_ms"] <= 6,
+        ),
+        Row(
+            "(a) added latency p99, sequential",
+            "<= 15 ms",
+            f"{num(seq['added_p99_ms'])} ms",
+            seq["added_p99_ms"] <= 15,
+        ),
+        Row(
+            f"(a) added latency p50 / p99 at {width} concurrent",
+            "—",
+            f"{num(conc['added_p50_ms'])} / {num(conc['added_p99_ms'])} ms",
+            None,
+        ),
+        Row(
+            f"(a) throughput at {width} concurrent",
+            ">= 200 req/s",
+            f"{num(conc['farm_rps'])} req/s (direct {num(conc['direct_rps'])})",
+            conc["farm_rps"] >= 200,
+        ),
+        Row(
+            f"(a) CPU per request, API + worker: sequential / {width} concurrent",
+            "—",
+            f"{num(seq['cpu_ms_per_request'])} / {num(conc['cpu_ms_per_request'])} ms",
+            None,
+        ),
+    ]
+
+
+def farm_limits(r: Result) -> list[Row]:
+    up, down = r["all_up"], r["one_down"]
+    both = (up, down)
+    return [
+        Row(
+            f"farm_limits: {num(up['requests'])} requests at 4 providers' "
+            f"{num(up['pooled_rpm'])} RPM, wall time",
+            "within 5 % of ideal",
+            f"{num(up['wall_s'])} s, ideal {num(up['ideal_s'])} s "
+            f"({num(up['of_ceiling_pct'])} % of the ceiling)",
+            up["wall_s"] <= up["ideal_s"] * 1.05,
+        ),
+        Row(
+            f"farm_limits: {down['down']} down, share of the remaining capacity",
+            ">= 95 %",
+            f"{num(down['of_ceiling_pct'])} % ({num(down['wall_s'])} s, "
+            f"ideal {num(down['ideal_s'])} s)",
+            down["of_ceiling_pct"] >= 95,
+        ),
+        Row(
+            "farm_limits: failures reaching the client / wrong answers (all up, one down)",
+            "0",
+            " and ".join(f"{s['client_failures']} / {s['wrong_answers']}" for s in both),
+            all(s["client_failures"] == 0 == s["wrong_answers"] for s in both),
+        ),
+        Row(
+            "farm_limits: upstream 429s (all up, one down)",
+            "<= 1 %",
+            " and ".join(f"{s['upstream_429']} ({num(s['upstream_429_pct'])} %)" for s in both),
+            all(s["upstream_429_pct"] <= 1 for s in both),
+        ),
+    ]
+
+
+def worker_drain(r: Result) -> list[Row]:
+    return [
+        Row(
+            f"worker drain: {num(r['tasks'])} tasks on one worker, no API, "
+            f"{num(r['latency_ms'])} ms upstream",
+            "—",
+            f"{num(r['tasks_per_s'])} tasks/s, {num(r['cpu_ms_per_task'])} ms CPU per task",
+            None,
+        )
+    ]
+
+
+def ttft(r: Result) -> list[Row]:
+    first, whole = r["time_to_first_token"], r["non_streaming_reference"]
+    return [
+        Row(
+            f"(e) streaming time to first token, added p50 (chunks {num(r['chunk_delay_ms'])} "
+            "ms apart)",
+            "<= 10 ms",
+            f"{num(first['added_p50_ms'])} ms (farm {num(first['farm_p50_ms'])}, direct "
+            f"{num(first['direct_p50_ms'])}; added p99 {num(first['added_p99_ms'])})",
+            first["added_p50_ms"] <= 10,
+        ),
+        Row(
+            "(e) for reference: non-streaming added p50 (dispatch alone)",
+            "—",
+            f"{num(whole['added_p50_ms'])} ms",
+            None,
+        ),
+    ]
+
+
+def intact(r: Result) -> Row:
+    return Row(
+        "lost / duplicated / wrong lines",
+        "0 / 0 / 0",
+        f"{r['lost']} / {r['duplicated']} / {r['wrong_answers']} ({r['status']})",
+        r["lost"] == r["duplicated"] == r["wrong_answers"] == 0 and r["status"] == "completed",
+    )
+
+
+def throttled(r: Result, bound: bool) -> Row:
+    return Row(
+        "upstream 429s",
+        "<= 1 %" if bound else "—",
+        f"{num(r['upstream_429'])} of {num(r['upstream_requests'])} "
+        f"({pct(r['upstream_429_share'])})",
+        r["upstream_429_share"] <= 0.01 if bound else None,
+    )
+
+
+def share(r: Result) -> str:
+    return (
+        f"{pct(r['share_of_ceiling'])} ({num(r['achieved_rps'])} of "
+        f"{num(r['ceiling_rps'])} lines/s; {num(r['wall_s'])} s, ideal {num(r['ideal_s'])} s)"
+    )
+
+
+def labelled(label: str, rows: list[Row]) -> list[Row]:
+    return [row._replace(figure=f"{label}: {row.figure}") for row in rows]
+
+
+def batch_throughput(r: Result) -> list[Row]:
+    label = f"(b) batch of {num(r['lines'])} lines, 4 x {num(r['rpm'])} RPM"
+    ceiling = Row("share of the pooled ceiling", ">= 95 %", share(r), r["share_of_ceiling"] >= 0.95)
+    return labelled(label, [ceiling, intact(r), throttled(r, bound=True)])
+
+
+def batch_one_down(r: Result) -> list[Row]:
+    label = f"(c) batch of {num(r['lines'])} lines, {r['faulty_provider']} down"
+    ceiling = Row(
+        "share of the remaining capacity", ">= 95 %", share(r), r["share_of_ceiling"] >= 0.95
+    )
+    return labelled(label, [ceiling, intact(r), throttled(r, bound=False)])
+
+
+def batch_flapping(r: Result) -> list[Row]:
+    flap = num(r["flap_s"])
+    label = f"(c) batch of {num(r['lines'])} lines, {r['faulty_provider']} flapping"
+    ceiling = Row(f"share of the capacity up ({flap} s up, {flap} s down)", "—", share(r), None)
+    return labelled(label, [ceiling, intact(r), throttled(r, bound=False)])
+
+
+def slashed(points: list[Result], key: str, unit: str = "") -> str:
+    return " / ".join(num(p[key]) for p in points) + unit
+
+
+def scaling(r: Result) -> list[Row]:
+    by_lines, by_workers = r["by_lines"], r["by_workers"]
+    sizes = " / ".join(num(p["lines"]) for p in by_lines)
+    counts = " / ".join(str(p["workers"]) for p in by_workers)
+    everything = by_lines + by_workers
+    return [
+        Row(
+            f"(d) worker CPU per line at {sizes} lines ({by_lines[0]['workers']} workers)",
+            f"flat: largest <= {FLAT} x smallest",
+            f"{slashed(by_lines, 'worker_cpu_ms_per_line', ' ms')} "
+            f"(x {num(r['cpu_per_line_spread'])})",
+            r["cpu_per_line_spread"] <= FLAT,
+        ),
+        Row(
+            f"(d) share of the ceiling ({num(r['ceiling_rps'])} lines/s) at {sizes} lines",
+            "—",
+            " / ".join(pct(p["share_of_ceiling"]) for p in by_lines),
+            None,
+        ),
+        Row(
+            f"(d) lines/s with {counts} worker processes ({num(by_workers[0]['lines'])} lines)",
+            "—",
+            f"{slashed(by_workers, 'achieved_rps')}; worker CPU per line "
+            f"{slashed(by_workers, 'worker_cpu_ms_per_line', ' ms')}",
+            None,
+        ),
+        Row(
+            "(d) lost / duplicated lines, every scaling run",
+            "0 / 0",
+            f"{sum(p['lost'] for p in everything)} / {sum(p['duplicated'] for p in everything)}",
+            all(p["lost"] == p["duplicated"] == 0 for p in everything),
+        ),
+    ]
+
+
+def batch_upload(r: Result) -> list[Row]:
+    i = r["interactive"]
+    return [
+        Row(
+            f"(f) interactive latency p50 / p99 while a {num(r['lines'])}-line "
+            f"({num(r['file_mb'])} MB) batch runs ({num(i['rps'])} req/s, "
+            f"{num(r['upstream_latency_ms'])} ms upstream)",
+            f"not ballooning: p99 <= {num(BALLOON)} x idle p99",
+            f"{num(i['busy_p50_ms'])} / {num(i['busy_p99_ms'])} ms, idle "
+            f"{num(i['idle_p50_ms'])} / {num(i['idle_p99_ms'])} ms",
+            i["busy_p99_ms"] <= BALLOON * i["idle_p99_ms"],
+        ),
+        Row(
+            "(f) that batch: upload + validation time, API peak RSS",
+            "—",
+            f"{num(r['upload_and_validate_s'])} s, {num(r['api_rss_mb_peak_overall'])} MB "
+            f"(idle {num(r['api_rss_mb_before'])} MB)",
+            None,
+        ),
+    ]
+
+
+def load(r: Result) -> list[Row]:
+    rounds = r["rounds"]
+    n, total = num(r["requests"]), r["requests"] * len(rounds)
+    codes: dict[str, int] = {}
+    for w in rounds:
+        for code, count in w["outcomes"].items():
+            codes[code] = codes.get(code, 0) + count
+    bounded = all(
+        w[k] <= rounds[0][k] * GROWTH
+        for w in rounds[1:]
+        for k in ("api_rss_mb_peak", "workers_rss_mb_peak")
+    )
+    peaks = {k: " / ".join(num(w[k]) for w in rounds) for k in rounds[0] if "rss" in k}
+    return [
+        Row(
+            f"{n} concurrent chat requests, {len(rounds)} rounds, "
+            f"{num(r['upstream_latency_ms'])} ms upstream: errors",
+            "0",
+            f"{r['errors']} of {num(total)} ("
+            + ", ".join(f"{c}: {num(v)}" for c, v in sorted(codes.items()))
+            + ")",
+            r["errors"] == 0,
+        ),
+        Row(
+            f"{n} concurrent: peak RSS per round, API; workers",
+            f"bounded: later rounds <= {num(GROWTH)} x the first",
+            f"{peaks['api_rss_mb_peak']} MB (idle {num(r['api_rss_mb_idle'])}); "
+            f"{peaks['workers_rss_mb_peak']} MB (idle {num(r['workers_rss_mb_idle'])})",
+            bounded,
+        ),
+        Row(
+            f"{n} concurrent: latency p50 / p99, wall time per round",
+            "—",
+            "; ".join(
+                f"{num(w['p50_ms'])} / {num(w['p99_ms'])} ms, {num(w['wall_s'])} s" for w in rounds
+            ),
+            None,
+        ),
+    ]
+
+
+# in the table's order: the issue's (a) to (f), then the rest
+ROWS: dict[str, Callable[[Result], list[Row]]] = {
+    "farm_latency": farm_latency,
+    "batch_throughput": batch_throughput,
+    "batch_one_down": batch_one_down,
+    "batch_flapping": batch_flapping,
+    "scaling": scaling,
+    "ttft": ttft,
+    "batch_upload": batch_upload,
+    "load": load,
+    "farm_limits": farm_limits,
+    "worker_drain": worker_drain,
+}
