@@ -58,7 +58,7 @@ def run_worker(
             concurrency=concurrency or settings.worker_concurrency,
             loglevel=loglevel,
             hostname=host_format(default_nodename(hostname)) if hostname else None,
-            send_events=True,
+            send_events=False,  # see worker_send_task_events in relay_core.dispatch.broker
         )
         worker.start()
     finally:

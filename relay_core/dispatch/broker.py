@@ -37,7 +37,9 @@ def celery_config(settings: Settings, queues: list[str]) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
         "worker_prefetch_multiplier": 1,
-        "worker_send_task_events": True,
+        # Task events (three publishes a task) only while Flower watches: it switches them on
+        # every few seconds with the enable_events control command.
+        "worker_send_task_events": False,
         "task_send_sent_event": False,  # one publish less per request; workers still report
         "worker_hijack_root_logger": False,
         "worker_redirect_stdouts": False,
