@@ -202,6 +202,18 @@ def test_relay_up_serves_the_sdk_batches_metrics_status_and_flower_then_stops_cl
     assert workers.status_code == 200 and any(w.startswith("worker@") for w in workers.json())
     queues = httpx.get(f"{info.flower_url}/api/queues/length", auth=auth).json()
     assert {q["name"] for q in queues["active_queues"]} >= {"relay.sim-groq", "relay.sim-claude"}
+    # Workers start with task events off; Flower switches them on, then sees each request.
+    deadline = time.monotonic() + 30
+    while True:
+        asked = client.chat.completions.with_raw_response.create(
+            model="meta-model", messages=[{"role": "user", "content": "seen by flower?"}]
+        )
+        request_id = asked.headers["x-request-id"]
+        tasks = httpx.get(f"{info.flower_url}/api/tasks", auth=auth, params={"limit": 1000})
+        if request_id in tasks.json():
+            break
+        assert time.monotonic() < deadline, "Flower never saw a task: were events enabled?"
+    assert tasks.json()[request_id]["name"] == "relay.chat"
 
     # 6. A second relay up on the same data directory refuses instead of fighting over ports.
     second = up.relay("up", timeout=30)
