@@ -80,7 +80,7 @@ def to_lower(
     for bucket in plan.buckets:
         value = remaining.get(bucket.reason)
         if value is not None:
-            buckets[bucket.reason] = (bucket, max(0.0, value))
+            buckets[bucket.reason] = (bucket, value)  # below zero: a debt to wait out
     for counter in plan.counters:
         value = remaining.get(counter.reason)
         if value is not None:

@@ -7,6 +7,7 @@ import pytest
 from relay_core.catalogue.models import Limits
 from relay_core.limits import Limiter, Reason
 from relay_core.limits.plan import PACING_MARGIN
+from relay_core.providers.base import RateLimitFeedback
 from tests.unit.limits._catalogue import model, provider
 from tests.unit.limits._specs import bucket, cap, counter, plan
 from tests.unit.limits._support import Clock
@@ -111,3 +112,33 @@ async def test_lower_touches_the_most_specific_limit_of_each_kind(limiter: Limit
 async def test_negative_cost_is_a_bug(limiter: Limiter, clock: Clock):
     with pytest.raises(ValueError, match="cost_tokens"):
         await limiter.acquire(plan(), -1, "l", clock.now)
+
+
+async def test_none_left_right_after_our_own_request_changes_nothing(
+    limiter: Limiter, clock: Clock
+):
+    """Pacing at 600 RPM fills a provider's one-second window now and then; the next unit frees
+    (reset / limit = 0.1 s) before our next slot would come anyway: keep the earned refill."""
+    prov = provider(Limits(rpm=600))
+    p = limiter.plan(prov, prov.models[0], clock.now)
+    assert (await limiter.acquire(p, 0, "a", clock.now)).granted
+    clock.advance(0.08)
+    said = RateLimitFeedback(remaining_requests=0, limit_requests=10, reset_requests_s=1.0)
+    await limiter.apply_feedback(p, said, clock.now)
+    wait = (await limiter.peek(p, clock.now)).wait_s
+    assert wait == pytest.approx(1 / (10 * (1 - PACING_MARGIN)) - 0.08, abs=1e-6)
+
+
+async def test_none_left_for_longer_than_our_pacing_waits_for_the_upstream(
+    limiter: Limiter, clock: Clock
+):
+    """The upstream is stricter than the catalogue (60 RPM, not 600): with none left it frees
+    its next unit in 30 s / 60 = 0.5 s, later than our next slot (0.1 s): wait for it."""
+    prov = provider(Limits(rpm=600))
+    p = limiter.plan(prov, prov.models[0], clock.now)
+    assert (await limiter.acquire(p, 0, "a", clock.now)).granted
+    clock.advance(0.05)
+    said = RateLimitFeedback(remaining_requests=0, limit_requests=60, reset_requests_s=30.0)
+    await limiter.apply_feedback(p, said, clock.now)
+    assert (await limiter.peek(p, clock.now)).wait_s == pytest.approx(0.5, abs=1e-6)
+    assert (await limiter.acquire(p, 0, "b", clock.now + 0.5)).granted
