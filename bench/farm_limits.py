@@ -61,8 +61,8 @@ async def load(api_url: str, n: int, width: int) -> dict[str, Any]:
     return {"wall_s": wall, "failures": failures, "wrong_answers": len(wrong), "served": served}
 
 
-def scenario(n: int, width: int, down: str | None) -> dict[str, Any]:
-    with farm(providers, window_s=1, concurrency=64) as f:
+def scenario(n: int, width: int, down: str | None, workers: int = 1) -> dict[str, Any]:
+    with farm(providers, window_s=1, concurrency=64, workers=workers) as f:
         if down:
             f.sim(down, outage=True)
         f.sim_reset()
@@ -86,16 +86,21 @@ def scenario(n: int, width: int, down: str | None) -> dict[str, Any]:
     }
 
 
-def run(n: int = 1200, width: int = 64) -> dict[str, Any]:
-    return {"all_up": scenario(n, width, None), "one_down": scenario(n, width, "lim-claude")}
+def run(n: int = 1200, width: int = 64, workers: int = 1) -> dict[str, Any]:
+    return {
+        "workers": workers,
+        "all_up": scenario(n, width, None, workers),
+        "one_down": scenario(n, width, "lim-claude", workers),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=1200)
     parser.add_argument("--concurrent", type=int, default=64)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes")
     args = parser.parse_args()
-    print(json.dumps(run(args.requests, args.concurrent), indent=2))
+    print(json.dumps(run(args.requests, args.concurrent, args.workers), indent=2))
 
 
 if __name__ == "__main__":

@@ -43,7 +43,8 @@ def pct(share: float) -> str:
 
 def farm_latency(r: Result) -> list[Row]:
     seq, conc = r["sequential"], r["concurrent"]
-    width = conc["width"]
+    width = f"{conc['width']} concurrent ({r.get('worker_processes', 1)} worker process(es))"
+
     return [
         Row(
             f"(a) added latency p50, sequential, over a {num(r['upstream_ms'])} ms upstream",
@@ -59,19 +60,19 @@ def farm_latency(r: Result) -> list[Row]:
             seq["added_p99_ms"] <= 15,
         ),
         Row(
-            f"(a) added latency p50 / p99 at {width} concurrent",
+            f"(a) added latency p50 / p99 at {width}",
             "—",
             f"{num(conc['added_p50_ms'])} / {num(conc['added_p99_ms'])} ms",
             None,
         ),
         Row(
-            f"(a) throughput at {width} concurrent",
+            f"(a) throughput at {width}",
             ">= 200 req/s",
             f"{num(conc['farm_rps'])} req/s (direct {num(conc['direct_rps'])})",
             conc["farm_rps"] >= 200,
         ),
         Row(
-            f"(a) CPU per request, API + worker: sequential / {width} concurrent",
+            f"(a) CPU per request, API + workers: sequential / {width}",
             "—",
             f"{num(seq['cpu_ms_per_request'])} / {num(conc['cpu_ms_per_request'])} ms",
             None,
@@ -85,7 +86,7 @@ def farm_limits(r: Result) -> list[Row]:
     return [
         Row(
             f"farm_limits: {num(up['requests'])} requests at 4 providers' "
-            f"{num(up['pooled_rpm'])} RPM, wall time",
+            f"{num(up['pooled_rpm'])} RPM, {r.get('workers', 1)} worker process(es), wall time",
             "within 5 % of ideal",
             f"{num(up['wall_s'])} s, ideal {num(up['ideal_s'])} s "
             f"({num(up['of_ceiling_pct'])} % of the ceiling)",

@@ -52,9 +52,17 @@ class Bench:
 # concurrent); the one-down and flapping batches are 5,000 lines to keep the run near 30 min.
 BENCHES: dict[str, Bench] = {
     "worker_drain": Bench(worker_drain.run, {"n": 500}, {"n": 100}),
-    "farm_latency": Bench(farm_latency.run, {"n": 300, "width": 50}, {"n": 60, "width": 50}),
+    "farm_latency": Bench(
+        farm_latency.run,
+        {"n": 300, "width": 50, "workers": 2},
+        {"n": 60, "width": 50, "workers": 2},
+    ),
     "ttft": Bench(ttft.run, {"n": 300, "chunk_delay_ms": 20}, {"n": 40, "chunk_delay_ms": 20}),
-    "farm_limits": Bench(farm_limits.run, {"n": 1200, "width": 64}, {"n": 150, "width": 32}),
+    "farm_limits": Bench(
+        farm_limits.run,
+        {"n": 1200, "width": 64, "workers": 2},
+        {"n": 150, "width": 32, "workers": 2},
+    ),
     "load": Bench(
         load.run,
         {"n": 1000, "latency_ms": 1000, "rounds": 2},

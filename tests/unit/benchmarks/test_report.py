@@ -50,7 +50,10 @@ def test_the_table_sets_each_figure_beside_its_target(written: str) -> None:
         "`make bench BENCH_ONLY=farm_latency`",
     ]
     assert rows["(a) added latency p99, sequential"][1:3] == ["18.2 ms", "**no**"]
-    assert rows["(a) throughput at 50 concurrent"][1:3] == ["210.4 req/s (direct 451)", "yes"]
+    assert rows["(a) throughput at 50 concurrent (1 worker process(es))"][1:3] == [
+        "210.4 req/s (direct 451)",
+        "yes",
+    ]
     batch = "(b) batch of 10,000 lines, 4 x 600 RPM"
     assert rows[f"{batch}: share of the pooled ceiling"][:3] == [
         ">= 95 %",
