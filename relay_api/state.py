@@ -7,7 +7,7 @@ import logging
 from dataclasses import dataclass
 
 from celery import Celery
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from relay_api.replies import ReplyHub
 from relay_core.breaker import Breaker
@@ -16,6 +16,7 @@ from relay_core.catalogue.loader import enabled_providers, log_startup, resolve_
 from relay_core.catalogue.models import Catalogue, ProviderConfig
 from relay_core.dispatch.broker import create_celery
 from relay_core.limits import Limiter, RedisBackend
+from relay_core.redis_pool import redis_pool
 from relay_core.routing.ranking import Ranker
 from relay_core.settings import Settings
 
@@ -40,8 +41,7 @@ class ApiState:
         catalogue, source = resolve_catalogue(settings)
         enabled, disabled = enabled_providers(catalogue, settings.mode)
         log_startup(source, enabled, disabled)
-        pool = BlockingConnectionPool.from_url(settings.redis_url, max_connections=256, timeout=10)
-        redis = Redis(connection_pool=pool)
+        redis = redis_pool(settings.redis_url, max_connections=256)
         hub = ReplyHub(redis, settings.key_prefix)
         await hub.start()
         return cls(

@@ -14,6 +14,7 @@ from relay_core.metrics.collector import serve_metrics
 from relay_core.settings import Settings
 from relay_workers.runtime import Runtime
 from relay_workers.tasks import register_tasks
+from relay_workers.transport import TRANSPORT
 
 log = logging.getLogger("relay.worker")
 SWITCH_INTERVAL_S = 0.0005
@@ -26,6 +27,7 @@ def build_worker_app(settings: Settings, only: set[str] | None = None) -> tuple[
         runtime.close()
         raise SystemExit("relay worker: no enabled provider to serve (check `relay config check`)")
     app = create_celery(settings, runtime.served)
+    app.conf.broker_transport = TRANSPORT  # survives a Redis restart (relay_workers/transport.py)
     register_tasks(app, runtime)
     return app, runtime
 

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import httpx
 from prometheus_client import CollectorRegistry
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from relay_core.batch.worker import BatchWorker, Shared
 from relay_core.breaker import Breaker, fingerprint
@@ -37,18 +37,12 @@ from relay_core.limits import Limiter, RedisBackend
 from relay_core.metrics import InFlight, MetricsSink, RelayMetrics, publish_load
 from relay_core.metrics.load import forget_load
 from relay_core.providers.registry import build_provider, make_http_client
+from relay_core.redis_pool import redis_pool
 from relay_core.settings import Settings
 from relay_core.usage import UsageSink
 
 T = TypeVar("T")
 log = logging.getLogger("relay.worker")
-
-
-def redis_pool(settings: Settings, max_connections: int) -> Redis:
-    pool = BlockingConnectionPool.from_url(
-        settings.redis_url, max_connections=max_connections, timeout=10
-    )
-    return Redis(connection_pool=pool)
 
 
 class Runtime:
@@ -81,7 +75,7 @@ class Runtime:
         enabled, _disabled = enabled_providers(catalogue, self.settings.mode)
         chosen = [p for p in enabled if self.only is None or p.name in self.only]
         self.http = make_http_client()
-        self.redis = redis_pool(self.settings, self.settings.worker_concurrency * 2 + 8)
+        self.redis = redis_pool(self.settings.redis_url, self.settings.worker_concurrency * 2 + 8)
         providers = {p.name: build_provider(p, self.http, p.api_key()) for p in chosen}
         fingerprints = {p.name: fingerprint(p.api_key() or "") for p in chosen}
         state = WorkerState(

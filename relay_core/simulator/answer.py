@@ -5,7 +5,8 @@ The assistant text is ``"sim:{provider}/{model}: " + <last user message>``, cut 
 ``max_tokens * 4`` characters (then ``finish`` is ``length``). Token counts are characters / 4,
 rounded up. A request that offers tools and whose last user message says ``[call:NAME]`` gets a
 call to tool ``NAME`` with arguments ``{}``. The last user message may also carry fault
-triggers: ``[sim:429]``, ``[sim:500]``, ``[sim:hang]``, ``[sim:garbage]``, ``[sim:slow=MS]``.
+triggers: ``[sim:429]``, ``[sim:500]``, ``[sim:hang]``, ``[sim:garbage]``, ``[sim:truncate]``,
+``[sim:slow=MS]``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from enum import StrEnum
 
 DEFAULT_MAX_TOKENS = 16  # what a request without an output cap costs against TPM
 
-_TRIGGER = re.compile(r"\[sim:(429|500|hang|garbage|slow=(\d+))\]")
+_TRIGGER = re.compile(r"\[sim:(429|500|hang|garbage|truncate|slow=(\d+))\]")
 _TOOL_CALL = re.compile(r"\[call:([A-Za-z0-9_.\-]+)\]")
 
 
@@ -30,6 +31,7 @@ class Triggers:
     server_error: bool = False
     hang: bool = False
     garbage: bool = False
+    truncate: bool = False
     slow_ms: int = 0
 
     @classmethod
@@ -43,6 +45,7 @@ class Triggers:
             server_error="500" in found,
             hang="hang" in found,
             garbage="garbage" in found,
+            truncate="truncate" in found,
             slow_ms=max(slow, default=0),
         )
 

@@ -87,6 +87,7 @@ class SimProvider(SimLimits):
     outage: bool = False  # 503 on every call
     hang: bool = False  # accept the request, never answer
     garbage: bool = False  # 200 whose body is not the wire format
+    truncate: bool = False  # 200 whose body stops half-way: the connection drops
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)  # share of admitted calls that 500
     flap_s: PositiveFloat | None = None  # healthy for flap_s, then down for flap_s, and so on
 

@@ -9,7 +9,8 @@
 7. ``error_rate`` / ``[sim:500]`` → 500 (the request already counted against the limits)
 8. latency (``latency_ms`` ± ``jitter_ms``, plus ``[sim:slow=MS]``)
 9. ``garbage`` / ``[sim:garbage]`` → 200 with a body that is not the wire format
-10. the answer, whole or streamed (``chunk_delay_ms`` between frames)
+10. ``truncate`` / ``[sim:truncate]`` → 200 whose body stops half-way (the connection drops)
+11. the answer, whole or streamed (``chunk_delay_ms`` between frames)
 
 A request is *in flight* from its admission (or the start of its hang) until its answer is
 out; refused requests never are, so ``max_in_flight`` is the provider's real concurrency.
@@ -69,6 +70,18 @@ class TrackedStream(StreamingResponse):
             await super().__call__(scope, receive, send)
         finally:
             self.ticket.leave()
+
+
+class Truncated(Response):
+    """A 200 that stops half-way, as when a provider (or a proxy in front of it) dies
+    mid-answer: the headers promise the whole body (``Content-Length``), half of it is sent,
+    then the connection drops (uvicorn closes it, and logs that the answer was cut short)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers})
+        half = self.body[: len(self.body) // 2]
+        await send({"type": "http.response.body", "body": half, "more_body": True})
 
 
 def error_response(family: Family, fault: SimFault, config: SimProvider | None = None) -> Response:
@@ -195,6 +208,8 @@ async def _admitted(
         job.count("garbage")
         return Response(family.garbage(call.stream), headers=headers, media_type=media)
     answer = make_answer(config.name, job.model.config.id, call)
+    if config.truncate or triggers.truncate:
+        return _truncated(job, answer, headers, media)
     _record(answer, job.provider.counters, job.model.counters)
     if not call.stream:
         return Response(job.render(call, answer), headers=headers, media_type=media)
@@ -204,6 +219,15 @@ async def _admitted(
         # and it costs no more than a JSON answer (a paced stream costs a task per request).
         return Response(b"".join(frames), headers=headers, media_type=media)
     return TrackedStream(_paced(frames, config.chunk_delay_ms / 1000), ticket, headers, media)
+
+
+def _truncated(job: _Job, answer: Answer, headers: dict[str, str], media: str) -> Truncated:
+    job.count("truncated")
+    if job.call.stream:
+        whole = b"".join(job.family.frames(job.call, answer, job.provider.config.chunk_chars))
+    else:
+        whole = job.render(job.call, answer)
+    return Truncated(whole, headers=headers, media_type=media)
 
 
 def _record(answer: Answer, *counters: Counters) -> None:

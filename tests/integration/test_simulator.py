@@ -574,6 +574,19 @@ def test_garbage_is_a_200_that_is_not_json(http, family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_truncate_drops_the_connection_half_way_through_a_200(http, family):
+    provider = f"f-{family}"
+    before = http.get("/_sim/stats").json()["providers"][provider]
+    with patched(http, provider, truncate=True), pytest.raises(httpx.RemoteProtocolError):
+        call(http, family, provider, "hi")
+    with pytest.raises(httpx.RemoteProtocolError):
+        call(http, family, provider, "hi [sim:truncate]")
+    after = http.get("/_sim/stats").json()["providers"][provider]
+    assert after["truncated"] == before["truncated"] + 2
+    assert after["succeeded"] == before["succeeded"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_triggers_500_and_429(http, family):
     provider = f"f-{family}"
     r = call(http, family, provider, "boom [sim:500]")

@@ -7,9 +7,10 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from subprocess import Popen, TimeoutExpired
 from typing import Any
@@ -18,11 +19,16 @@ import httpx
 import redis
 import yaml
 from celery.contrib.testing.worker import start_worker
+from pydantic import SecretStr
 
 from relay_api.app import create_app
+from relay_cli.up_wait import http_ok
+from relay_core.catalogue.loader import load_catalogue
 from relay_core.settings import Settings
+from relay_core.simulator.config import SimConfig
+from relay_core.simulator.server import SimServer
 from relay_workers.main import build_worker_app
-from tests.support.servers import serve
+from tests.support.servers import free_port, serve
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -74,24 +80,48 @@ def write_catalogue(path: Path, providers: list[dict[str, Any]]) -> Path:
     return path
 
 
+ProvidersFn = Callable[[str], list[dict[str, Any]]]
+
+
+@contextmanager
+def simulated(
+    folder: Path, providers_fn: ProvidersFn, sim_overrides: dict[str, Any] | None = None
+) -> Iterator[tuple[str, Path]]:
+    """A simulator mirroring the catalogue entries ``providers_fn(sim_url)`` returns (same
+    names, families, models and limits, then ``sim_overrides``), and that catalogue written
+    in ``folder`` pointing at it. Yields the simulator's URL and the catalogue's path."""
+    draft = write_catalogue(folder / "draft.yaml", providers_fn("http://sim.invalid"))
+    config = SimConfig.from_catalogue(load_catalogue(draft), **(sim_overrides or {}))
+    with SimServer(config) as sim:
+        yield sim.url, write_catalogue(folder / "relay.yaml", providers_fn(sim.url))
+
+
 def make_settings(config: Path, **overrides: Any) -> Settings:
     prefix = f"rt{uuid.uuid4().hex[:10]}"
-    return Settings(config=config, redis_url=REDIS_URL, key_prefix=prefix, **overrides)
+    return Settings(config=config, key_prefix=prefix, **{"redis_url": REDIS_URL, **overrides})
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    """The environment that gives a child process these settings."""
+    """The environment that gives a child process these settings: every one that is not the
+    default (the parent's own ``RELAY_*`` variables are left out)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
-    env.update(
-        RELAY_CONFIG=str(settings.config),
-        RELAY_REDIS_URL=settings.redis_url,
-        RELAY_KEY_PREFIX=settings.key_prefix,
-        PYTHONUNBUFFERED="1",
-    )
-    for name in Settings.model_fields:
-        if name.startswith("breaker_") or name in ("token_wait_max_s", "max_queue_wait_s"):
-            env[f"RELAY_{name.upper()}"] = str(getattr(settings, name))
+    env["PYTHONUNBUFFERED"] = "1"
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if value is None or value == field.get_default(call_default_factory=True):
+            continue
+        env[f"RELAY_{name.upper()}"] = _env_value(value)
     return env
+
+
+def _env_value(value: object) -> str:
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, list):
+        return ",".join(_env_value(v) for v in value)
+    if isinstance(value, StrEnum):
+        return value.value
+    return str(value)
 
 
 @contextmanager
@@ -118,25 +148,57 @@ def worker_processes(
         wait_for_workers(settings, count, procs)
         yield procs
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(20)
-            except TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        terminate(procs)
+
+
+def terminate(procs: list[Popen[bytes]], grace_s: float = 20) -> None:
+    """SIGTERM every process still running, then wait for each (SIGKILL past the grace)."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(grace_s)
+        except TimeoutExpired:
+            p.kill()
+            p.wait(5)
 
 
 def wait_for_workers(settings: Settings, count: int, procs: list[Popen[bytes]]) -> None:
-    client = require_redis()
+    client = redis.Redis.from_url(settings.redis_url)
     deadline = time.monotonic() + 60
     pattern = f"{settings.key_prefix}:worker:*"
     while len(list(client.scan_iter(match=pattern))) < count:
         dead = [p.returncode for p in procs if p.poll() is not None]
         assert not dead, f"a worker exited with {dead}"
         assert time.monotonic() < deadline, "workers did not start in 60 s"
+        time.sleep(0.05)  # polling a condition, bounded by the deadline above
+
+
+@contextmanager
+def api_process(
+    settings: Settings, port: int | None = None, wait: bool = True
+) -> Iterator[tuple[Popen[bytes], str]]:
+    """A real ``relay api`` process (on ``port``, else a free one). Yields the process and its
+    base URL once it answers ``/health`` (at once with ``wait=False``: then :func:`wait_api`
+    before using it, e.g. after starting workers meanwhile)."""
+    port = port or free_port()
+    argv = [sys.executable, "-m", "relay_cli.main", "api", "--port", str(port)]
+    proc = Popen([*argv, "--loglevel", "WARNING"], env=settings_env(settings))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        if wait:
+            wait_api(proc, url)
+        yield proc, url
+    finally:
+        terminate([proc])
+
+
+def wait_api(proc: Popen[bytes], url: str) -> None:
+    deadline = time.monotonic() + 60
+    while not http_ok(f"{url}/health")():
+        assert proc.poll() is None, f"the API exited with {proc.returncode}"
+        assert time.monotonic() < deadline, "the API did not start in 60 s"
         time.sleep(0.05)  # polling a condition, bounded by the deadline above
 
 
@@ -149,8 +211,9 @@ def running_farm(
     processes: int = 0,
 ) -> Iterator[Farm]:
     """The API in-process, ``workers`` in-process Celery workers (threads pool) and
-    ``processes`` real worker processes, all on the real Redis."""
-    client = require_redis()
+    ``processes`` real worker processes, all on the settings' Redis."""
+    client = redis.Redis.from_url(settings.redis_url)
+    client.ping()  # fails the test (not skips) when there is no Redis
     with ExitStack() as stack:
         for _ in range(workers):
             app, runtime = build_worker_app(settings)
@@ -171,6 +234,11 @@ def running_farm(
         try:
             yield Farm(url=url, settings=settings, sim_url=sim_url, redis=client)
         finally:
-            keys = list(client.scan_iter(match=f"{settings.key_prefix}*", count=1000))
-            if keys:
-                client.delete(*keys)
+            forget_prefix(client, settings.key_prefix)
+
+
+def forget_prefix(client: redis.Redis, prefix: str) -> None:
+    """Delete every key a test farm left under ``prefix``."""
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)

@@ -13,18 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from relay_core.catalogue.loader import load_catalogue
-from relay_core.settings import Settings
-from relay_core.simulator.config import SimConfig
-from relay_core.simulator.server import SimServer
 from tests.integration.farm.conftest import four_providers
-from tests.support import farm as farm_support
-from tests.support.farm import Farm, make_settings, running_farm, write_catalogue
+from tests.support.farm import Farm, make_settings, running_farm, simulated
 
 BatchFarm = Callable[..., Farm]
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
-# Settings a batch test may change, passed to worker processes too.
+# Settings a batch test may change (worker processes get them too: see settings_env).
 BATCH_DEFAULTS: dict[str, Any] = {
     "batch_min_window_s": 1.0,
     "batch_line_timeout_s": 30.0,
@@ -32,27 +27,10 @@ BATCH_DEFAULTS: dict[str, Any] = {
 }
 
 
-def _env_with_batch_settings(
-    original: Callable[[Settings], dict[str, str]],
-) -> Callable[[Settings], dict[str, str]]:
-    def env(settings: Settings) -> dict[str, str]:
-        out = original(settings)
-        out["RELAY_STORAGE_DIR"] = str(settings.storage_dir)
-        for name in Settings.model_fields:
-            if name.startswith("batch_"):
-                out[f"RELAY_{name.upper()}"] = str(getattr(settings, name))
-        return out
-
-    return env
-
-
 @pytest.fixture
-def batch_farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BatchFarm]:
+def batch_farm(tmp_path: Path) -> Iterator[BatchFarm]:
     """``batch_farm(providers_fn=four_providers, sim_overrides=None, workers=1, processes=0,
     **settings)`` -> a running Farm whose workers look after batches."""
-    monkeypatch.setattr(
-        farm_support, "settings_env", _env_with_batch_settings(farm_support.settings_env)
-    )
     with ExitStack() as stack:
 
         def make(
@@ -63,16 +41,13 @@ def batch_farm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Batc
             processes: int = 0,
             **overrides: Any,
         ) -> Farm:
-            draft = write_catalogue(tmp_path / "draft.yaml", providers_fn("http://sim.invalid"))
-            sim_config = SimConfig.from_catalogue(load_catalogue(draft), **(sim_overrides or {}))
-            sim = stack.enter_context(SimServer(sim_config))
-            path = write_catalogue(tmp_path / "relay.yaml", providers_fn(sim.url))
+            sim_url, path = stack.enter_context(simulated(tmp_path, providers_fn, sim_overrides))
             options = {**BATCH_DEFAULTS, "storage_dir": tmp_path / "files", **overrides}
             settings = make_settings(path, **options)
             return stack.enter_context(
                 running_farm(
                     settings,
-                    sim.url,
+                    sim_url,
                     workers=workers,
                     concurrency=concurrency,
                     processes=processes,

@@ -9,16 +9,13 @@ from typing import Any
 
 import pytest
 
-from relay_core.catalogue.loader import load_catalogue
-from relay_core.simulator.config import SimConfig
-from relay_core.simulator.server import SimServer
 from tests.support.farm import (
     Farm,
     make_settings,
     model,
     running_farm,
     sim_provider,
-    write_catalogue,
+    simulated,
 )
 
 # Four providers, one per API family, each serving the same model alias "chat".
@@ -57,13 +54,10 @@ def make_farm(tmp_path: Path) -> Iterator[FarmFactory]:
             processes: int = 0,
             **settings_overrides: Any,
         ) -> Farm:
-            draft = write_catalogue(tmp_path / "draft.yaml", providers_fn("http://sim.invalid"))
-            sim_config = SimConfig.from_catalogue(load_catalogue(draft), **(sim_overrides or {}))
-            sim = stack.enter_context(SimServer(sim_config))
-            path = write_catalogue(tmp_path / "relay.yaml", providers_fn(sim.url))
+            sim_url, path = stack.enter_context(simulated(tmp_path, providers_fn, sim_overrides))
             settings = make_settings(path, **settings_overrides)
             farm_cm: AbstractContextManager[Farm] = running_farm(
-                settings, sim.url, workers=workers, concurrency=concurrency, processes=processes
+                settings, sim_url, workers=workers, concurrency=concurrency, processes=processes
             )
             return stack.enter_context(farm_cm)
 

@@ -10,8 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.integration.ops.conftest import ProcessFactory, Setup, free_port
+from tests.integration.ops.conftest import ProcessFactory, Setup
 from tests.support.farm import Farm, require_redis, running_farm, wait_for_workers
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ import pytest
 from relay_core.catalogue.loader import load_catalogue
 from relay_core.simulator.config import SimConfig
 from relay_core.simulator.server import SimServer
-from tests.integration.ops.conftest import ProcessFactory, Setup, free_port
+from tests.integration.ops.conftest import ProcessFactory, Setup
 from tests.support.farm import (
     make_settings,
     model,
@@ -25,6 +25,7 @@ from tests.support.farm import (
     wait_for_workers,
     write_catalogue,
 )
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

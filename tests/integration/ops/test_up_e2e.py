@@ -19,7 +19,7 @@ import pytest
 from openai import OpenAI
 
 from relay_cli.runfile import RunInfo
-from tests.integration.ops.conftest import free_port
+from tests.support.servers import free_port
 
 pytestmark = pytest.mark.integration
 

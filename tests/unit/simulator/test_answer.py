@@ -63,4 +63,5 @@ def test_triggers():
     assert Triggers.parse("nothing here") == Triggers()
     t = Triggers.parse("x [sim:429] [sim:500] [sim:hang] [sim:garbage] [sim:slow=250]")
     assert t == Triggers(rate_limit=True, server_error=True, hang=True, garbage=True, slow_ms=250)
+    assert Triggers.parse("cut [sim:truncate]") == Triggers(truncate=True)
     assert Triggers.parse("[sim:bogus] [sim:slow=]") == Triggers()
