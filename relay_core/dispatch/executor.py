@@ -50,9 +50,9 @@ from relay_core.tokens import estimate_request_tokens
 log = logging.getLogger("relay.dispatch")
 
 # How far ahead a batch line may reserve a provider's slot: enough to cover a worker's
-# lateness in waking, little enough that an interactive request arriving next waits for
-# at most one or two batch lines.
-BATCH_RESERVE_S = 0.1
+# lateness in waking (the batch gate wakes lines 15 ms early), little enough that an
+# interactive request arriving next waits behind at most one batch line (docs/limits.md).
+BATCH_RESERVE_S = 0.03
 # A reserved slot must be used within this long of its time, or given up: a call sent later
 # would sit closer to the next slots than a refill, and a provider counting over a
 # one-second window could see one request too many (the 2 % pacing margin leaves 20 ms a
