@@ -30,7 +30,7 @@ from typing import Any
 
 import httpx
 
-from bench.harness import Farm, farm, percentile, provider
+from bench.harness import Farm, create_batch, farm, percentile, provider
 
 NAMES = {
     "bt-openai": "openai",
@@ -95,14 +95,7 @@ def run_batch(
         )
         up.raise_for_status()
         started = time.perf_counter()
-        batch = http.post(
-            "/v1/batches",
-            json={
-                "input_file_id": up.json()["id"],
-                "endpoint": "/v1/chat/completions",
-                "completion_window": "24h",
-            },
-        ).json()
+        batch = create_batch(http, up.json()["id"])
         sample(started, 0, sim)
         first_done: float | None = None
         while batch["status"] not in TERMINAL:

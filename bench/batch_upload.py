@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from bench.batch_throughput import idle_trickle
-from bench.harness import Farm, farm, percentile, provider, rss_mb
+from bench.harness import Farm, create_batch, farm, percentile, provider, rss_mb
 
 RPM = 600
 NAMES = {
@@ -79,14 +79,7 @@ def upload_and_validate(api: str, path: Path) -> dict[str, Any]:
             up = http.post("/v1/files", files={"file": (path.name, f)}, data={"purpose": "batch"})
         up.raise_for_status()
         t_up = time.perf_counter()
-        batch = http.post(
-            "/v1/batches",
-            json={
-                "input_file_id": up.json()["id"],
-                "endpoint": "/v1/chat/completions",
-                "completion_window": "24h",
-            },
-        ).json()
+        batch = create_batch(http, up.json()["id"])
         while batch["status"] == "validating":
             time.sleep(0.05)
             batch = http.get(f"/v1/batches/{batch['id']}").json()

@@ -179,6 +179,17 @@ def farm(
             client.delete(*keys)
 
 
+def create_batch(http: httpx.Client, file_id: str) -> dict[str, Any]:
+    """``POST /v1/batches`` for an uploaded file of chat lines, 24 h window: the batch object."""
+    body = {
+        "input_file_id": file_id,
+        "endpoint": "/v1/chat/completions",
+        "completion_window": "24h",
+    }
+    batch: dict[str, Any] = http.post("/v1/batches", json=body).json()
+    return batch
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")

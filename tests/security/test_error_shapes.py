@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.farm.conftest import FarmFactory
 from tests.security.support import error_shape_problem
+from tests.support.farm import FarmFactory
 
 pytestmark = pytest.mark.integration
 

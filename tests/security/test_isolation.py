@@ -15,8 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.farm.conftest import FarmFactory
-from tests.support.farm import Farm
+from tests.support.farm import Farm, FarmFactory
 
 pytestmark = pytest.mark.integration
 

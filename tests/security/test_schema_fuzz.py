@@ -18,8 +18,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.core.result import Err, Ok
 
-from tests.integration.farm.conftest import FarmFactory
 from tests.security.support import error_shape_problem
+from tests.support.farm import FarmFactory
 
 pytestmark = pytest.mark.integration
 

@@ -25,9 +25,9 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from relay_api.state import owner_id
 from relay_cli.logs import RedactingFilter, secret_values
-from tests.integration.farm.conftest import FAMILIES, FarmFactory
+from tests.integration.farm.conftest import FAMILIES
 from tests.security.support import Recorder, RedisTap, decoded_views, dump_prefix, leaks
-from tests.support.farm import Farm, model, sim_provider
+from tests.support.farm import Farm, FarmFactory, model, sim_provider
 
 pytestmark = pytest.mark.integration
 

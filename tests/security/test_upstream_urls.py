@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.farm.conftest import FAMILIES, FarmFactory
+from tests.integration.farm.conftest import FAMILIES
 from tests.security.support import Recorder, never_called
+from tests.support.farm import FarmFactory
 
 pytestmark = pytest.mark.integration
 

@@ -242,3 +242,33 @@ def forget_prefix(client: redis.Redis, prefix: str) -> None:
     keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+FarmFactory = Callable[..., Farm]
+
+
+@contextmanager
+def farm_factory(
+    folder: Path, default_providers: ProvidersFn, **defaults: Any
+) -> Iterator[FarmFactory]:
+    """``make(providers_fn=default_providers, sim_overrides=None, workers=1, concurrency=16,
+    processes=0, **settings)`` -> a running :class:`Farm` (settings over ``defaults``); every
+    farm made stops when the block ends. The fixtures of the farm and batch tests use it."""
+    with ExitStack() as stack:
+
+        def make(
+            providers_fn: ProvidersFn = default_providers,
+            sim_overrides: dict[str, Any] | None = None,
+            workers: int = 1,
+            concurrency: int = 16,
+            processes: int = 0,
+            **overrides: Any,
+        ) -> Farm:
+            sim_url, path = stack.enter_context(simulated(folder, providers_fn, sim_overrides))
+            settings = make_settings(path, **{**defaults, **overrides})
+            farm = running_farm(
+                settings, sim_url, workers=workers, concurrency=concurrency, processes=processes
+            )
+            return stack.enter_context(farm)
+
+        yield make

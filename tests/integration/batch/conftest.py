@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import httpx
 import pytest
 
 from tests.integration.farm.conftest import four_providers
-from tests.support.farm import Farm, make_settings, running_farm, simulated
+from tests.support.farm import Farm, farm_factory
 
 BatchFarm = Callable[..., Farm]
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
@@ -31,29 +30,8 @@ BATCH_DEFAULTS: dict[str, Any] = {
 def batch_farm(tmp_path: Path) -> Iterator[BatchFarm]:
     """``batch_farm(providers_fn=four_providers, sim_overrides=None, workers=1, processes=0,
     **settings)`` -> a running Farm whose workers look after batches."""
-    with ExitStack() as stack:
-
-        def make(
-            providers_fn: Callable[[str], list[dict[str, Any]]] = four_providers,
-            sim_overrides: dict[str, Any] | None = None,
-            workers: int = 1,
-            concurrency: int = 16,
-            processes: int = 0,
-            **overrides: Any,
-        ) -> Farm:
-            sim_url, path = stack.enter_context(simulated(tmp_path, providers_fn, sim_overrides))
-            options = {**BATCH_DEFAULTS, "storage_dir": tmp_path / "files", **overrides}
-            settings = make_settings(path, **options)
-            return stack.enter_context(
-                running_farm(
-                    settings,
-                    sim_url,
-                    workers=workers,
-                    concurrency=concurrency,
-                    processes=processes,
-                )
-            )
-
+    defaults = {**BATCH_DEFAULTS, "storage_dir": tmp_path / "files"}
+    with farm_factory(tmp_path, four_providers, **defaults) as make:
         yield make
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.farm.conftest import FarmFactory
+from tests.support.farm import FarmFactory
 
 pytestmark = pytest.mark.integration
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.farm.conftest import FarmFactory
+from tests.support.farm import FarmFactory
 
 pytestmark = pytest.mark.integration
 

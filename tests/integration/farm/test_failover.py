@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.farm.conftest import FarmFactory, four_providers
-from tests.support.farm import model, sim_provider
+from tests.integration.farm.conftest import four_providers
+from tests.support.farm import FarmFactory, model, sim_provider
 
 pytestmark = pytest.mark.integration
 

@@ -9,9 +9,8 @@ import pytest
 
 from relay_core.affinity import Affinity
 from relay_core.settings import Strategy
-from tests.integration.farm.conftest import FarmFactory
 from tests.integration.streaming.support import ask, stream
-from tests.support.farm import model, sim_provider
+from tests.support.farm import FarmFactory, model, sim_provider
 
 pytestmark = pytest.mark.integration
 

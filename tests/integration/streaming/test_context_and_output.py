@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.farm.conftest import FarmFactory
 from tests.integration.streaming.support import stream
-from tests.support.farm import model, sim_provider
+from tests.support.farm import FarmFactory, model, sim_provider
 
 pytestmark = pytest.mark.integration
 

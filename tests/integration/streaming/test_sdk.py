@@ -5,8 +5,8 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.integration.farm.conftest import FarmFactory
 from tests.integration.streaming.test_stream import two_providers
+from tests.support.farm import FarmFactory
 
 pytestmark = pytest.mark.integration
 

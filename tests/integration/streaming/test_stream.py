@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.integration.farm.conftest import FAMILIES, FarmFactory
+from tests.integration.farm.conftest import FAMILIES
 from tests.integration.streaming.support import ask, stream
-from tests.support.farm import model, sim_provider
+from tests.support.farm import FarmFactory, model, sim_provider
 
 pytestmark = pytest.mark.integration
 
