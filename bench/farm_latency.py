@@ -1,9 +1,12 @@
 """Added latency and CPU per request through the farm, versus calling the simulator directly.
 
-    .venv/bin/python -m bench.farm_latency [--requests 300] [--concurrent 50]
+    .venv/bin/python -m bench.farm_latency [--requests 300] [--concurrent 50] [--workers 1]
 
 One simulated openai-family provider answering after 50 ms, no rate limits; one API process
-and one worker process (threads pool). Prints and returns a JSON-able dict.
+and ``--workers`` worker processes (threads pool; ``make bench`` runs two). CPU per request
+counts the API and every worker. The concurrent run is measured after a warm-up at full width
+(connections open, worker threads started): the steady state, not the first second.
+Prints and returns a JSON-able dict.
 """
 
 from __future__ import annotations
@@ -67,14 +70,17 @@ def ms(x: float) -> float:
 def measure(f: Farm, n: int, width: int) -> dict[str, Any]:
     direct_url = f"{f.sim_url}/solo/v1/chat/completions"
     farm_url = f"{f.api_url}/v1/chat/completions"
+    farm_procs = ["api", *(p for p in f.procs if p.startswith("worker"))]  # every worker
     direct = asyncio.run(sequential(direct_url, n))
-    cpu0 = f.cpu("api", "worker0")
+    cpu0 = f.cpu(*farm_procs)
     through = asyncio.run(sequential(farm_url, n))
-    cpu_seq = (f.cpu("api", "worker0") - cpu0) / n
+    cpu_seq = (f.cpu(*farm_procs) - cpu0) / n
     d_conc, d_wall = asyncio.run(concurrent(direct_url, n * 2, width))
-    cpu1 = f.cpu("api", "worker0")
+    # Warm up at full width first (connections, worker threads): steady state is measured.
+    asyncio.run(concurrent(farm_url, width * 4, width))
+    cpu1 = f.cpu(*farm_procs)
     f_conc, f_wall = asyncio.run(concurrent(farm_url, n * 2, width))
-    cpu_conc = (f.cpu("api", "worker0") - cpu1) / (n * 2)
+    cpu_conc = (f.cpu(*farm_procs) - cpu1) / (n * 2)
     return {
         "upstream_ms": UPSTREAM_MS,
         "requests": n,

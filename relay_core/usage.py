@@ -4,24 +4,27 @@ provider and model — for ``GET /v1/usage``.
 One Redis hash per gateway key and UTC day, ``{prefix}:usage:{owner}:{YYYY-MM-DD}``, with
 fields ``{provider}|{model}|{counter}``; a set ``{prefix}:usage-days:{owner}`` lists the days.
 The executor reports every upstream call (:class:`UsageSink` is an event sink), so a request
-that failed over counts once on each provider it tried. Everything expires after
+that failed over counts once on each provider it tried. Workers write their counts every
+half second (:data:`FLUSH_S`), not once per call. Everything expires after
 ``RELAY_USAGE_RETENTION_DAYS``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
 from relay_core.errors import RateLimited, UpstreamQuotaExhausted
 from relay_core.events import CallRecord
+from relay_core.tally import Tally
 
 INTERNAL = "internal"  # calls made for no gateway key
 RATE_LIMIT_ERRORS = frozenset({RateLimited.__name__, UpstreamQuotaExhausted.__name__})
 SECONDS_PER_DAY = 86_400
+FLUSH_S = 0.5  # how often a worker writes the counts it gathered
 
 
 def usage_key(prefix: str, owner: str, day: str) -> str:
@@ -56,31 +59,50 @@ COUNTERS = ("requests", "prompt_tokens", "completion_tokens", "errors", "rate_li
 
 
 class UsageSink:
-    """An :class:`~relay_core.events.EventSink` counting each call (one pipeline per call)."""
+    """An :class:`~relay_core.events.EventSink` counting each call.
 
-    def __init__(self, redis: Redis, prefix: str, retention_days: int) -> None:
+    The counts are written every ``flush_s`` (a :class:`~relay_core.tally.Tally`): one
+    pipeline for all the calls of that half second, so ``GET /v1/usage`` lags by at most that.
+    """
+
+    def __init__(
+        self, redis: Redis, prefix: str, retention_days: int, flush_s: float = FLUSH_S
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.ttl_s = retention_days * SECONDS_PER_DAY
+        self.tally: Tally[tuple[str, str, str]] = Tally(self._write, flush_s, "usage counters")
 
     async def call_finished(self, record: CallRecord) -> None:
-        owner = record.owner or INTERNAL
-        day = day_of(record.at)
-        key = usage_key(self.prefix, owner, day)
+        owner, day = record.owner or INTERNAL, day_of(record.at)
         base = f"{record.provider}|{record.model}|"
+        add = self.tally.add
+        add((owner, day, base + "requests"))
+        if record.prompt_tokens:
+            add((owner, day, base + "prompt_tokens"), record.prompt_tokens)
+        if record.completion_tokens:
+            add((owner, day, base + "completion_tokens"), record.completion_tokens)
+        if not record.ok:
+            add((owner, day, base + "errors"))
+        if record.error in RATE_LIMIT_ERRORS:
+            add((owner, day, base + "rate_limited"))
+
+    async def flush(self) -> None:
+        await self.tally.flush()
+
+    async def aclose(self) -> None:
+        await self.tally.aclose()
+
+    async def _write(self, counts: Mapping[tuple[str, str, str], int]) -> None:
+        days = {(owner, day) for owner, day, _ in counts}
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hincrby(key, base + "requests", 1)
-            if record.prompt_tokens:
-                pipe.hincrby(key, base + "prompt_tokens", record.prompt_tokens)
-            if record.completion_tokens:
-                pipe.hincrby(key, base + "completion_tokens", record.completion_tokens)
-            if not record.ok:
-                pipe.hincrby(key, base + "errors", 1)
-            if record.error in RATE_LIMIT_ERRORS:
-                pipe.hincrby(key, base + "rate_limited", 1)
-            pipe.expire(key, self.ttl_s)
-            pipe.sadd(days_key(self.prefix, owner), day)
-            pipe.expire(days_key(self.prefix, owner), self.ttl_s)
+            for (owner, day, field), n in counts.items():
+                pipe.hincrby(usage_key(self.prefix, owner, day), field, n)
+            for owner, day in days:
+                pipe.expire(usage_key(self.prefix, owner, day), self.ttl_s)
+                pipe.sadd(days_key(self.prefix, owner), day)
+            for owner in {owner for owner, _ in days}:
+                pipe.expire(days_key(self.prefix, owner), self.ttl_s)
             await pipe.execute()
 
 

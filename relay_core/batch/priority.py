@@ -5,7 +5,8 @@ An interactive request about to wait for a provider's token says so in Redis (a 
 per provider: request id → until when, plus a "seen lately" key); batch lines look before each
 try and stand aside while anyone waits. Entries expire on their own (a worker that dies mid-wait
 leaves nothing behind), so a mark costs one pipelined round trip before the visit and one
-fire-and-forget removal after it.
+fire-and-forget removal after it. Requests mark themselves only while a batch is about
+(:attr:`relay_core.batch.worker.BatchWorker.batches_about`): otherwise nobody would look.
 
 Batch lines also change how they approach a refill. With no interactive traffic lately they
 commit to the next token a little before it refills (:data:`EARLY_S`), so no slot is lost to

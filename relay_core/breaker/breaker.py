@@ -11,31 +11,52 @@ reports after::
     await breaker.record_permit(permit, ok, time.time())
 
 Every method takes ``now`` in epoch seconds; callers pass ``time.time()``.
+
+A worker builds its breaker with ``tally_s``: the successes of a closed breaker (no probe) are
+then counted in memory and written together within ``tally_s`` (:class:`relay_core.tally.Tally`),
+one script call for all of them instead of one per call. Any other outcome writes the tallied
+successes first, then itself, at once: failures open breakers as promptly as before.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from relay_core.breaker.backends.base import BreakerBackend
 from relay_core.breaker.policy import (
     BreakerPolicy,
+    BreakerState,
     BreakerStatus,
     DisabledKey,
     Permit,
 )
 from relay_core.settings import Settings
+from relay_core.tally import Tally
 
 
 class Breaker:
-    def __init__(self, backend: BreakerBackend, policy: BreakerPolicy, prefix: str) -> None:
+    def __init__(
+        self,
+        backend: BreakerBackend,
+        policy: BreakerPolicy,
+        prefix: str,
+        *,
+        tally_s: float | None = None,
+    ) -> None:
         self.backend = backend
         self.policy = policy
         self.prefix = prefix
+        self.successes: Tally[tuple[str, ...]] | None = None
+        self._tallied_at = 0.0
+        if tally_s is not None:
+            self.successes = Tally(self._write_successes, tally_s, "breaker successes")
 
     @classmethod
-    def from_settings(cls, settings: Settings, backend: BreakerBackend) -> Breaker:
-        return cls(backend, BreakerPolicy.from_settings(settings), settings.key("breaker"))
+    def from_settings(
+        cls, settings: Settings, backend: BreakerBackend, *, tally_s: float | None = None
+    ) -> Breaker:
+        policy = BreakerPolicy.from_settings(settings)
+        return cls(backend, policy, settings.key("breaker"), tally_s=tally_s)
 
     def key(self, provider: str, model: str | None = None) -> str:
         """The breaker of a provider, or of one model of it."""
@@ -61,9 +82,27 @@ class Breaker:
 
     async def record_permit(self, permit: Permit, success: bool, now: float) -> None:
         """Report a call's outcome under every breaker its permit went through."""
-        if permit.allowed and permit.keys:
-            probes = [key in permit.probe_keys for key in permit.keys]
-            await self.backend.record(permit.keys, probes, success, self.policy, now)
+        if not (permit.allowed and permit.keys):
+            return
+        if self.successes is not None:
+            if success and permit.state is BreakerState.closed and not permit.probe_keys:
+                self.successes.add(tuple(permit.keys))
+                self._tallied_at = now  # written as of the latest success
+                return
+            await self.successes.flush()  # the successes before this outcome count first
+        probes = [key in permit.probe_keys for key in permit.keys]
+        await self.backend.record(permit.keys, probes, success, self.policy, now)
+
+    async def _write_successes(self, counts: Mapping[tuple[str, ...], int]) -> None:
+        for keys, n in counts.items():
+            await self.backend.record(
+                keys, [False] * len(keys), True, self.policy, self._tallied_at, count=n
+            )
+
+    async def aclose(self) -> None:
+        """Write the tallied successes (at shutdown)."""
+        if self.successes is not None:
+            await self.successes.aclose()
 
     async def state(self, keys: Sequence[str], now: float) -> list[BreakerStatus]:
         """How each breaker stands (no side effects), in the order asked."""

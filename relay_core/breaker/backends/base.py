@@ -11,6 +11,7 @@ Semantics (both backends, checked by one contract suite; see docs/limits.md):
   least ``min_calls``). A probe's success closes a half-open breaker; its failure opens it
   again with the cool-down doubled (capped). Results arriving while a breaker is open or
   half-open, other than the probe's, are ignored: those calls began before it opened.
+  ``count`` records that many calls with the same result at once (a worker's tallied successes).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class BreakerBackend(Protocol):
         success: bool,
         policy: BreakerPolicy,
         now: float,
+        *,
+        count: int = 1,
     ) -> None: ...
 
     async def state(

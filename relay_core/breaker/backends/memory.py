@@ -71,13 +71,15 @@ class MemoryBackend:
         state = BreakerState.half_open if probes else BreakerState.closed
         return Permit(True, state, 0.0, tuple(keys), tuple(probes))
 
-    def _record_closed(self, key: str, success: bool, policy: BreakerPolicy, now: float) -> None:
+    def _record_closed(
+        self, key: str, success: bool, policy: BreakerPolicy, now: float, count: int
+    ) -> None:
         b = self._breakers.get(key, _Breaker())
         slot = math.floor(now / (policy.window_s / WINDOW_SLOTS))
         b.window = {s: v for s, v in b.window.items() if s > slot - WINDOW_SLOTS}
         calls, failures = b.window.get(slot, (0, 0))
-        b.window[slot] = (calls + 1, failures + (not success))
-        b.fails = 0 if success else b.fails + 1
+        b.window[slot] = (calls + count, failures + (0 if success else count))
+        b.fails = 0 if success else b.fails + count
         calls, failures = b.totals(policy, now)
         tripped = b.fails >= policy.failures or (
             calls >= policy.min_calls and failures / calls >= policy.ratio
@@ -91,11 +93,13 @@ class MemoryBackend:
         success: bool,
         policy: BreakerPolicy,
         now: float,
+        *,
+        count: int = 1,
     ) -> None:
         for key, probe in zip(keys, probes, strict=True):
             b = self._breakers.get(key, _Breaker())
             if b.state is BreakerState.closed:
-                self._record_closed(key, success, policy, now)
+                self._record_closed(key, success, policy, now, count)
             elif probe and b.effective(now) is BreakerState.half_open:
                 if success:
                     self._breakers.pop(key)

@@ -5,13 +5,14 @@
 -- Open: ignored (the call began before it opened).
 --
 -- KEYS: breaker hashes. ARGV: now, success (0/1), failures, ratio, window_s, min_calls,
---   cooldown_s, cooldown_max_s, ttl_s, nslots, then probe (0/1) per key.
+--   cooldown_s, cooldown_max_s, ttl_s, nslots, count, then probe (0/1) per key.
+-- `count` calls with the same result are recorded at once (a worker's tallied successes).
 
 local now, success = tonumber(ARGV[1]), ARGV[2] == '1'
 local max_fails, ratio = tonumber(ARGV[3]), tonumber(ARGV[4])
 local window_s, min_calls = tonumber(ARGV[5]), tonumber(ARGV[6])
 local cooldown, cooldown_max = tonumber(ARGV[7]), tonumber(ARGV[8])
-local ttl, nslots = ARGV[9], tonumber(ARGV[10])
+local ttl, nslots, count = ARGV[9], tonumber(ARGV[10]), tonumber(ARGV[11])
 
 local function open(key, period)
   redis.call('DEL', key)
@@ -22,11 +23,11 @@ end
 local function record_closed(key, fails)
   local slot = math.floor(now / (window_s / nslots))
   window(key, slot, nslots, true)
-  redis.call('HINCRBY', key, 'n:' .. slot, 1)
+  redis.call('HINCRBY', key, 'n:' .. slot, count)
   if not success then
-    redis.call('HINCRBY', key, 'f:' .. slot, 1)
+    redis.call('HINCRBY', key, 'f:' .. slot, count)
   end
-  fails = success and 0 or fails + 1
+  fails = success and 0 or fails + count
   local calls, failures = window(key, slot, nslots, false)
   if not success and (fails >= max_fails or (calls >= min_calls and failures / calls >= ratio)) then
     open(key, cooldown)
@@ -37,7 +38,7 @@ local function record_closed(key, fails)
 end
 
 for i, key in ipairs(KEYS) do
-  local probe = ARGV[10 + i] == '1'
+  local probe = ARGV[11 + i] == '1'
   local b = load(key, now)
   if b.state == 'closed' then
     record_closed(key, b.fails)

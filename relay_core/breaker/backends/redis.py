@@ -68,10 +68,12 @@ class RedisBackend:
         success: bool,
         policy: BreakerPolicy,
         now: float,
+        *,
+        count: int = 1,
     ) -> None:
         args: list[str | int] = [repr(now), int(success), policy.failures, repr(policy.ratio)]
         args += [repr(policy.window_s), policy.min_calls, repr(policy.cooldown_s)]
-        args += [repr(policy.cooldown_max_s), policy.ttl_s, WINDOW_SLOTS]
+        args += [repr(policy.cooldown_max_s), policy.ttl_s, WINDOW_SLOTS, count]
         args += [int(p) for p in probes]
         await self._record(list(keys), args)
 

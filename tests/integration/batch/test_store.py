@@ -7,6 +7,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,9 +19,15 @@ from relay_core.batch.models import BatchStatus
 from relay_core.batch.outputs import split
 from relay_core.batch.priority import Gate, Priority
 from relay_core.batch.store import BatchStore, NewBatch
+from relay_core.batch.worker import BatchWorker, Shared
+from relay_core.breaker import Breaker
+from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.dispatch.envelope import Candidate, Envelope, Kind, Reply
 from relay_core.dispatch.outcome import Done, Outcome
 from relay_core.errors import UpstreamModelNotFound
+from relay_core.limits import Limiter
+from relay_core.limits import RedisBackend as LimitsRedis
+from relay_core.settings import Settings
 from tests.support.farm import REDIS_URL
 
 pytestmark = pytest.mark.integration
@@ -268,3 +275,35 @@ async def test_with_chat_traffic_about_a_line_goes_only_once_the_token_is_there(
     token_at = time.time() + 0.3
     waited = await Gate(priority, peek).turn(Candidate(provider="p", model="m"), budget_s=2.0)
     assert waited >= 0.29 and time.time() >= token_at  # not early: the token was there
+
+
+async def test_interactive_requests_mark_themselves_only_while_a_batch_is_about(
+    store: BatchStore, tmp_path: Path
+) -> None:
+    settings = Settings(redis_url=REDIS_URL, key_prefix=store.prefix, storage_dir=tmp_path)
+    shared = Shared(
+        settings,
+        [],
+        Limiter.from_settings(settings, LimitsRedis(store.redis)),
+        Breaker.from_settings(settings, BreakerRedis(store.redis)),
+        "w",
+    )
+    worker = BatchWorker.build(shared, store.redis)
+    env = Envelope(
+        id="chatcmpl-1",
+        request={"model": "m", "messages": []},
+        candidates=[Candidate(provider="p", model="m")],
+        deadline=time.time() + 60,
+    )
+    seen: list[bool] = []
+
+    async def visit(e: Envelope) -> Outcome:
+        seen.append(await worker.priority.waiting(e.current.provider))
+        return Done(Reply(id=e.id, ok=True))
+
+    await worker.tick()  # no batch at all: nobody to stand aside for, so no mark
+    await worker.interactive(env, visit)
+    await running(store, 1)
+    await worker.tick()  # the tick sees the batch: from now on the request is marked
+    await worker.interactive(env, visit)
+    assert seen == [False, True]

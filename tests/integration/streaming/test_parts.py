@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -9,6 +11,7 @@ from typing import Any
 import orjson
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from relay_core.affinity import prefer_pinned
 from relay_core.catalogue.models import ModelConfig, ProviderConfig
@@ -169,31 +172,55 @@ async def test_a_cancelled_stream_stops_and_a_taken_one_is_left_alone(
     assert ERROR in (await read_entries(redis, stream_key(prefix, env.id)))[-1][1]
 
 
+def call(ok: bool = True, error: str | None = None, owner: str = "k1") -> CallRecord:
+    return CallRecord(
+        provider="or",
+        model="meta/llama:free|x",
+        owner=owner,
+        kind="interactive",
+        ok=ok,
+        error=error,
+        latency_s=0.1,
+        queue_wait_s=0.0,
+        prompt_tokens=10,
+        completion_tokens=5 if ok else 0,
+        at=1_700_000_000.0,  # 2023-11-14 UTC
+    )
+
+
 async def test_usage_counters_round_trip_odd_model_ids(redis: Redis, prefix: str) -> None:
-    sink = UsageSink(redis, prefix, retention_days=1)
-    at = 1_700_000_000.0  # 2023-11-14 UTC
+    sink = UsageSink(redis, prefix, retention_days=1, flush_s=60)
     for ok, error in ((True, None), (False, "RateLimited"), (False, "UpstreamTimeout")):
-        await sink.call_finished(
-            CallRecord(
-                provider="or",
-                model="meta/llama:free|x",
-                owner="k1",
-                kind="interactive",
-                ok=ok,
-                error=error,
-                latency_s=0.1,
-                queue_wait_s=0.0,
-                prompt_tokens=10,
-                completion_tokens=5 if ok else 0,
-                at=at,
-            )
-        )
+        await sink.call_finished(call(ok, error))
+    assert await read_usage(redis, prefix, "k1") == []  # gathered, not written yet
+    await sink.aclose()
     (row,) = await read_usage(redis, prefix, "k1")
     assert (row.date, row.provider, row.model) == ("2023-11-14", "or", "meta/llama:free|x")
     assert (row.requests, row.errors, row.rate_limited) == (3, 2, 1)
     assert (row.prompt_tokens, row.completion_tokens, row.total_tokens) == (30, 5, 35)
     assert await read_usage(redis, prefix, "k2") == []
     assert 0 < await redis.ttl(f"{prefix}:usage:k1:2023-11-14") <= 86_400
+
+
+async def test_usage_counts_are_written_on_their_own_and_survive_a_failed_write(
+    redis: Redis, prefix: str
+) -> None:
+    down = Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens there
+    sink = UsageSink(down, prefix, retention_days=1, flush_s=0.01)
+    await sink.call_finished(call())
+    with pytest.raises(RedisConnectionError):
+        await sink.flush()
+    sink.redis = redis  # Redis is back: the next flush writes what the failed one held
+    await sink.call_finished(call(owner="k2"))
+    deadline = time.monotonic() + 5
+    while len(await read_usage(redis, prefix, "k1") + await read_usage(redis, prefix, "k2")) < 2:
+        assert time.monotonic() < deadline  # the timer's flush, without any call to flush()
+        await asyncio.sleep(0.01)
+    await sink.aclose()
+    await down.aclose()
+    (mine,) = await read_usage(redis, prefix, "k1")
+    (theirs,) = await read_usage(redis, prefix, "k2")
+    assert (mine.requests, mine.prompt_tokens, theirs.requests) == (1, 10, 1)
 
 
 def targets() -> list[Target]:

@@ -61,3 +61,40 @@ async def test_failures_still_in_the_window_count(ratio_breaker: Breaker, clock:
     await record(ratio_breaker, "fff", start)
     await record(ratio_breaker, "f", start + RATIO.window_s - 1)
     assert (await ratio_breaker.allow(key, start + RATIO.window_s - 1)).state is (BreakerState.open)
+
+
+async def test_a_count_records_that_many_calls_at_once(
+    backend: BreakerBackend, prefix: str, clock: Clock
+):
+    one_by_one, at_once = Breaker(backend, RATIO, prefix), Breaker(backend, RATIO, prefix)
+    a, b = one_by_one.key("prov"), at_once.key("b")
+    await record(one_by_one, "f", clock.now)
+    await backend.record([b], [False], False, RATIO, clock.now)
+    await record(one_by_one, "sssss", clock.now)
+    await backend.record([b], [False], True, RATIO, clock.now, count=5)
+    (ours,) = await one_by_one.state([a], clock.now)
+    (theirs,) = await at_once.state([b], clock.now)
+    assert (theirs.calls, theirs.failures, theirs.consecutive_failures) == (6, 1, 0)
+    assert (ours.calls, ours.failures, ours.consecutive_failures) == (6, 1, 0)
+
+
+async def test_tallied_successes_are_written_together_and_before_a_failure(
+    backend: BreakerBackend, prefix: str, clock: Clock
+):
+    tallied = Breaker(backend, RATIO, prefix, tally_s=60)
+    key = tallied.key("prov")
+    permit = await tallied.allow_all([key], clock.now)
+    for _ in range(4):
+        await tallied.record_permit(permit, True, clock.now)
+    (status,) = await tallied.state([key], clock.now)
+    assert status.calls == 0  # counted in memory, not written yet
+    assert tallied.successes is not None and tallied.successes.pending == 4
+    # A failure writes the successes first: 1 failure in 5 calls, under the ratio.
+    await tallied.record_permit(permit, False, clock.now)
+    (status,) = await tallied.state([key], clock.now)
+    assert (status.calls, status.failures) == (5, 1)
+    assert (await tallied.allow(key, clock.now)).allowed
+    await tallied.record_permit(permit, True, clock.now)
+    await tallied.aclose()  # shutdown writes what is left
+    (status,) = await tallied.state([key], clock.now)
+    assert (status.calls, status.failures, status.consecutive_failures) == (6, 1, 0)
