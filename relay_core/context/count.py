@@ -22,12 +22,13 @@ from collections.abc import Iterable
 
 from relay_core.schemas.chat import Message
 
-# cl100k_base's pre-tokenizer, with \p{L} approximated by [^\W\d_] and \p{N} by \d.
+# cl100k_base's pre-tokenizer, with \p{L} approximated by [^\W\d_] and \p{N} by \d (so
+# "neither a letter nor a digit" is [^\w] or the underscore).
 _PIECES = re.compile(
     r"'(?:[sdmt]|ll|ve|re)"
-    r"|[^\r\n\w]?[^\W\d_]+"
+    r"|(?:[^\r\n\w]|_)?[^\W\d_]+"
     r"|\d{1,3}"
-    r"| ?[^\s\w]+[\r\n]*"
+    r"| ?(?:[^\s\w]|_)+[\r\n]*"
     r"|\s*[\r\n]+"
     r"|\s+",
     re.IGNORECASE,

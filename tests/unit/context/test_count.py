@@ -29,6 +29,13 @@ def test_numbers_split_in_groups_of_three_and_cjk_per_character() -> None:
     assert count_text("東京都") == 3
 
 
+def test_underscores_count_as_the_punctuation_they_are() -> None:
+    # Found by the property below: "_" matched no piece of the pre-tokenizer and cost nothing.
+    assert count_text("_") == 1
+    assert count_text("snake_case_name") == 3
+    assert count_text("__init__") == 3
+
+
 @given(st.text(max_size=200), st.text(max_size=200))
 def test_counting_is_roughly_additive_and_positive(a: str, b: str) -> None:
     assert count_text(a + b) <= count_text(a) + count_text(b) + 2
