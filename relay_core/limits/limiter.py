@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from relay_core.catalogue.models import ModelConfig, ProviderConfig
-from relay_core.limits.backends.base import LimitBackend
+from relay_core.limits.backends.base import LimitBackend, token_limits
 from relay_core.limits.feedback import pause_scope, remaining_from
 from relay_core.limits.plan import build_specs, pause_key
 from relay_core.limits.specs import Capacity, Decision, LimitPlan, Remaining
@@ -68,7 +68,14 @@ class Limiter:
         estimated_tokens: int,
         now: float,
     ) -> None:
-        """Free ``lease_id``'s slots and correct the token limits by actual - estimated."""
+        """Free ``lease_id``'s slots and correct the token limits by actual - estimated.
+
+        Nothing to free and nothing to correct (no concurrency cap, and no token limit or an
+        exact estimate) costs no round trip."""
+        delta = actual_tokens - estimated_tokens
+        buckets, counters = token_limits(plan)
+        if not plan.concurrency and (delta == 0 or not (buckets or counters)):
+            return
         await self.backend.release(plan, lease_id, actual_tokens - estimated_tokens, now)
 
     async def pause(

@@ -15,6 +15,7 @@ import httpx
 
 from relay_core.catalogue.models import Catalogue, ProviderConfig
 from relay_core.providers._http import CONNECT_TIMEOUT_S
+from relay_core.providers._transport import ShardedTransport
 from relay_core.providers.anthropic import AnthropicProvider
 from relay_core.providers.base import Provider, ProviderFactory
 from relay_core.providers.gemini import GeminiProvider
@@ -70,15 +71,20 @@ def make_http_client(
 
     Each provider call also passes its own ``timeout=`` (the catalogue's ``timeout_s``); the
     timeouts here only apply to calls that do not. Pass one ``ssl_context`` to several clients
-    to avoid building one per client (~75 ms of CPU each).
+    to avoid building one per client (~75 ms of CPU each). The connections are pooled in
+    shards (:class:`~relay_core.providers._transport.ShardedTransport`) unless ``transport``
+    is given.
     """
-    return httpx.AsyncClient(
-        limits=httpx.Limits(
+    verify: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
+    if transport is None:
+        transport = ShardedTransport.pools(
             max_connections=max_connections,
             max_keepalive_connections=max_keepalive_connections,
-        ),
+            verify=verify,
+        )
+    return httpx.AsyncClient(
         timeout=httpx.Timeout(read_timeout_s, connect=connect_timeout_s),
-        verify=ssl_context if ssl_context is not None else True,
+        verify=verify,
         transport=transport,
         follow_redirects=False,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from relay_core.catalogue.models import Limits
-from relay_core.limits import Limiter, Reason
+from relay_core.limits import Limiter, MemoryBackend, Reason
 from relay_core.limits.plan import PACING_MARGIN
 from relay_core.providers.base import RateLimitFeedback
 from tests.unit.limits._catalogue import model, provider
@@ -61,6 +61,35 @@ async def test_release_frees_the_slot_even_without_a_correction(limiter: Limiter
     assert (await limiter.acquire(p, 10, "a", clock.now)).granted
     await limiter.release(p, "a", actual_tokens=10, estimated_tokens=10, now=clock.now)
     assert (await limiter.acquire(p, 10, "b", clock.now)).granted
+
+
+class CountingBackend(MemoryBackend):
+    """The memory backend, counting the ``release`` calls that reach it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.releases = 0
+
+    async def release(self, plan, lease_id, delta_tokens, now):
+        self.releases += 1
+        await super().release(plan, lease_id, delta_tokens, now)
+
+
+async def test_a_release_with_nothing_to_do_does_not_reach_the_backend(clock: Clock):
+    backend = CountingBackend()
+    limiter = Limiter(backend, "test")
+    rpm_only = plan(bucket("test", "rpm", rate=1.0, capacity=5, reason=Reason.rpm))
+    tpm = plan(bucket("test", "tpm", rate=10.0, capacity=100, reason=Reason.tpm))
+    capped = plan(cap("test", "conc", limit=1))
+    for p in (rpm_only, tpm, capped):
+        assert (await limiter.acquire(p, 10, "l", clock.now)).granted
+    await limiter.release(rpm_only, "l", 30, 10, clock.now)  # no token limit to correct
+    await limiter.release(tpm, "l", 10, 10, clock.now)  # the estimate was exact
+    assert backend.releases == 0
+    await limiter.release(tpm, "l", 30, 10, clock.now)  # a correction
+    await limiter.release(capped, "l", 10, 10, clock.now)  # a lease to free
+    assert backend.releases == 2
+    assert (await limiter.acquire(capped, 10, "m", clock.now)).granted
 
 
 async def test_pause_refuses_until_the_instant_and_never_shrinks(limiter: Limiter, clock: Clock):

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from relay_core.catalogue.models import ApiFamily, Catalogue
+from relay_core.providers._transport import SHARDS, ShardedTransport
 from relay_core.providers.anthropic import AnthropicProvider
 from relay_core.providers.gemini import GeminiProvider
 from relay_core.providers.ollama import OllamaProvider
@@ -76,10 +77,31 @@ async def test_make_http_client_pools_and_times_out():
         assert (await client.get("http://upstream.test/")).status_code == 204
 
 
-async def test_make_http_client_shares_an_ssl_context():
+async def test_make_http_client_shares_an_ssl_context_and_the_limits_among_its_shards():
     context = ssl.create_default_context()
+    async with make_http_client(ssl_context=context, max_connections=64) as client:
+        transport = client._transport
+        assert isinstance(transport, ShardedTransport) and len(transport.shards) == SHARDS
+        pools = [shard._pool for shard in transport.shards]  # type: ignore[attr-defined]
+        assert all(pool._ssl_context is context for pool in pools)
+        assert sum(pool._max_connections for pool in pools) == 64
     async with make_http_client(ssl_context=context, max_connections=4) as client:
-        pool = client._transport._pool  # type: ignore[attr-defined]
-        assert pool._ssl_context is context
-        assert pool._max_connections == 4
-        assert pool._max_keepalive_connections == 4
+        assert isinstance(client._transport, ShardedTransport)
+        (pool,) = {shard._pool._max_connections for shard in client._transport.shards}  # type: ignore[attr-defined]
+        assert len(client._transport.shards) == 4 and pool == 1
+
+
+async def test_a_sharded_transport_hands_requests_to_each_shard_in_turn():
+    served: list[int] = []
+
+    def shard(i: int) -> httpx.MockTransport:
+        def respond(_: httpx.Request) -> httpx.Response:
+            served.append(i)
+            return httpx.Response(204)
+
+        return httpx.MockTransport(respond)
+
+    async with httpx.AsyncClient(transport=ShardedTransport([shard(i) for i in range(3)])) as c:
+        for _ in range(7):
+            assert (await c.get("http://upstream.test/")).status_code == 204
+    assert served == [0, 1, 2, 0, 1, 2, 0]
