@@ -3,8 +3,11 @@
     .venv/bin/python -m bench.farm_latency [--requests 300] [--concurrent 50] [--workers 1]
 
 One simulated openai-family provider answering after 50 ms, no rate limits; one API process
-and ``--workers`` worker processes (threads pool; ``make bench`` runs two). CPU per request
-counts the API and every worker. The concurrent run is measured after a warm-up at full width
+and ``--workers`` worker processes (threads pool; ``make bench`` runs two). Sequential latency
+is measured with direct and farm requests taking turns, so that a drift in the machine's speed
+weighs on both sides alike (measured one block after the other, the same code gave 6.3 to
+8.5 ms from run to run on the 2-core box). CPU per request counts the API and every worker,
+over a farm-only run. The concurrent run is measured after a warm-up at full width
 (connections open, worker threads started): the steady state, not the first second.
 Prints and returns a JSON-able dict.
 """
@@ -41,6 +44,28 @@ async def sequential(url: str, n: int) -> list[float]:
         return [await timed(client, url, i) for i in range(n)]
 
 
+async def alternating(first: str, second: str, n: int) -> tuple[list[float], list[float]]:
+    """``n`` requests to each URL, one at a time, taking turns (first, second, first...)."""
+    async with httpx.AsyncClient(timeout=30) as client:
+        await timed(client, first, -1)  # warm both connections
+        await timed(client, second, -1)
+        a: list[float] = []
+        b: list[float] = []
+        for i in range(n):
+            a.append(await timed(client, first, i))
+            b.append(await timed(client, second, i))
+        return a, b
+
+
+def added_by_third(direct: list[float], through: list[float]) -> list[float]:
+    """The added p50 over each third of an alternating run: how steady the figure is."""
+    k = len(direct) // 3
+    return [
+        ms(percentile(through[i : i + k], 50) - percentile(direct[i : i + k], 50))
+        for i in range(0, 3 * k, k)
+    ]
+
+
 async def concurrent(url: str, n: int, width: int) -> tuple[list[float], float]:
     """``n`` requests, ``width`` at a time. One client per lane: a single httpx client's pool
     is itself a bottleneck near this concurrency, and we measure the server, not the client."""
@@ -71,9 +96,9 @@ def measure(f: Farm, n: int, width: int) -> dict[str, Any]:
     direct_url = f"{f.sim_url}/solo/v1/chat/completions"
     farm_url = f"{f.api_url}/v1/chat/completions"
     farm_procs = ["api", *(p for p in f.procs if p.startswith("worker"))]  # every worker
-    direct = asyncio.run(sequential(direct_url, n))
+    direct, through = asyncio.run(alternating(direct_url, farm_url, n))
     cpu0 = f.cpu(*farm_procs)
-    through = asyncio.run(sequential(farm_url, n))
+    asyncio.run(sequential(farm_url, n))
     cpu_seq = (f.cpu(*farm_procs) - cpu0) / n
     d_conc, d_wall = asyncio.run(concurrent(direct_url, n * 2, width))
     # Warm up at full width first (connections, worker threads): steady state is measured.
@@ -89,6 +114,7 @@ def measure(f: Farm, n: int, width: int) -> dict[str, Any]:
             "farm_p50_ms": ms(percentile(through, 50)),
             "added_p50_ms": ms(percentile(through, 50) - percentile(direct, 50)),
             "added_p99_ms": ms(percentile(through, 99) - percentile(direct, 99)),
+            "added_p50_by_third_ms": added_by_third(direct, through),
             "cpu_ms_per_request": ms(cpu_seq),
         },
         "concurrent": {

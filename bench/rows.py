@@ -41,6 +41,12 @@ def pct(share: float) -> str:
     return f"{share * 100:.1f} %"
 
 
+def by_third(seq: Result) -> str:
+    """The added p50 over each third of the run, when the result has it (older ones do not)."""
+    thirds = seq.get("added_p50_by_third_ms")
+    return f"; by third {' / '.join(num(t) for t in thirds)}" if thirds else ""
+
+
 def farm_latency(r: Result) -> list[Row]:
     seq, conc = r["sequential"], r["concurrent"]
     width = f"{conc['width']} concurrent ({r.get('worker_processes', 1)} worker process(es))"
@@ -50,7 +56,7 @@ def farm_latency(r: Result) -> list[Row]:
             f"(a) added latency p50, sequential, over a {num(r['upstream_ms'])} ms upstream",
             "<= 6 ms",
             f"{num(seq['added_p50_ms'])} ms (farm {num(seq['farm_p50_ms'])}, "
-            f"direct {num(seq['direct_p50_ms'])})",
+            f"direct {num(seq['direct_p50_ms'])}){by_third(seq)}",
             seq["added_p50_ms"] <= 6,
         ),
         Row(

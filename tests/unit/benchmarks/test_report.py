@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from bench import report
+from bench import report, rows
+from bench.farm_latency import added_by_third
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "bench"
 
@@ -102,3 +104,16 @@ def test_plots_are_drawn_for_the_results_present(tmp_path: Path) -> None:
     text = report.write(FIXTURES, out, source=source).read_text()
     assert sorted(p.name for p in out.img.iterdir()) == ["batch_throughput.png", "latency.png"]
     assert "![Batch throughput over time (b, c)](img/batch_throughput.png)" in text
+
+
+def test_an_interleaved_result_shows_its_added_p50_by_third() -> None:
+    result = json.loads((FIXTURES / "farm_latency.json").read_text())["result"]
+    result["sequential"]["added_p50_by_third_ms"] = [5.1, 5.5, 6.25]
+    first = rows.farm_latency(result)[0]
+    assert first.measured == "5.50 ms (farm 57.5, direct 52); by third 5.10 / 5.50 / 6.25"
+
+
+def test_added_by_third_compares_each_third_of_the_run_with_its_own_direct_third() -> None:
+    direct = [0.050] * 6 + [0.060] * 3  # the box got slower in the last third
+    through = [0.055] * 3 + [0.056] * 3 + [0.067] * 3
+    assert added_by_third(direct, through) == [5.0, 6.0, 7.0]
