@@ -73,10 +73,9 @@ class Limiter:
         Nothing to free and nothing to correct (no concurrency cap, and no token limit or an
         exact estimate) costs no round trip."""
         delta = actual_tokens - estimated_tokens
-        buckets, counters = token_limits(plan)
-        if not plan.concurrency and (delta == 0 or not (buckets or counters)):
+        if not plan.concurrency and (delta == 0 or not any(token_limits(plan))):
             return
-        await self.backend.release(plan, lease_id, actual_tokens - estimated_tokens, now)
+        await self.backend.release(plan, lease_id, delta, now)
 
     async def pause(
         self, provider: str, until: float, now: float, *, model: str | None = None
