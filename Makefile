@@ -23,7 +23,7 @@ lint:
 	$(PY) -m ruff check .
 
 types:
-	$(PY) -m mypy relay_core relay_api relay_workers relay_cli tests bench
+	$(PY) -m mypy relay_core relay_sim relay_api relay_workers relay_cli tests bench
 
 check: setup lint types test  ## format, lint, types, tests: what CI runs
 

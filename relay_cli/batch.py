@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _input_file(path: Path, model: str | None, tmp: Path) -> Path:
-    from relay_core.batch.prompts import build_jsonl, kind_of
+    from relay_core.batch.client.prompts import build_jsonl, kind_of
 
     if kind_of(path) == "jsonl":
         return path
@@ -211,7 +211,7 @@ def retry(args: argparse.Namespace, http: httpx.Client, console: Console) -> int
 def estimate(args: argparse.Namespace, http: httpx.Client, console: Console) -> int:
     from rich.table import Table
 
-    from relay_core.batch.prompts import route_counts
+    from relay_core.batch.client.prompts import route_counts
 
     with tempfile.TemporaryDirectory() as tmp:
         counts = route_counts(_input_file(args.file, args.model, Path(tmp)), args.model)

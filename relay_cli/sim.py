@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from relay_core.catalogue.models import Catalogue
-    from relay_core.simulator.config import SimConfig
+    from relay_sim.config import SimConfig
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -51,7 +51,7 @@ def _load(path: Path) -> Catalogue | None:
 
 
 def build_config(catalogue: Catalogue, window_s: float | None) -> SimConfig:
-    from relay_core.simulator.config import SimConfig
+    from relay_sim.config import SimConfig
 
     overrides: dict[str, object] = {} if window_s is None else {"window_s": window_s}
     return SimConfig.from_catalogue(catalogue, **overrides)
@@ -62,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
     from relay_core.catalogue.demo import demo_catalogue
     from relay_core.settings import Settings
-    from relay_core.simulator.app import create_app
-    from relay_core.simulator.config import sim_base_url
-    from relay_core.simulator.server import uvicorn_config
+    from relay_sim.app import create_app
+    from relay_sim.config import sim_base_url
+    from relay_sim.server import uvicorn_config
 
     default = urlsplit(Settings().sim_url)
     host: str = args.host or default.hostname or "127.0.0.1"

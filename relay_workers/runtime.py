@@ -22,7 +22,7 @@ import httpx
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
-from relay_core.batch.worker import BatchWorker, Shared
+from relay_core.batch.run.worker import BatchWorker, Shared
 from relay_core.breaker import Breaker, fingerprint
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, resolve_catalogue
@@ -108,7 +108,7 @@ class Runtime:
         self.executor = Executor(state, sinks=[metrics, self.usage], streams=streams)
         self.served = sorted(providers)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
-        # Batches: every worker feeds, sweeps and finalizes them (relay_core/batch/worker.py).
+        # Batches: every worker feeds, sweeps and finalizes them (relay_core/batch/run/worker.py).
         shared = Shared(self.settings, enabled, state.limiter, state.breaker, self.name)
         self.batches = BatchWorker.build(shared, self.redis)
         self.batches.start()

@@ -23,8 +23,8 @@ import pytest
 
 from relay_core.catalogue.demo import demo_catalogue
 from relay_core.settings import Settings
-from relay_core.simulator.config import SimConfig
-from relay_core.simulator.server import SimServer
+from relay_sim.config import SimConfig
+from relay_sim.server import SimServer
 from tests.support.farm import REDIS_URL, Farm, require_redis, running_farm
 
 pytestmark = pytest.mark.integration

@@ -19,20 +19,20 @@ from fastapi.responses import FileResponse, Response, StreamingResponse
 from relay_api.deps import OwnerDep, StateDep
 from relay_api.routes.files import file_store
 from relay_api.state import ApiState
-from relay_core.batch.create import (
+from relay_core.batch.client.create import (
     CreateBatch,
     RetryBatch,
     check_endpoint,
     check_input,
     check_metadata,
 )
-from relay_core.batch.estimate import Estimate, EstimateRequest, estimate
+from relay_core.batch.client.estimate import Estimate, EstimateRequest, estimate
+from relay_core.batch.client.results import Which, final_file, live_results
+from relay_core.batch.client.retry import retry_input
 from relay_core.batch.lines import Route
 from relay_core.batch.models import TERMINAL, BatchObject, BatchProgress, BatchStatus, ListPage
-from relay_core.batch.results import Which, final_file, live_results
-from relay_core.batch.retry import retry_input
-from relay_core.batch.store import BatchStore, NewBatch
-from relay_core.batch.window import window_seconds
+from relay_core.batch.run.window import window_seconds
+from relay_core.batch.store.store import BatchStore, NewBatch
 from relay_core.errors import InvalidRequest
 from relay_core.heartbeat import live_workers
 from relay_core.routing.live import live_states

@@ -15,9 +15,9 @@ from fastapi.responses import FileResponse
 
 from relay_api.deps import OwnerDep, StateDep
 from relay_api.state import ApiState
-from relay_core.batch.files import FileStore, new_file_id
+from relay_core.batch.client.files import FileStore, new_file_id
+from relay_core.batch.client.upload import discard, receive_upload
 from relay_core.batch.models import FileObject, FilePurpose, ListPage
-from relay_core.batch.upload import discard, receive_upload
 from relay_core.errors import InvalidRequest
 
 router = APIRouter()

@@ -21,7 +21,7 @@ from relay_core.catalogue.models import (
     Tier,
 )
 
-# Where each family's API lives under a simulated provider's prefix (see relay_core.simulator).
+# Where each family's API lives under a simulated provider's prefix (see relay_sim).
 _FAMILY_PATHS: Mapping[ApiFamily, str] = MappingProxyType(
     {"openai": "/v1", "gemini": "/v1beta", "anthropic": "", "ollama": ""}
 )

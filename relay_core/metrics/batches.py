@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from redis.asyncio import Redis
 
 from relay_core.batch.models import BatchProgress
-from relay_core.batch.store import BatchStore
+from relay_core.batch.store.store import BatchStore
 
 # A line is queued (not yet fed to a provider queue), in progress (fed, no result yet),
 # completed or failed.

@@ -25,8 +25,8 @@ from relay_api.app import create_app
 from relay_cli.up_wait import http_ok
 from relay_core.catalogue.loader import load_catalogue
 from relay_core.settings import Settings
-from relay_core.simulator.config import SimConfig
-from relay_core.simulator.server import SimServer
+from relay_sim.config import SimConfig
+from relay_sim.server import SimServer
 from relay_workers.main import build_worker_app
 from tests.support.servers import free_port, serve
 

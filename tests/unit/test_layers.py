@@ -1,4 +1,5 @@
-"""Dependencies point inward: relay_core imports neither relay_api nor relay_workers."""
+"""Dependencies point inward: relay_core imports neither relay_api nor relay_workers; the
+provider simulator (relay_sim) is an upstream, imported by no API, worker or core module."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import relay_core
 
-FORBIDDEN = ("relay_api", "relay_workers", "relay_cli")
+FORBIDDEN = ("relay_api", "relay_workers", "relay_cli", "relay_sim")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -30,6 +31,18 @@ def test_relay_core_imports_no_outer_layer() -> None:
             m for m in imported_modules(f) if m.split(".")[0] in FORBIDDEN
         )
         for f in files
+    }
+    assert {f: m for f, m in offenders.items() if m} == {}
+
+
+def test_no_api_or_worker_module_imports_the_simulator() -> None:
+    import relay_api
+    import relay_workers
+
+    offenders = {
+        str(f): sorted(m for m in imported_modules(f) if m.split(".")[0] == "relay_sim")
+        for package in (relay_api, relay_workers)
+        for f in sorted(Path(str(package.__file__)).parent.rglob("*.py"))
     }
     assert {f: m for f, m in offenders.items() if m} == {}
 

@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from relay_core.batch.books import LineBooks
 from relay_core.batch.lines import LineRef
 from relay_core.batch.models import BatchStatus
-from relay_core.batch.outputs import split
-from relay_core.batch.priority import Gate, Priority
-from relay_core.batch.store import BatchStore, NewBatch
-from relay_core.batch.worker import BatchWorker, Shared
+from relay_core.batch.run.books import LineBooks
+from relay_core.batch.run.outputs import split
+from relay_core.batch.run.worker import BatchWorker, Shared
+from relay_core.batch.store.store import BatchStore, NewBatch
 from relay_core.breaker import Breaker
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.dispatch.envelope import Candidate, Envelope, Kind, Reply
 from relay_core.dispatch.outcome import Done, Outcome
+from relay_core.dispatch.priority import Gate, Priority
 from relay_core.errors import UpstreamModelNotFound
 from relay_core.limits import Limiter
 from relay_core.limits import RedisBackend as LimitsRedis

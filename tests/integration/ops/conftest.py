@@ -18,8 +18,8 @@ import pytest
 
 from relay_core.catalogue.loader import load_catalogue
 from relay_core.settings import Settings
-from relay_core.simulator.config import SimConfig
-from relay_core.simulator.server import SimServer
+from relay_sim.config import SimConfig
+from relay_sim.server import SimServer
 from tests.support.farm import (
     make_settings,
     model,

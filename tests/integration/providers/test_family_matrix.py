@@ -37,7 +37,7 @@ from relay_core.errors import (
 from relay_core.providers.base import Completion, Provider
 from relay_core.providers.registry import build_provider, make_http_client
 from relay_core.schemas.chat import ChatCompletionChunk, ChatCompletionRequest
-from relay_core.simulator import SimConfig, SimServer
+from relay_sim import SimConfig, SimServer
 
 KEY = "sk-matrix-5f4e3d2c1b0a99887766"
 WRONG_KEY = "sk-wrong-0a1b2c3d4e5f66778899"

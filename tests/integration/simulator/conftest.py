@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from relay_core.simulator import SimServer
+from relay_sim import SimServer
 from tests.integration.simulator.support import CONFIG, FakeClock
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from relay_core.simulator import SimConfig
+from relay_sim import SimConfig
 
 
 class FakeClock:

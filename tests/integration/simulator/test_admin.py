@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from relay_core.simulator import SimConfig, SimServer
+from relay_sim import SimConfig, SimServer
 from tests.integration.simulator.support import anthropic, entry, openai, patched, stats, wait_until
 
 # ---- admin ----------------------------------------------------------------------------------

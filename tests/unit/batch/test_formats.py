@@ -8,11 +8,11 @@ from pathlib import Path
 import orjson
 import pytest
 
+from relay_core.batch.client.prompts import build_jsonl, kind_of, route_counts
 from relay_core.batch.models import BatchStatus
-from relay_core.batch.outputs import dropped, failure, split, success
-from relay_core.batch.prompts import build_jsonl, kind_of, route_counts
-from relay_core.batch.record import to_object
-from relay_core.batch.window import window_seconds
+from relay_core.batch.run.outputs import dropped, failure, split, success
+from relay_core.batch.run.window import window_seconds
+from relay_core.batch.store.record import to_object
 from relay_core.dispatch.envelope import Reply
 from relay_core.errors import InvalidRequest, NoProviderAvailable, UpstreamBadRequest
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from relay_core.batch.client.validate import MAX_ERRORS, scan_file
 from relay_core.batch.lines import LineRef, Route, check_line, request_body
 from relay_core.batch.models import BatchError, Endpoint
-from relay_core.batch.validate import MAX_ERRORS, scan_file
 from relay_core.errors import InvalidRequest, ModelNotFound
 
 CHAT = Endpoint.chat

@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
-from relay_core.batch.estimate import RouteCount, estimate
+from relay_core.batch.client.estimate import RouteCount, estimate
 from relay_core.batch.lines import Route
-from relay_core.batch.planner import (
+from relay_core.batch.run.planner import (
     UNLIMITED_RPS,
     Assigner,
     Pace,

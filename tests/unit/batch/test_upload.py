@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from relay_core.batch.upload import receive_upload
+from relay_core.batch.client.upload import receive_upload
 from relay_core.errors import InvalidRequest, PayloadTooLarge
 
 BOUNDARY = "xXxBoundary123"

@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from relay_core.providers.registry import make_http_client
-from relay_core.simulator import SimConfig, SimServer
+from relay_sim import SimConfig, SimServer
 from tests.unit.dispatch.support import KEY, MODEL
 
 SIM = SimConfig.model_validate(

@@ -23,7 +23,7 @@ from relay_core.limits import Capacity, Limiter, MemoryBackend
 from relay_core.providers.base import Provider
 from relay_core.providers.registry import build_provider
 from relay_core.settings import Settings
-from relay_core.simulator import SimServer
+from relay_sim import SimServer
 from tests.unit.limits._support import START
 
 MODEL = "m1"

@@ -14,7 +14,7 @@ from relay_core.dispatch.envelope import Kind
 from relay_core.errors import RelayError
 from relay_core.events import CallRecord
 from relay_core.limits import Reason
-from relay_core.simulator import SimServer
+from relay_sim import SimServer
 from tests.unit.dispatch.support import (
     ENQUEUED_AGO_S,
     KEY,

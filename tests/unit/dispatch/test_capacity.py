@@ -13,7 +13,7 @@ from relay_core.dispatch.envelope import Kind
 from relay_core.limits import Reason
 from relay_core.limits.plan import PACING_MARGIN
 from relay_core.settings import Settings
-from relay_core.simulator import SimServer
+from relay_sim import SimServer
 from tests.unit.dispatch.support import (
     MODEL,
     SETTINGS,

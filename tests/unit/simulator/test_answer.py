@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from relay_core.simulator.answer import (
+from relay_sim.answer import (
     DEFAULT_MAX_TOKENS,
     Call,
     Finish,

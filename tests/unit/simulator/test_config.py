@@ -5,7 +5,7 @@ from pydantic import ValidationError
 
 from relay_core.catalogue.demo import demo_catalogue
 from relay_core.catalogue.models import Catalogue, Limits, ModelConfig, ProviderConfig
-from relay_core.simulator.config import SimConfig, SimProvider, sim_base_url
+from relay_sim.config import SimConfig, SimProvider, sim_base_url
 
 
 def _catalogue(**provider) -> Catalogue:

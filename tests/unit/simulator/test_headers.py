@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from relay_core.simulator.headers import go_duration, rate_headers, retry_headers, rfc3339
-from relay_core.simulator.limits import RateSnapshot
+from relay_sim.headers import go_duration, rate_headers, retry_headers, rfc3339
+from relay_sim.limits import RateSnapshot
 
 SNAP = RateSnapshot(30, 0, 7.66, 6000, 5000, 179.56)
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from relay_core.simulator.config import SimLimits
-from relay_core.simulator.limits import LimitKind, LimitSet, RateSnapshot
+from relay_sim.config import SimLimits
+from relay_sim.limits import LimitKind, LimitSet, RateSnapshot
 
 T0 = 1_000_000.0
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from relay_core.simulator.config import SimConfig, SimProvider
-from relay_core.simulator.faults import FaultKind, SimFault
-from relay_core.simulator.state import ProviderState, SimState, Ticket
+from relay_sim.config import SimConfig, SimProvider
+from relay_sim.faults import FaultKind, SimFault
+from relay_sim.state import ProviderState, SimState, Ticket
 
 
 class Clock:

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from relay_core.simulator.window import DailyWindow, SlidingWindow
+from relay_sim.window import DailyWindow, SlidingWindow
 
 T0 = 1_000_000.0
 

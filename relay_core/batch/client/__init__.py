@@ -1,0 +1,2 @@
+"""What the API and the CLI call: create, validate and upload input, estimate, read results,
+retry."""

@@ -1,0 +1,89 @@
+"""Retry (Relay's extension): a new input file holding a final batch's failed lines.
+
+Every line of the error file (provider refusals, ``batch_expired``, ``batch_cancelled``) is
+copied, byte for byte and in input order, from the original input file into a new one; the
+caller creates a batch from it. The original batch and its files are left as they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from pathlib import Path
+
+import orjson
+
+from relay_core.batch.client.files import FileStore, new_file_id
+from relay_core.batch.lines import LineRef
+from relay_core.batch.models import TERMINAL, BatchStatus, FilePurpose, FileRecord
+from relay_core.batch.store.record import Fields
+from relay_core.batch.store.store import BatchStore
+from relay_core.errors import InvalidRequest
+
+CHUNK = 2000
+
+
+def failed_ids(error_file: Path) -> set[str]:
+    ids: set[str] = set()
+    with error_file.open("rb") as f:
+        for raw in f:
+            if raw.strip():
+                ids.add(str(orjson.loads(raw)["custom_id"]))
+    return ids
+
+
+def copy_lines(source: Path, refs: Sequence[LineRef], dest: Path) -> int:
+    """Copy ``refs`` from ``source`` to ``dest``; the bytes written."""
+    size = 0
+    with source.open("rb") as src, dest.open("wb") as out:
+        for ref in refs:
+            src.seek(ref.offset)
+            raw = src.read(ref.length)
+            if not raw.endswith(b"\n"):
+                raw += b"\n"
+            out.write(raw)
+            size += len(raw)
+    return size
+
+
+async def _refs(store: BatchStore, batch_id: str, wanted: set[str]) -> list[LineRef]:
+    found: list[LineRef] = []
+    key, start = store.keys(batch_id).lines, 0
+    while raws := await store.redis.lrange(key, start, start + CHUNK - 1):
+        found += [r for r in map(LineRef.decode, raws) if r.custom_id in wanted]
+        start += CHUNK
+    return found
+
+
+async def retry_input(store: BatchStore, files: FileStore, fields: Fields) -> FileRecord:
+    """The new input file of the batch's failed lines (a 400 when there are none)."""
+    batch_id, owner = fields["id"], fields["owner"]
+    status = BatchStatus(fields["status"])
+    if status not in TERMINAL or status is BatchStatus.failed:
+        raise InvalidRequest(
+            f"Batch {batch_id} is {status}: retry it once it is completed, expired or cancelled.",
+            param="batch_id",
+        )
+    error_file = fields.get("error_file_id")
+    if not error_file:
+        raise InvalidRequest(f"Batch {batch_id} has no failed lines to retry.", param="batch_id")
+    file_id = new_file_id()
+    try:
+        wanted = await asyncio.to_thread(failed_ids, files.path(error_file))
+        refs = await _refs(store, batch_id, wanted)
+        size = await asyncio.to_thread(
+            copy_lines, files.path(fields["input_file_id"]), refs, files.staging_path(file_id)
+        )
+    except FileNotFoundError as exc:
+        raise InvalidRequest(
+            f"Batch {batch_id}'s input or error file was deleted: it cannot be retried.",
+            param="batch_id",
+        ) from exc
+    return await files.register(
+        file_id,
+        owner=owner,
+        filename=f"{batch_id}_retry.jsonl",
+        purpose=FilePurpose.batch,
+        size=size,
+        lines=len(refs),
+    )

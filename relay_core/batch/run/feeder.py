@@ -1,0 +1,187 @@
+"""The feeder: sends a running batch's lines to the provider queues at the pooled pace.
+
+Any number of workers run it at once: the ``claim`` script hands each line to exactly one of
+them, paces the whole batch (a bucket refilled at the pooled rate of its healthy targets) and
+bounds the lines in flight (the rate times ``RELAY_BATCH_WINDOW_S``), so the queues never hold
+a backlog that interactive requests would wait behind. Each line becomes an
+:class:`~relay_core.dispatch.envelope.Envelope` of kind ``batch`` whose task id names the batch
+and the line (``{batch_id}:{index}:{nonce}``); a line the sweeper re-sends gets a new nonce.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from redis.asyncio import Redis
+
+from relay_core.batch.lines import LineRef, Route, request_body
+from relay_core.batch.run.outputs import dropped
+from relay_core.batch.run.planner import Assigner, Pace, candidates, healthy, target_rates
+from relay_core.batch.store.record import Fields
+from relay_core.batch.store.store import BatchStore
+from relay_core.dispatch.envelope import Envelope, Kind, queue_name
+from relay_core.dispatch.publish import task_message
+from relay_core.errors import RelayError
+from relay_core.routing.ranking import LiveState
+from relay_core.routing.targets import Target
+
+MAX_CLAIM = 500
+
+# (route) -> the targets that may serve it, raising like resolve_targets when none do.
+ResolveRoute = Callable[[Route], list[Target]]
+
+
+def line_task_id(batch_id: str, index: int) -> str:
+    return f"{batch_id}:{index}:{secrets.token_hex(4)}"
+
+
+def line_index(task_id: str) -> int:
+    return int(task_id.rsplit(":", 2)[1])
+
+
+def read_bodies(path: Path, refs: Sequence[LineRef]) -> list[bytes | None]:
+    """Each line's bytes from the input file (None for all when the file is gone)."""
+    try:
+        with path.open("rb") as f:
+            out: list[bytes | None] = []
+            for ref in refs:
+                f.seek(ref.offset)
+                out.append(f.read(ref.length))
+            return out
+    except FileNotFoundError:
+        return [None] * len(refs)
+
+
+async def publish_all(redis: Redis, prefix: str, envelopes: Sequence[Envelope]) -> None:
+    """Queue each envelope on its first candidate's provider queue, in one round trip."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for env in envelopes:
+            queue = queue_name(prefix, env.current.provider)
+            pipe.lpush(queue, task_message(env, queue))
+        await pipe.execute()
+
+
+@dataclass
+class Plan:
+    """One tick's view of a batch: its routes' targets, which are healthy, at what rates."""
+
+    routes: list[list[Target]]
+    able: list[list[Target]]
+    rates: dict[str, float]
+    pooled: float
+
+
+@dataclass
+class Feeder:
+    store: BatchStore
+    storage_dir: Path
+    line_timeout_s: float
+    resolve: ResolveRoute
+    _routes: dict[str, list[list[Target]]] = field(default_factory=dict)
+    _assigners: dict[tuple[str, int], Assigner] = field(default_factory=dict)
+
+    async def routes(self, batch_id: str) -> list[list[Target]]:
+        if batch_id not in self._routes:
+            raws = await self.store.redis.lrange(self.store.keys(batch_id).routes, 0, -1)
+            self._routes[batch_id] = [self._targets(json.loads(r)) for r in raws]
+        return self._routes[batch_id]
+
+    def _targets(self, route: list[str | None]) -> list[Target]:
+        """The route's targets now; none when no enabled provider serves it any more (the
+        catalogue changed since validation): its lines then fail as ``model_not_found``."""
+        model, model_type, model_scale, model_name = route
+        try:
+            return self.resolve((str(model), model_type, model_scale, model_name))
+        except RelayError:
+            return []
+
+    def forget(self, batch_id: str) -> None:
+        self._routes.pop(batch_id, None)
+        for key in [k for k in self._assigners if k[0] == batch_id]:
+            del self._assigners[key]
+
+    def plan(
+        self, routes: list[list[Target]], live: dict[str, LiveState], served: set[str] | None
+    ) -> Plan:
+        union = list({t.key: t for r in routes for t in r}.values())
+        rates = target_rates(union)
+        able_keys = {t.key for t in healthy(union, live, served)}
+        able = [[t for t in r if t.key in able_keys] for r in routes]
+        return Plan(routes, able, rates, sum(rates[k] for k in able_keys))
+
+    async def feed(self, fields: Fields, plan: Plan, pace: Pace) -> int:
+        """Claim and send the next lines this tick allows; how many were sent."""
+        now = time.time()
+        first, count = await self.store.claim(
+            fields["id"],
+            now=now,
+            rate=pace.rate,
+            burst=pace.burst,
+            window=pace.window,
+            max_n=MAX_CLAIM,
+            due=now + self.line_timeout_s,
+        )
+        if count == 0:
+            return 0
+        refs = await self.store.refs(fields["id"], range(first, first + count))
+        await self.send(fields, plan, refs)
+        return count
+
+    async def resend_stale(self, fields: Fields, plan: Plan) -> int:
+        now = time.time()
+        stale = await self.store.stale(
+            fields["id"], now=now, due=now + self.line_timeout_s, max_n=MAX_CLAIM
+        )
+        if stale:
+            await self.send(fields, plan, await self.store.refs(fields["id"], stale))
+        return len(stale)
+
+    async def send(self, fields: Fields, plan: Plan, refs: Sequence[tuple[int, LineRef]]) -> None:
+        batch_id = fields["id"]
+        path = self.storage_dir / fields["input_file_id"]
+        bodies = await asyncio.to_thread(read_bodies, path, [r for _, r in refs])
+        envelopes: list[Envelope] = []
+        for (index, ref), raw in zip(refs, bodies, strict=True):
+            if raw is None or not plan.routes[ref.route]:
+                code = "input_file_unavailable" if raw is None else "model_not_found"
+                await self._unsendable(batch_id, index, ref, code)
+                continue
+            envelopes.append(self._envelope(fields, plan, index, ref, raw))
+        if envelopes:
+            await publish_all(self.store.redis, self.store.prefix, envelopes)
+
+    def _envelope(
+        self, fields: Fields, plan: Plan, index: int, ref: LineRef, raw: bytes
+    ) -> Envelope:
+        batch_id = fields["id"]
+        route, able = plan.routes[ref.route], plan.able[ref.route] or plan.routes[ref.route]
+        assigner = self._assigners.setdefault((batch_id, ref.route), Assigner())
+        first = assigner.pick({t.key: plan.rates.get(t.key, 0.0) or 1e-9 for t in able})
+        return Envelope(
+            id=line_task_id(batch_id, index),
+            request=request_body(orjson.loads(raw), fields.get("default_model")),
+            candidates=candidates(first, able, route, plan.rates),
+            kind=Kind.batch,
+            deadline=float(fields["expires_at_exact"]),
+            batch_id=batch_id,
+            custom_id=ref.custom_id,
+            owner=fields["owner"],
+        )
+
+    async def _unsendable(self, batch_id: str, index: int, ref: LineRef, code: str) -> None:
+        """Fail a line that cannot be sent at all (its input file was deleted, or no provider
+        serves its model any more)."""
+        await self.store.record(
+            batch_id,
+            custom_id=ref.custom_id,
+            index=index,
+            line=dropped(ref.custom_id, code),
+            ok=False,
+        )

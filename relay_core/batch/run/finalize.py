@@ -1,0 +1,135 @@
+"""Finalize a batch once: write its output and error files, then make it final.
+
+Runs under the batch's ``finalize`` lease, after a status move that stops new records
+(``in_progress → finalizing``, or ``cancelling`` with ``closing`` set), so the results it reads
+are the last. Lines are written in input order; a line without a result never ran and goes to
+the error file as ``batch_expired`` or ``batch_cancelled`` (counted as failed). The output file
+ids are derived from the batch id, so a finalize cut short by a dead worker is simply redone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from relay_core.batch.client.files import FileStore
+from relay_core.batch.lines import LineRef
+from relay_core.batch.models import BatchStatus, EndReason, FilePurpose
+from relay_core.batch.run.outputs import dropped, split
+from relay_core.batch.store.record import Fields
+from relay_core.batch.store.store import BatchStore
+
+CHUNK = 1000
+
+_FINAL = {
+    EndReason.completed: (BatchStatus.completed, "completed_at", "batch_expired"),
+    EndReason.expired: (BatchStatus.expired, "expired_at", "batch_expired"),
+    EndReason.cancelled: (BatchStatus.cancelled, "cancelled_at", "batch_cancelled"),
+}
+
+
+@dataclass
+class _Out:
+    file_id: str
+    path: Path
+    handle: BinaryIO
+    lines: int = 0
+    size: int = 0
+
+    def write(self, line: bytes) -> None:
+        self.handle.write(line)
+        self.handle.write(b"\n")
+        self.lines += 1
+        self.size += len(line) + 1
+
+
+def output_ids(batch_id: str) -> tuple[str, str]:
+    tail = batch_id.removeprefix("batch_")
+    return f"file-{tail}-output", f"file-{tail}-errors"
+
+
+async def finalize(
+    store: BatchStore,
+    files: FileStore,
+    fields: Fields,
+    keep_lease: Callable[[], Awaitable[None]],
+) -> BatchStatus:
+    """Write the files and move the batch to its final status (returned)."""
+    batch_id, owner = fields["id"], fields["owner"]
+    reason = EndReason(fields.get("end_reason") or EndReason.completed.value)
+    status, stamp, missing_code = _FINAL[reason]
+    out_id, err_id = output_ids(batch_id)
+    files.dir.mkdir(parents=True, exist_ok=True)
+    with (
+        files.staging_path(out_id).open("wb") as out_f,
+        files.staging_path(err_id).open("wb") as err_f,
+    ):
+        out = _Out(out_id, files.staging_path(out_id), out_f)
+        err = _Out(err_id, files.staging_path(err_id), err_f)
+        missing = await _write_all(store, batch_id, (out, err), missing_code, keep_lease)
+    out_file = await _register(files, out, owner, f"{batch_id}_output.jsonl")
+    err_file = await _register(files, err, owner, f"{batch_id}_errors.jsonl")
+    failed = int(fields.get("failed") or 0) + missing
+    moved = await store.transition(
+        batch_id,
+        status,
+        [BatchStatus.finalizing, BatchStatus.cancelling],
+        **{stamp: int(time.time())},
+        failed=failed,
+        output_file_id=out_file or "",
+        error_file_id=err_file or "",
+    )
+    if moved:  # the files hold the results now
+        await store.redis.delete(store.keys(batch_id).results, store.keys(batch_id).inflight)
+    await store.retire(batch_id)
+    return status
+
+
+async def _write_all(
+    store: BatchStore,
+    batch_id: str,
+    outs: tuple[_Out, _Out],
+    missing_code: str,
+    keep_lease: Callable[[], Awaitable[None]],
+) -> int:
+    keys = store.keys(batch_id)
+    out, err = outs
+    missing, start = 0, 0
+    while True:
+        raws = await store.redis.lrange(keys.lines, start, start + CHUNK - 1)
+        if not raws:
+            return missing
+        refs = [LineRef.decode(r) for r in raws]
+        stored = await store.redis.hmget(keys.results, [r.custom_id for r in refs])
+        for ref, value in zip(refs, stored, strict=True):
+            if value is None:
+                missing += 1
+            found = dropped(ref.custom_id, missing_code) if value is None else _bytes(value)
+            is_output, line = split(found)
+            (out if is_output else err).write(line)
+        await asyncio.sleep(0)  # let the worker's other coroutines run between chunks
+        await keep_lease()
+        start += CHUNK
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode()
+
+
+async def _register(files: FileStore, out: _Out, owner: str, filename: str) -> str | None:
+    if out.lines == 0:
+        out.path.unlink(missing_ok=True)
+        return None
+    await files.register(
+        out.file_id,
+        owner=owner,
+        filename=filename,
+        purpose=FilePurpose.batch_output,
+        size=out.size,
+        lines=out.lines,
+    )
+    return out.file_id

@@ -1,0 +1,92 @@
+"""Validating → in_progress or failed: check the input file and store its line index.
+
+Run by one worker (under the batch's ``validate`` lease; a worker that dies mid-way leaves the
+lease to expire and another starts over). The file scan runs in a thread, off the worker's
+event loop. Nothing is enqueued unless every line is valid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from relay_core.batch.client.files import FileStore
+from relay_core.batch.client.validate import Scan
+from relay_core.batch.models import BatchError, BatchErrors, BatchStatus, Endpoint, FilePurpose
+from relay_core.batch.store.record import Fields
+from relay_core.batch.store.store import BatchStore
+from relay_core.errors import NotFound
+
+PUSH_CHUNK = 2000
+
+# (path, endpoint, default model) -> the scan (runs in a thread)
+Scanner = Callable[[Path, Endpoint, str | None], Scan]
+
+
+async def _fail(store: BatchStore, batch_id: str, errors: list[BatchError]) -> BatchStatus:
+    body = BatchErrors(data=errors).model_dump_json()
+    await store.transition(
+        batch_id,
+        BatchStatus.failed,
+        [BatchStatus.validating],
+        errors=body,
+        failed_at=int(time.time()),
+    )
+    await store.retire(batch_id)
+    return BatchStatus.failed
+
+
+async def _input_path(files: FileStore, fields: Fields) -> Path | BatchError:
+    file_id = fields["input_file_id"]
+    try:
+        record = await files.get(file_id, fields["owner"])
+    except NotFound:
+        return BatchError(
+            code="file_not_found",
+            message=f"Input file {file_id} does not exist.",
+            param="input_file_id",
+        )
+    if record.purpose is not FilePurpose.batch:
+        return BatchError(
+            code="invalid_file_purpose",
+            message=f"Input file {file_id} was uploaded with purpose '{record.purpose}', "
+            "not 'batch'.",
+            param="input_file_id",
+        )
+    return files.path(file_id)
+
+
+async def validate_batch(
+    store: BatchStore, files: FileStore, fields: Fields, scanner: Scanner
+) -> BatchStatus:
+    """Validate the batch; its status afterwards (``in_progress``, ``failed``, or whatever a
+    concurrent cancel made it)."""
+    batch_id = fields["id"]
+    path = await _input_path(files, fields)
+    if isinstance(path, BatchError):
+        return await _fail(store, batch_id, [path])
+    scan = await asyncio.to_thread(
+        scanner, path, Endpoint(fields["endpoint"]), fields.get("default_model")
+    )
+    if scan.errors:
+        return await _fail(store, batch_id, scan.errors)
+    keys = store.keys(batch_id)
+    await store.redis.delete(keys.lines, keys.routes)
+    for start in range(0, len(scan.refs), PUSH_CHUNK):
+        chunk = scan.refs[start : start + PUSH_CHUNK]
+        await store.redis.rpush(keys.lines, *[r.encode() for r in chunk])
+    if scan.routes:
+        await store.redis.rpush(keys.routes, *[json.dumps(list(r)) for r in scan.routes])
+    models = {r[0] for r in scan.routes}
+    await store.redis.hset(keys.meta, "total", len(scan.refs))
+    moved = await store.transition(
+        batch_id,
+        BatchStatus.in_progress,
+        [BatchStatus.validating],
+        in_progress_at=int(time.time()),
+        model=models.pop() if len(models) == 1 else "",
+    )
+    return BatchStatus.in_progress if moved else BatchStatus.cancelling

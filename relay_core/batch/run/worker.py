@@ -1,0 +1,323 @@
+"""The batch side of a worker process: the loop that looks after running batches, and the
+hook that keeps each line's books.
+
+Every worker runs the loop (:meth:`BatchWorker.start`) on its event loop. Each tick it looks
+at the active batches and, by status: validates (one worker, under a lease), feeds and sweeps
+(:class:`~relay_core.batch.run.feeder.Feeder`; the Lua scripts make any number of workers safe),
+expires, closes a cancel, or finalizes (one worker, under a lease). Nothing lives only in a
+worker's memory: kill every worker and the next one carries on from Redis.
+
+:meth:`BatchWorker.handle` wraps the executor's visit of a batch line: it drops lines of a
+cancelled or finished batch (and redeliveries of lines already recorded), and records each
+final outcome once per ``custom_id`` (see ``record.lua``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from redis.asyncio import Redis
+
+from relay_core.batch.client.files import FileStore
+from relay_core.batch.client.validate import Scan, scan_file
+from relay_core.batch.lines import Route
+from relay_core.batch.models import BatchStatus, Endpoint, EndReason
+from relay_core.batch.run.books import LineBooks, Visit
+from relay_core.batch.run.feeder import Feeder, Plan
+from relay_core.batch.run.finalize import finalize
+from relay_core.batch.run.intake import validate_batch
+from relay_core.batch.run.planner import Pace
+from relay_core.batch.store.record import Fields, status_of
+from relay_core.batch.store.store import BatchStore
+from relay_core.breaker import Breaker
+from relay_core.catalogue.models import ProviderConfig
+from relay_core.dispatch.envelope import Candidate, Envelope
+from relay_core.dispatch.outcome import Outcome
+from relay_core.dispatch.priority import Gate, Priority
+from relay_core.heartbeat import live_workers
+from relay_core.limits import Limiter
+from relay_core.routing.live import live_states
+from relay_core.routing.targets import Selection, Target, resolve_targets
+from relay_core.settings import Settings
+
+log = logging.getLogger("relay.batch")
+
+LEASE_S = 60.0
+WORKERS_EVERY_S = 2.0
+# Interactive requests mark themselves for batch lines to see (relay_core.dispatch.priority) only
+# while a batch is about: from the tick that first sees one until this long after the last.
+BATCH_QUIET_S = 5.0
+
+
+@dataclass
+class Shared:
+    """What a worker process already built, handed to its batch side."""
+
+    settings: Settings
+    providers: Sequence[ProviderConfig]  # every enabled provider (not only those served here)
+    limiter: Limiter
+    breaker: Breaker
+    name: str  # the worker's name (lease holder)
+
+
+class BatchWorker:
+    def __init__(self, shared: Shared, store: BatchStore, files: FileStore) -> None:
+        self.shared = shared
+        self.settings = shared.settings
+        self.store = store
+        self.files = files
+        self.feeder = Feeder(store, files.dir, shared.settings.batch_line_timeout_s, self.resolve)
+        self._jobs: dict[str, asyncio.Task[object]] = {}
+        self._swept: dict[str, float] = {}
+        self._served: tuple[float, set[str] | None] = (0.0, None)
+        self._batches_seen_at = float("-inf")  # when a tick last found a batch not yet ended
+        self._wake = asyncio.Event()
+        self._stopped = False
+        self._task: asyncio.Future[None] | None = None
+        s = shared.settings
+        self.priority = Priority(store.redis, s.key_prefix, s.token_wait_max_s + 1.0)
+        self._models = {(p.name, m.id): (p, m) for p in shared.providers for m in p.models}
+        self.books = LineBooks(
+            store,
+            Gate(self.priority, self.peek),
+            line_timeout_s=s.batch_line_timeout_s,
+            hold_s=s.token_wait_max_s,
+            on_finished=self._wake.set,
+        )
+
+    def resolve(self, route: Route) -> list[Target]:
+        s = self.settings
+        sel = Selection(
+            model=route[0], model_type=route[1], model_scale=route[2], model_name=route[3]
+        )
+        return resolve_targets(self.shared.providers, sel, mode=s.mode, meta_model=s.meta_model)
+
+    def scan(self, path: Path, endpoint: Endpoint, default_model: str | None) -> Scan:
+        return scan_file(
+            path,
+            endpoint,
+            max_lines=self.settings.batch_max_lines,
+            check_route=self.resolve,
+            default_model=default_model,
+        )
+
+    # ---- the loop ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the loop on the running event loop (the worker's)."""
+        self._task = asyncio.ensure_future(self._forever())
+
+    async def _forever(self) -> None:
+        while not self._stopped:
+            try:
+                await self.tick()
+            except Exception:  # Redis blinked, say: the next tick tries again
+                log.warning("batch tick failed", exc_info=True)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.settings.batch_tick_s):
+                    await self._wake.wait()
+
+    @classmethod
+    def build(cls, shared: Shared, redis: Redis) -> BatchWorker:
+        """The batch side of a worker process, on its Redis pool."""
+        s = shared.settings
+        return cls(
+            shared, BatchStore(redis, s.key_prefix), FileStore(redis, s.key_prefix, s.storage_dir)
+        )
+
+    async def stop(self) -> None:
+        """Stop the loop and any validation or finalize this worker runs (another worker
+        takes them over once their lease expires)."""
+        self._stopped = True
+        self._wake.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for job in list(self._jobs.values()):
+            job.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await job
+
+    async def tick(self) -> None:
+        batches = []
+        for batch_id in await self.store.active():
+            fields = await self.store.fields(batch_id)
+            if fields is None:
+                await self.store.retire(batch_id)
+                continue
+            batches.append(fields)
+        if batches:
+            self._batches_seen_at = time.time()
+        running = sum(1 for f in batches if f.get("status") == BatchStatus.in_progress.value)
+        for fields in batches:
+            await self.step(fields, max(1, running))
+
+    async def step(self, fields: Fields, running: int) -> None:
+        status = status_of(fields)
+        batch_id = fields["id"]
+        if status is BatchStatus.validating:
+            await self._job(batch_id, "validate", self._validate(fields))
+        elif status is BatchStatus.in_progress:
+            await self._run(fields, running)
+        elif status is BatchStatus.cancelling:
+            await self._cancelling(fields)
+        elif status is BatchStatus.finalizing:
+            await self._job(batch_id, "finalize", self._finalize(fields))
+        else:
+            self.feeder.forget(batch_id)
+            await self.store.retire(batch_id)
+
+    async def _job(self, batch_id: str, what: str, coro: Awaitable[object]) -> None:
+        """Run ``coro`` in the background if this worker gets the lease for it."""
+        running = self._jobs.get(batch_id)
+        if running is not None and not running.done():
+            _close(coro)
+            return
+        key = self.store.keys(batch_id).lease(what)
+        got = await self.store.redis.set(key, self.shared.name, nx=True, px=int(LEASE_S * 1000))
+        if not got:
+            _close(coro)
+            return
+        task: asyncio.Task[object] = asyncio.ensure_future(coro)
+        self._jobs[batch_id] = task
+        task.add_done_callback(lambda t: self._job_done(batch_id, what, t))
+
+    def _job_done(self, batch_id: str, what: str, task: asyncio.Task[object]) -> None:
+        if self._jobs.get(batch_id) is task:
+            del self._jobs[batch_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.error("batch %s: %s failed", batch_id, what, exc_info=task.exception())
+        self._wake.set()
+
+    async def _validate(self, fields: Fields) -> None:
+        try:
+            status = await validate_batch(self.store, self.files, fields, self.scan)
+        finally:  # done (or failed): a cancel need not wait for the lease to lapse
+            await self.store.redis.delete(self.store.keys(fields["id"]).lease("validate"))
+        log.info("batch %s: validated, now %s", fields["id"], status)
+
+    async def _finalize(self, fields: Fields) -> None:
+        key = self.store.keys(fields["id"]).lease("finalize")
+
+        async def keep() -> None:
+            await self.store.redis.pexpire(key, int(LEASE_S * 1000))
+
+        status = await finalize(self.store, self.files, fields, keep)
+        self.feeder.forget(fields["id"])
+        log.info("batch %s: %s", fields["id"], status)
+
+    async def _run(self, fields: Fields, running: int) -> None:
+        batch_id, now = fields["id"], time.time()
+        done = int(fields.get("completed") or 0) + int(fields.get("failed") or 0)
+        if now >= float(fields["expires_at_exact"]):
+            await self._end(fields, BatchStatus.in_progress, EndReason.expired)
+            return
+        if done >= int(fields.get("total") or 0):
+            await self._end(fields, BatchStatus.in_progress, EndReason.completed)
+            return
+        plan = await self._plan(fields)
+        s = self.settings
+        pace = Pace.of(
+            plan.pooled * s.batch_pace,
+            share=1 / running,
+            window_s=s.batch_window_s,
+            tick_s=s.batch_tick_s,
+            upstream_s=float(fields.get("upstream_s") or 0.0),
+        )
+        await self.feeder.feed(fields, plan, pace)
+        if now - self._swept.get(batch_id, 0.0) >= max(1.0, s.batch_tick_s * 10):
+            self._swept[batch_id] = now
+            resent = await self.feeder.resend_stale(fields, plan)
+            if resent:
+                log.warning("batch %s: re-sent %d lines whose tasks vanished", batch_id, resent)
+
+    async def _plan(self, fields: Fields) -> Plan:
+        routes = await self.feeder.routes(fields["id"])
+        union = list({t.key: t for r in routes for t in r}.values())
+        s = self.shared
+        live = await live_states(union, s.limiter, s.breaker, time.time())
+        return self.feeder.plan(routes, live, await self._served_providers())
+
+    async def _served_providers(self) -> set[str] | None:
+        at, served = self._served
+        if time.time() - at >= WORKERS_EVERY_S:
+            beats = await live_workers(self.store.redis, self.store.prefix)
+            served = {p for w in beats for p in w.providers} or None
+            self._served = (time.time(), served)
+        return served
+
+    async def _end(self, fields: Fields, from_: BatchStatus, reason: EndReason) -> None:
+        moved = await self.store.transition(
+            fields["id"],
+            BatchStatus.finalizing,
+            [from_],
+            finalizing_at=int(time.time()),
+            end_reason=reason.value,
+        )
+        if moved:
+            fresh = await self.store.fields(fields["id"])
+            if fresh is not None:
+                await self._job(fields["id"], "finalize", self._finalize(fresh))
+
+    async def _cancelling(self, fields: Fields) -> None:
+        """Close a cancel once no line is mid-call (parked and lost lines do not count)."""
+        batch_id, now = fields["id"], time.time()
+        keys = self.store.keys(batch_id)
+        if fields.get("closing") != "1":
+            if await self.store.redis.exists(keys.lease("validate")):
+                return
+            timeout = self.settings.batch_line_timeout_s
+            busy = await self.store.redis.zcount(keys.inflight, f"({now}", now + timeout)
+            if busy:
+                return
+            await self.store.transition(
+                batch_id,
+                BatchStatus.cancelling,
+                [BatchStatus.cancelling],
+                closing="1",
+                end_reason=EndReason.cancelled.value,
+            )
+            fields = await self.store.fields(batch_id) or fields
+        await self._job(batch_id, "finalize", self._finalize(fields))
+
+    async def handle(self, env: Envelope, visit: Visit) -> Outcome:
+        """Visit a batch line, keeping its books (see :mod:`relay_core.batch.run.books`)."""
+        return await self.books.handle(env, visit)
+
+    async def peek(self, candidate: Candidate) -> float:
+        """Seconds until ``candidate``'s limits could pass one request (0: now or unknown)."""
+        found = self._models.get((candidate.provider, candidate.model))
+        if found is None:
+            return 0.0
+        now = time.time()
+        plan = self.shared.limiter.plan(found[0], found[1], now)
+        return (await self.shared.limiter.peek(plan, now)).wait_s
+
+    @property
+    def batches_about(self) -> bool:
+        """Whether a batch was active lately (as of this worker's ticks)."""
+        return time.time() - self._batches_seen_at < BATCH_QUIET_S
+
+    async def interactive(self, env: Envelope, visit: Visit) -> Outcome:
+        """Visit an interactive request; batch lines stand aside while it waits for a token.
+
+        With no batch about, there is nobody to stand aside: the visit goes without the mark
+        (two round trips to Redis fewer on every request)."""
+        if not self.batches_about:
+            return await visit(env)
+        async with self.priority.interactive(env.id, env.current.provider):
+            return await visit(env)
+
+
+def _close(coro: Awaitable[object]) -> None:
+    close = getattr(coro, "close", None)
+    if close is not None:
+        close()

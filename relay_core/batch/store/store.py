@@ -1,0 +1,250 @@
+"""Batches in Redis: create, read, list, move between statuses, and the feeder's operations.
+
+Every operation that must be atomic across API processes and workers is one Lua script
+(``claim``, ``record``, ``stale``, ``transition``). Reads for a client check the owner: another
+gateway key's batch is a 404.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib.resources import files
+
+from redis.asyncio import Redis
+
+from relay_core.batch.lines import LineRef
+from relay_core.batch.models import BatchObject, BatchProgress, BatchStatus, ProviderProgress
+from relay_core.batch.store.keys import BatchKeys, active_batches, owner_batches
+from relay_core.batch.store.record import Fields, decode, to_object
+from relay_core.errors import NotFound
+
+
+def new_batch_id() -> str:
+    return "batch_" + secrets.token_hex(12)
+
+
+Args = list[str | int | float | bytes]
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _script(name: str) -> str:
+    return files(__package__).joinpath(name).read_text()
+
+
+@dataclass(frozen=True, slots=True)
+class NewBatch:
+    owner: str
+    endpoint: str
+    input_file_id: str
+    completion_window: str
+    window_s: float
+    metadata: dict[str, str] | None = None
+    default_model: str | None = None
+    retry_of: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    outcome: int  # 1 recorded now, 0 recorded before, -1 too late (the batch is finalizing)
+    finished: bool  # every line has a result
+
+
+class BatchStore:
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self._claim = redis.register_script(_script("claim.lua"))
+        self._record = redis.register_script(_script("record.lua"))
+        self._stale = redis.register_script(_script("stale.lua"))
+        self._transition = redis.register_script(_script("transition.lua"))
+
+    def keys(self, batch_id: str) -> BatchKeys:
+        return BatchKeys(self.prefix, batch_id)
+
+    # ---- clients ---------------------------------------------------------------------------
+
+    async def create(self, new: NewBatch) -> BatchObject:
+        batch_id = new_batch_id()
+        now = time.time()
+        fields: Fields = {
+            "id": batch_id,
+            "owner": new.owner,
+            "endpoint": new.endpoint,
+            "input_file_id": new.input_file_id,
+            "completion_window": new.completion_window,
+            "status": BatchStatus.validating.value,
+            "created_at": str(int(now)),
+            "expires_at": str(int(now + new.window_s)),
+            "expires_at_exact": repr(now + new.window_s),
+            "total": "0",
+            "completed": "0",
+            "failed": "0",
+            "next": "0",
+        }
+        if new.metadata is not None:
+            fields["metadata"] = json.dumps(new.metadata)
+        if new.default_model:
+            fields["default_model"] = new.default_model
+        if new.retry_of:
+            fields["retry_of"] = new.retry_of
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(self.keys(batch_id).meta, mapping=fields)  # type: ignore[arg-type]
+            pipe.zadd(owner_batches(self.prefix, new.owner), {batch_id: now})
+            pipe.sadd(active_batches(self.prefix), batch_id)
+            await pipe.execute()
+        return to_object(fields)
+
+    async def fields(self, batch_id: str) -> Fields | None:
+        raw = await self.redis.hgetall(self.keys(batch_id).meta)
+        return decode(raw) if raw else None
+
+    async def owned(self, batch_id: str, owner: str) -> Fields:
+        fields = await self.fields(batch_id) if batch_id.startswith("batch_") else None
+        if fields is None or fields.get("owner") != owner:
+            raise NotFound(f"No such Batch object: {batch_id}", param="batch_id")
+        return fields
+
+    async def get(self, batch_id: str, owner: str) -> BatchObject:
+        return to_object(await self.owned(batch_id, owner))
+
+    async def page(
+        self, owner: str, *, limit: int, after: str | None = None
+    ) -> tuple[list[BatchObject], bool]:
+        """The owner's batches, newest first, after the id ``after``; and whether more follow."""
+        key = owner_batches(self.prefix, owner)
+        start = 0
+        if after is not None:
+            rank = await self.redis.zrevrank(key, after)
+            if not isinstance(rank, int):
+                return [], False
+            start = rank + 1
+        ids = [_text(i) for i in await self.redis.zrevrange(key, start, start + limit)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for batch_id in ids[:limit]:
+                pipe.hgetall(self.keys(batch_id).meta)
+            raws = await pipe.execute()
+        found = [to_object(decode(raw)) for raw in raws if raw]
+        return found, len(ids) > limit
+
+    async def transition(
+        self,
+        batch_id: str,
+        to: BatchStatus,
+        from_: Sequence[BatchStatus],
+        **extra: str | int,
+    ) -> bool:
+        args: Args = [to.value, ",".join(s.value for s in from_)]
+        for name, value in extra.items():
+            args += [name, value]
+        moved = await self._transition(keys=[self.keys(batch_id).meta], args=args)
+        return bool(moved)
+
+    # ---- workers ---------------------------------------------------------------------------
+
+    async def active(self) -> list[str]:
+        return sorted(_text(m) for m in await self.redis.smembers(active_batches(self.prefix)))
+
+    async def retire(self, batch_id: str) -> None:
+        await self.redis.srem(active_batches(self.prefix), batch_id)
+
+    async def claim(
+        self,
+        batch_id: str,
+        *,
+        now: float,
+        rate: float,
+        burst: float,
+        window: int,
+        max_n: int,
+        due: float,
+    ) -> tuple[int, int]:
+        k = self.keys(batch_id)
+        args: Args = [repr(now), repr(rate), repr(burst), window, max_n, repr(due)]
+        first, count = await self._claim(keys=[k.meta, k.inflight], args=args)
+        return int(first), int(count)
+
+    async def stale(self, batch_id: str, *, now: float, due: float, max_n: int) -> list[int]:
+        found = await self._stale(
+            keys=[self.keys(batch_id).inflight], args=[repr(now), repr(due), max_n]
+        )
+        return [int(i) for i in found]
+
+    async def touch(self, batch_id: str, index: int, due: float) -> None:
+        await self.redis.zadd(self.keys(batch_id).inflight, {str(index): due}, xx=True)
+
+    async def refs(self, batch_id: str, indices: Sequence[int]) -> list[tuple[int, LineRef]]:
+        key = self.keys(batch_id).lines
+        if not indices:
+            return []
+        lo, hi = min(indices), max(indices)
+        if hi - lo + 1 == len(indices):
+            raws = await self.redis.lrange(key, lo, hi)
+            return [(lo + i, LineRef.decode(r)) for i, r in enumerate(raws)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for i in indices:
+                pipe.lindex(key, i)
+            raws = await pipe.execute()
+        return [(i, LineRef.decode(r)) for i, r in zip(indices, raws, strict=True) if r]
+
+    async def record(
+        self,
+        batch_id: str,
+        *,
+        custom_id: str,
+        index: int,
+        line: bytes,
+        ok: bool,
+        tokens: tuple[int, int] = (0, 0),
+        provider: str | None = None,
+        upstream_s: float = 0.0,
+    ) -> Recorded:
+        k = self.keys(batch_id)
+        args: Args = [custom_id, index, line, int(ok), tokens[0], tokens[1], provider or ""]
+        args.append(repr(upstream_s))
+        outcome, finished = await self._record(
+            keys=[k.meta, k.results, k.inflight, k.providers], args=args
+        )
+        return Recorded(int(outcome), bool(int(finished)))
+
+    async def progress(self, fields: Fields) -> BatchProgress:
+        k = self.keys(fields["id"])
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zcard(k.inflight)
+            pipe.hgetall(k.providers)
+            in_flight, raw = await pipe.execute()
+        providers: dict[str, ProviderProgress] = {}
+        for name_kind, count in decode(raw).items():
+            name, _, kind = name_kind.rpartition(":")
+            entry = providers.setdefault(name, ProviderProgress())
+            if kind == "ok":
+                entry.completed = int(count)
+            else:
+                entry.failed = int(count)
+        obj = to_object(fields)
+        return BatchProgress(
+            id=obj.id,
+            status=obj.status,
+            request_counts=obj.request_counts,
+            dispatched=int(fields.get("next") or 0),
+            in_flight=int(in_flight),
+            providers=providers,
+            created_at=obj.created_at,
+            in_progress_at=obj.in_progress_at,
+            expires_at=obj.expires_at,
+        )
+
+    async def backlog(self) -> int:
+        """Lines not yet finished in every running batch (all owners)."""
+        left = 0
+        for batch_id in await self.active():
+            got = await self.redis.hmget(self.keys(batch_id).meta, ["total", "completed", "failed"])
+            total, completed, failed = (int(v or 0) for v in got)
+            left += max(0, total - completed - failed)
+        return left

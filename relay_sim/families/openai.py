@@ -1,0 +1,191 @@
+"""OpenAI's wire format (also Groq, Mistral, Cerebras, OpenRouter, Together, DeepSeek, ...).
+
+``POST /v1/chat/completions`` answers a ``chat.completion`` object, or with ``stream: true``
+SSE ``chat.completion.chunk`` events ending in ``data: [DONE]`` (and, with
+``stream_options.include_usage``, a last chunk with empty ``choices`` and the ``usage``).
+Errors are ``{"error": {"message", "type", "param", "code"}}``; a 429's ``type`` says which
+budget ran out (``requests`` or ``tokens``) and its ``code`` is ``rate_limit_exceeded``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
+
+import orjson
+from starlette.requests import Request
+
+from relay_core.catalogue.models import ApiFamily
+from relay_sim.answer import Answer, Call
+from relay_sim.config import SimProvider
+from relay_sim.families.base import (
+    GARBAGE,
+    Json,
+    bearer,
+    function_tools,
+    json_object,
+    new_id,
+    optional_count,
+    read_messages,
+    required_list,
+    required_str,
+    sse,
+)
+from relay_sim.faults import FaultKind, SimFault
+from relay_sim.limits import LimitKind
+
+# fault → (status, error.type, error.code)
+_ERRORS: Mapping[FaultKind, tuple[int, str, str | None]] = MappingProxyType(
+    {
+        FaultKind.bad_request: (400, "invalid_request_error", None),
+        FaultKind.unauthorized: (401, "invalid_request_error", "invalid_api_key"),
+        FaultKind.not_found: (404, "invalid_request_error", "unknown_url"),
+        FaultKind.model_not_found: (404, "invalid_request_error", "model_not_found"),
+        FaultKind.rate_limited: (429, "requests", "rate_limit_exceeded"),
+        FaultKind.server_error: (500, "server_error", None),
+        FaultKind.unavailable: (503, "server_error", "service_unavailable"),
+    }
+)
+
+EMBEDDING_DIMENSIONS = 16
+
+
+def _usage(answer: Answer) -> Json:
+    return {
+        "prompt_tokens": answer.prompt_tokens,
+        "completion_tokens": answer.completion_tokens,
+        "total_tokens": answer.total_tokens,
+    }
+
+
+def _message(answer: Answer) -> Json:
+    if answer.tool is None:
+        return {"role": "assistant", "content": answer.content, "refusal": None}
+    call = {"id": f"call_{new_id()}", "type": "function"}
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{**call, "function": {"name": answer.tool, "arguments": "{}"}}],
+    }
+
+
+def embedding(text: str) -> list[float]:
+    """A deterministic unit-ish vector for ``text`` (equal texts, equal vectors)."""
+    digest = hashlib.blake2b(text.encode(), digest_size=EMBEDDING_DIMENSIONS).digest()
+    return [round((b - 127.5) / 127.5, 6) for b in digest]
+
+
+class OpenAIFamily:
+    api: ApiFamily = "openai"
+    stream_media_type = "text/event-stream"
+    retry_after_header = True
+
+    def api_key(self, request: Request) -> str | None:
+        return bearer(request)
+
+    def parse_chat(self, body: object, request: Request) -> Call:
+        data = json_object(body)
+        model = required_str(data, "model")
+        text, chars = read_messages(required_list(data, "messages"))
+        max_tokens = optional_count(data.get("max_completion_tokens"), "max_completion_tokens")
+        if max_tokens is None:
+            max_tokens = optional_count(data.get("max_tokens"), "max_tokens")
+        stream = data.get("stream") is True
+        options = data.get("stream_options")
+        usage = stream and isinstance(options, dict) and options.get("include_usage") is True
+        tools = function_tools(data.get("tools"))
+        return Call(model, text, chars, max_tokens, stream, usage, tools)
+
+    def parse_embeddings(self, body: object, request: Request) -> Call:
+        data = json_object(body)
+        model = required_str(data, "model")
+        raw = data.get("input")
+        inputs = [raw] if isinstance(raw, str) else raw
+        if (
+            not isinstance(inputs, list)
+            or not inputs
+            or not all(isinstance(i, str) for i in inputs)
+        ):
+            raise SimFault.bad_request("input must be a string or a list of strings", "input")
+        return Call(model, inputs[0], sum(map(len, inputs)), embed_inputs=tuple(inputs))
+
+    def render_chat(self, call: Call, answer: Answer) -> bytes:
+        return orjson.dumps(
+            {
+                "id": f"chatcmpl-{new_id()}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": answer.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": _message(answer),
+                        "logprobs": None,
+                        "finish_reason": answer.finish.value,
+                    }
+                ],
+                "usage": _usage(answer),
+                "system_fingerprint": "fp_sim",
+            }
+        )
+
+    def render_embeddings(self, call: Call, answer: Answer) -> bytes:
+        data = [
+            {"object": "embedding", "index": i, "embedding": embedding(text)}
+            for i, text in enumerate(call.embed_inputs or ())
+        ]
+        usage = {"prompt_tokens": answer.prompt_tokens, "total_tokens": answer.prompt_tokens}
+        return orjson.dumps({"object": "list", "data": data, "model": answer.model, "usage": usage})
+
+    def frames(self, call: Call, answer: Answer, size: int) -> Iterator[bytes]:
+        head = {
+            "id": f"chatcmpl-{new_id()}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": answer.model,
+            "system_fingerprint": "fp_sim",
+        }
+        tail: Json = {"usage": None} if call.include_usage else {}
+
+        def chunk(delta: Json, finish: str | None = None) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            return sse(orjson.dumps({**head, "choices": [choice], **tail}))
+
+        if answer.tool is not None:
+            start = {"index": 0, "id": f"call_{new_id()}", "type": "function"}
+            function = {"name": answer.tool, "arguments": ""}
+            yield chunk(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [{**start, "function": function}],
+                }
+            )
+            yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]})
+        else:
+            yield chunk({"role": "assistant", "content": ""})
+            for piece in answer.pieces(size):
+                yield chunk({"content": piece})
+        yield chunk({}, answer.finish.value)
+        if call.include_usage:
+            yield sse(orjson.dumps({**head, "choices": [], "usage": _usage(answer)}))
+        yield b"data: [DONE]\n\n"
+
+    def garbage(self, stream: bool) -> bytes:
+        return sse(GARBAGE) if stream else GARBAGE
+
+    def error(self, fault: SimFault) -> tuple[int, bytes]:
+        status, kind, code = _ERRORS[fault.kind]
+        if fault.kind is FaultKind.rate_limited:
+            kind = (fault.limit or LimitKind.requests).value
+        error = {"message": fault.message, "type": kind, "param": fault.param, "code": code}
+        return status, orjson.dumps({"error": error})
+
+    def models_body(self, provider: SimProvider) -> bytes:
+        data = [
+            {"id": m.id, "object": "model", "created": 0, "owned_by": provider.name}
+            for m in provider.models
+        ]
+        return orjson.dumps({"object": "list", "data": data})

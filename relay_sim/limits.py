@@ -1,0 +1,144 @@
+"""The limits of one simulated provider or model: RPM/TPM over a sliding window, RPD/TPD per
+day, and concurrency. :meth:`LimitSet.check` says whether a request fits (and if not, which
+budget ran out and for how long); :meth:`LimitSet.take` debits it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from relay_sim.config import SimLimits
+from relay_sim.window import DailyWindow, SlidingWindow
+
+
+class LimitKind(StrEnum):
+    """What ran out. The values are OpenAI's 429 ``error.type``."""
+
+    requests = "requests"
+    tokens = "tokens"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    kind: LimitKind
+    what: str  # e.g. "requests per minute (RPM)"
+    limit: int
+    used: int
+    requested: int
+    retry_after_s: float
+
+    def message(self, subject: str) -> str:
+        return (
+            f"Rate limit reached for {subject} on {self.what}: Limit {self.limit}, "
+            f"Used {self.used}, Requested {self.requested}. "
+            f"Please try again in {self.retry_after_s:.3f}s."
+        )
+
+
+@dataclass(slots=True)
+class RateSnapshot:
+    """What the rate-limit headers report (``None``: that budget is unlimited)."""
+
+    limit_requests: int | None = None
+    remaining_requests: int | None = None
+    reset_requests_s: float | None = None
+    limit_tokens: int | None = None
+    remaining_tokens: int | None = None
+    reset_tokens_s: float | None = None
+
+    def over(self, fallback: RateSnapshot) -> RateSnapshot:
+        """This snapshot, with each budget it lacks taken from ``fallback``."""
+        req = self if self.limit_requests is not None else fallback
+        tok = self if self.limit_tokens is not None else fallback
+        return RateSnapshot(
+            req.limit_requests,
+            req.remaining_requests,
+            req.reset_requests_s,
+            tok.limit_tokens,
+            tok.remaining_tokens,
+            tok.reset_tokens_s,
+        )
+
+
+Window = SlidingWindow | DailyWindow
+
+
+@dataclass(slots=True)
+class _Budget:
+    kind: LimitKind
+    what: str
+    window: Window
+
+
+class LimitSet:
+    """Every limit of one provider or one model."""
+
+    __slots__ = ("_budgets", "_requests", "_tokens", "concurrency")
+
+    def __init__(self, limits: SimLimits, window_s: float = 60.0, daily_reset: str = "00:00 UTC"):
+        self.concurrency = limits.concurrency
+        scale = window_s / 60.0
+        minute = "minute" if window_s == 60.0 else f"{window_s:g}s window"
+        per_minute = [
+            (LimitKind.requests, f"requests per {minute} (RPM)", limits.rpm),
+            (LimitKind.tokens, f"tokens per {minute} (TPM)", limits.tpm),
+        ]
+        per_day = [
+            (LimitKind.requests, "requests per day (RPD)", limits.rpd),
+            (LimitKind.tokens, "tokens per day (TPD)", limits.tpd),
+        ]
+        self._budgets: list[_Budget] = [
+            _Budget(kind, what, SlidingWindow(max(1.0, n * scale), window_s))
+            for kind, what, n in per_minute
+            if n is not None
+        ] + [
+            _Budget(kind, what, DailyWindow(n, daily_reset))
+            for kind, what, n in per_day
+            if n is not None
+        ]
+        # The budget each header family reports: the per-minute one, else the daily one.
+        self._requests = next(
+            (b.window for b in self._budgets if b.kind == LimitKind.requests), None
+        )
+        self._tokens = next((b.window for b in self._budgets if b.kind == LimitKind.tokens), None)
+
+    def check(self, tokens: int, now: float, in_flight: int = 0) -> Rejection | None:
+        """Why a request costing ``tokens`` does not fit now (the longest wait), or None.
+
+        ``in_flight`` counts the request itself.
+        """
+        worst: Rejection | None = None
+        if self.concurrency is not None and in_flight > self.concurrency:
+            worst = Rejection(
+                LimitKind.requests, "concurrent requests", self.concurrency, in_flight - 1, 1, 1.0
+            )
+        for budget in self._budgets:
+            amount = 1 if budget.kind == LimitKind.requests else tokens
+            wait = budget.window.wait_s(amount, now)
+            if wait > 0 and (worst is None or wait > worst.retry_after_s):
+                used = round(budget.window.used(now))
+                worst = Rejection(
+                    budget.kind, budget.what, int(budget.window.limit), used, amount, wait
+                )
+        return worst
+
+    def take(self, tokens: int, now: float) -> None:
+        for budget in self._budgets:
+            budget.window.take(1 if budget.kind == LimitKind.requests else tokens, now)
+
+    def snapshot(self, now: float) -> RateSnapshot:
+        snap = RateSnapshot()
+        if self._requests is not None:
+            snap.limit_requests = int(self._requests.limit)
+            snap.remaining_requests = self._requests.remaining(now)
+            snap.reset_requests_s = self._requests.reset_s(now)
+        if self._tokens is not None:
+            snap.limit_tokens = int(self._tokens.limit)
+            snap.remaining_tokens = self._tokens.remaining(now)
+            snap.reset_tokens_s = self._tokens.reset_s(now)
+        return snap
+
+    def clear(self) -> None:
+        for budget in self._budgets:
+            budget.window.clear()

@@ -1,0 +1,272 @@
+"""One simulated call, whatever the family: the order in which a provider says no.
+
+1. unknown provider (or another family's path) → 404
+2. wrong or missing key, when the provider expects one → 401
+3. a body the family cannot read → 400; an unknown model → 404
+4. ``outage`` (or the down half of ``flap_s``) → 503
+5. ``hang`` / ``[sim:hang]`` → no answer until the client gives up
+6. ``[sim:429]``, then the limits (concurrency, RPM, TPM, RPD, TPD of provider and model) → 429
+7. ``error_rate`` / ``[sim:500]`` → 500 (the request already counted against the limits)
+8. latency (``latency_ms`` ± ``jitter_ms``, plus ``[sim:slow=MS]``)
+9. ``garbage`` / ``[sim:garbage]`` → 200 with a body that is not the wire format
+10. ``truncate`` / ``[sim:truncate]`` → 200 whose body stops half-way (the connection drops)
+11. the answer, whole or streamed (``chunk_delay_ms`` between frames)
+
+A request is *in flight* from its admission (or the start of its hang) until its answer is
+out; refused requests never are, so ``max_in_flight`` is the provider's real concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from relay_sim.answer import Answer, Call, Triggers, make_answer
+from relay_sim.config import SimProvider
+from relay_sim.families.base import Family
+from relay_sim.faults import FaultKind, SimFault
+from relay_sim.headers import retry_headers
+from relay_sim.limits import LimitKind
+from relay_sim.state import Counters, ModelState, ProviderState, SimState, Ticket
+
+Parser = Callable[[object, Request], Call]
+Renderer = Callable[[Call, Answer], bytes]
+
+JSON = "application/json"
+
+# Which counter a fault is counted in.
+_COUNTED_AS: Mapping[FaultKind, str] = MappingProxyType(
+    {
+        FaultKind.bad_request: "client_errors",
+        FaultKind.unauthorized: "client_errors",
+        FaultKind.not_found: "client_errors",
+        FaultKind.model_not_found: "client_errors",
+        FaultKind.rate_limited: "rate_limited",
+        FaultKind.server_error: "errors",
+        FaultKind.unavailable: "errors",
+    }
+)
+
+
+class TrackedStream(StreamingResponse):
+    """A streamed answer that leaves its :class:`Ticket` when the stream ends, however."""
+
+    def __init__(
+        self, frames: AsyncIterator[bytes], ticket: Ticket, headers: dict[str, str], media_type: str
+    ) -> None:
+        super().__init__(frames, headers=headers, media_type=media_type)
+        self.ticket = ticket
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.ticket.leave()
+
+
+class Truncated(Response):
+    """A 200 that stops half-way, as when a provider (or a proxy in front of it) dies
+    mid-answer: the headers promise the whole body (``Content-Length``), half of it is sent,
+    then the connection drops (uvicorn closes it, and logs that the answer was cut short)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = {"type": "http.response.start", "status": self.status_code}
+        await send({**start, "headers": self.raw_headers})
+        half = self.body[: len(self.body) // 2]
+        await send({"type": "http.response.body", "body": half, "more_body": True})
+
+
+def error_response(family: Family, fault: SimFault, config: SimProvider | None = None) -> Response:
+    status, body = family.error(fault)
+    headers = dict(fault.headers)
+    if fault.retry_after_s is not None:
+        millis = config is not None and config.retry_after_ms
+        seconds = family.retry_after_header and (config is None or config.retry_after)
+        headers.update(retry_headers(fault.retry_after_s, seconds=seconds, millis=millis))
+    return Response(body, status, headers, media_type=JSON)
+
+
+def _count(field: str, *counters: Counters) -> None:
+    for c in counters:
+        setattr(c, field, getattr(c, field) + 1)
+
+
+async def serve(
+    state: SimState, family: Family, request: Request, parse: Parser, render: Renderer
+) -> Response:
+    provider = state.provider(request.path_params["provider"], family.api)
+    if provider is None:
+        url = f"Invalid URL ({request.method} {request.url.path})"
+        return error_response(family, SimFault(FaultKind.not_found, url))
+    provider.counters.requests += 1
+    try:
+        call, model = await _read(family, provider, request, parse)
+    except SimFault as fault:
+        provider.counters.client_errors += 1
+        return error_response(family, fault)
+    model.counters.requests += 1
+    try:
+        return await _respond(_Job(state, family, provider, model, call, render), request)
+    except SimFault as fault:
+        _count(_COUNTED_AS[fault.kind], provider.counters, model.counters)
+        return error_response(family, fault, provider.config)
+
+
+def check_key(family: Family, provider: ProviderState, request: Request) -> None:
+    expected = provider.config.expected_key()
+    if expected is None:
+        return
+    sent = family.api_key(request)
+    if sent is None or not hmac.compare_digest(sent.encode(), expected.encode()):
+        raise SimFault(FaultKind.unauthorized, "Incorrect API key provided.")
+
+
+async def _read(
+    family: Family, provider: ProviderState, request: Request, parse: Parser
+) -> tuple[Call, ModelState]:
+    check_key(family, provider, request)
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise SimFault.bad_request("We could not parse the JSON body of your request.") from None
+    call = parse(body, request)
+    model = provider.model(call.model)
+    if model is None:
+        raise SimFault.model_not_found(call.model)
+    if call.embed_inputs is not None and not model.config.embeddings:
+        raise SimFault.bad_request(f"{model.config.id} does not support embeddings", "model")
+    return call, model
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One admitted-so-far call and everything answering it needs."""
+
+    state: SimState
+    family: Family
+    provider: ProviderState
+    model: ModelState
+    call: Call
+    render: Renderer
+
+    def count(self, field: str) -> None:
+        _count(field, self.provider.counters, self.model.counters)
+
+    def ticket(self) -> Ticket:
+        return Ticket(self.state.flight, self.provider.counters, self.model.counters)
+
+
+async def _respond(job: _Job, request: Request) -> Response:
+    provider, model = job.provider, job.model
+    now = job.state.clock()
+    triggers = Triggers.parse(job.call.text)
+    if provider.is_down(now):
+        raise SimFault(FaultKind.unavailable, "The service is temporarily unavailable.")
+    if provider.config.hang or triggers.hang:
+        return await _hang(job, request)
+    if triggers.rate_limit:
+        raise SimFault(
+            FaultKind.rate_limited,
+            "Rate limit reached (triggered by [sim:429]).",
+            retry_after_s=1.0,
+            limit=LimitKind.requests,
+            headers=provider.rate_headers(model, now),
+        )
+    headers = provider.admit(model, job.call.cost(), now)
+    job.count("accepted")
+    # In flight from admission until the answer is out (for a paced stream: its last frame).
+    ticket = job.ticket()
+    response: Response | None = None
+    try:
+        response = await _admitted(job, triggers, headers, ticket)
+        return response
+    finally:
+        if not isinstance(response, TrackedStream):
+            ticket.leave()
+
+
+async def _admitted(
+    job: _Job, triggers: Triggers, headers: dict[str, str], ticket: Ticket
+) -> Response:
+    config, family, call = job.provider.config, job.family, job.call
+    if triggers.server_error or (config.error_rate and job.state.rng.random() < config.error_rate):
+        message = "The server had an error while processing your request."
+        raise SimFault(FaultKind.server_error, message, headers=headers)
+    delay = _latency_s(job.state, config) + triggers.slow_ms / 1000
+    if delay > 0:
+        await asyncio.sleep(delay)
+    media = family.stream_media_type if call.stream else JSON
+    if config.garbage or triggers.garbage:
+        job.count("garbage")
+        return Response(family.garbage(call.stream), headers=headers, media_type=media)
+    answer = make_answer(config.name, job.model.config.id, call)
+    if config.truncate or triggers.truncate:
+        return _truncated(job, answer, headers, media)
+    _record(answer, job.provider.counters, job.model.counters)
+    if not call.stream:
+        return Response(job.render(call, answer), headers=headers, media_type=media)
+    frames = family.frames(call, answer, config.chunk_chars)
+    if config.chunk_delay_ms <= 0:
+        # Unpaced: the whole event stream as one body. Clients read it exactly as a stream,
+        # and it costs no more than a JSON answer (a paced stream costs a task per request).
+        return Response(b"".join(frames), headers=headers, media_type=media)
+    return TrackedStream(_paced(frames, config.chunk_delay_ms / 1000), ticket, headers, media)
+
+
+def _truncated(job: _Job, answer: Answer, headers: dict[str, str], media: str) -> Truncated:
+    job.count("truncated")
+    if job.call.stream:
+        whole = b"".join(job.family.frames(job.call, answer, job.provider.config.chunk_chars))
+    else:
+        whole = job.render(job.call, answer)
+    return Truncated(whole, headers=headers, media_type=media)
+
+
+def _record(answer: Answer, *counters: Counters) -> None:
+    for c in counters:
+        c.succeeded += 1
+        c.prompt_tokens += answer.prompt_tokens
+        c.completion_tokens += answer.completion_tokens
+        c.total_tokens += answer.total_tokens
+
+
+def _latency_s(state: SimState, config: SimProvider) -> float:
+    if not config.latency_ms and not config.jitter_ms:
+        return 0.0
+    jitter = state.rng.uniform(-config.jitter_ms, config.jitter_ms) if config.jitter_ms else 0.0
+    return max(0.0, config.latency_ms + jitter) / 1000
+
+
+async def _paced(frames: Iterator[bytes], delay_s: float) -> AsyncIterator[bytes]:
+    for i, frame in enumerate(frames):
+        if i:
+            await asyncio.sleep(delay_s)
+        yield frame
+
+
+async def _hang(job: _Job, request: Request) -> Response:
+    """Answer nothing until the client disconnects (or the server stops)."""
+
+    async def disconnected() -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    job.count("hung")
+    ticket = job.ticket()
+    closing = job.state.closing.wait()
+    waiters = {asyncio.ensure_future(disconnected()), asyncio.ensure_future(closing)}
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        ticket.leave()
+        for waiter in waiters:
+            waiter.cancel()
+    return Response(status_code=503)  # the client is gone, or the server is stopping
