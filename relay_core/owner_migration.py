@@ -21,6 +21,8 @@ from relay_core.usage import days_key, usage_key
 
 log = logging.getLogger("relay.owners")
 
+MOVE_LOCK_S = 120.0  # held while moving; a process that dies holding it frees it after this
+
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -33,19 +35,25 @@ class OwnerMove:
     old: str
     new: str
 
-    async def run(self) -> bool:
-        """Move everything; True when there was anything to move."""
-        moved = False
-        if await self.redis.exists(owner_files(self.prefix, self.old)):
+    def _lists(self) -> list[str]:
+        return [
+            owner_files(self.prefix, self.old),
+            owner_batches(self.prefix, self.old),
+            days_key(self.prefix, self.old),
+        ]
+
+    async def pending(self) -> bool:
+        return self.old != self.new and bool(await self.redis.exists(*self._lists()))
+
+    async def run(self) -> None:
+        """Move what is there (read again: another process may have moved it meanwhile)."""
+        files, batches, days = self._lists()
+        if await self.redis.exists(files):
             await self._files()
-            moved = True
-        if await self.redis.exists(owner_batches(self.prefix, self.old)):
+        if await self.redis.exists(batches):
             await self._batches()
-            moved = True
-        if await self.redis.exists(days_key(self.prefix, self.old)):
+        if await self.redis.exists(days):
             await self._usage()
-            moved = True
-        return moved
 
     async def _files(self) -> None:
         listed = owner_files(self.prefix, self.old)
@@ -75,8 +83,8 @@ class OwnerMove:
         for raw_day in await self.redis.smembers(old_days):
             day = _text(raw_day)
             old, new = usage_key(self.prefix, self.old, day), usage_key(self.prefix, self.new, day)
-            if await self.redis.renamenx(old, new):
-                continue
+            if not await self.redis.exists(old) or await self.redis.renamenx(old, new):
+                continue  # expired, or moved whole
             counts = await self.redis.hgetall(old)
             async with self.redis.pipeline(transaction=True) as pipe:
                 for field, n in counts.items():
@@ -100,7 +108,17 @@ class OwnerMove:
 
 
 async def move_legacy_owners(redis: Redis, prefix: str, moves: dict[str, str]) -> None:
-    """Move the data of each legacy id in ``moves`` (legacy id -> keyed id)."""
-    for old, new in moves.items():
-        if old != new and await OwnerMove(redis, prefix, old, new).run():
-            log.warning("moved a tenant's files, batches and usage to its keyed owner id %s", new)
+    """Move the data of each legacy id in ``moves`` (legacy id -> keyed id). API processes
+    starting together take turns (a Redis lock): the first moves, the others find nothing."""
+    every = [OwnerMove(redis, prefix, old, new) for old, new in moves.items()]
+    pending = [move for move in every if await move.pending()]
+    if not pending:
+        return
+    async with redis.lock(
+        f"{prefix}:owners:moving", timeout=MOVE_LOCK_S, blocking_timeout=MOVE_LOCK_S
+    ):
+        for move in pending:
+            await move.run()
+            log.warning(
+                "moved a tenant's files, batches and usage to its keyed owner id %s", move.new
+            )

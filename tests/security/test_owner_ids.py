@@ -14,7 +14,7 @@ import stat
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ from tests.support.farm import (
     forget_prefix,
     make_settings,
     simulated,
+    wait_api,
     worker_processes,
 )
 
@@ -138,3 +139,35 @@ def test_a_configured_owner_secret_is_used_and_nothing_is_kept(tmp_path: Path) -
         owner = http.get("/v1/usage").json()["owner"]
     assert owner == owner_id(CONFIGURED.encode(), KEY)
     assert not (settings.data_dir / KEPT_IN).exists()
+
+
+def test_api_processes_starting_together_move_legacy_data_once(tmp_path: Path) -> None:
+    prefix = f"rt{uuid.uuid4().hex[:10]}"
+    with simulated(tmp_path, four_providers) as (_, catalogue):
+        settings = make_settings(
+            catalogue, api_keys=KEY, key_prefix=prefix, storage_dir=tmp_path / "data" / "files"
+        )
+        old_file, old_batch = asyncio.run(
+            store_as_earlier_versions_did(settings, legacy_owner_id(KEY))
+        )
+        try:
+            with ExitStack() as stack:
+                started = [stack.enter_context(api_process(settings, wait=False)) for _ in range(2)]
+                for proc, url in started:
+                    wait_api(proc, url)
+                seen = []
+                for _, url in started:
+                    with client(url) as http:
+                        seen.append(
+                            (
+                                http.get("/v1/usage").json(),
+                                [f["id"] for f in http.get("/v1/files").json()["data"]],
+                                [b["id"] for b in http.get("/v1/batches").json()["data"]],
+                            )
+                        )
+        finally:
+            forget_prefix(redis.Redis.from_url(REDIS_URL), prefix)
+    assert seen[0] == seen[1]
+    usage, files, batches = seen[0]
+    assert usage["totals"]["requests"] == 1  # moved once, not added twice
+    assert files == [old_file] and batches == [old_batch]
