@@ -8,9 +8,9 @@ then makes every stream behave the same way:
   over to another provider is still possible;
 * every chunk carries the first chunk's ``id``;
 * the first delta of each choice carries ``role="assistant"``;
-* each choice's text is scrubbed of the provider's key even when the key is split across
-  chunks (:class:`~relay_core.providers._scrub.HeldText`: the end of the text is held while it
-  could be the key's start, and sent with the next chunk, the choice's last or an extra one);
+* each choice's text fields are scrubbed of the provider's key even when the key is split
+  across chunks (:mod:`relay_core.providers._held`: the end of a text is held while it could
+  be the key's start, and sent with the next chunk, the choice's last or an extra one);
 * leaving the ``async with`` closes the family's generator and the HTTP response.
 """
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 
+from relay_core.providers._held import StreamScrubber
 from relay_core.providers._http import CallContext
-from relay_core.providers._scrub import HeldText
 from relay_core.providers.base import RateLimitFeedback
 from relay_core.schemas.chat import ChatCompletionChunk, ChunkChoice, Delta, Usage
 
@@ -46,40 +46,19 @@ class OpenedStream:
     async def _normalised(self) -> AsyncIterator[ChatCompletionChunk]:
         stream_id = self._first.id
         started: set[int] = set()
-        held = _Held(self._secret)
+        if self._secret is None:
+            yield _normalise(self._first, stream_id, started)
+            async for chunk in self._rest:
+                yield _normalise(chunk, stream_id, started)
+            return
+        held = StreamScrubber(self._secret)
         last = held.chunk(_normalise(self._first, stream_id, started))
         yield last
         async for chunk in self._rest:
             last = held.chunk(_normalise(chunk, stream_id, started))
             yield last
-        for index, text in held.rest():
-            yield text_chunk(stream_id, last.model, last.created, Delta(content=text), index)
-
-
-class _Held:
-    """Each choice's :class:`HeldText` (none without a key to scrub)."""
-
-    def __init__(self, secret: str | None) -> None:
-        self.secret = secret
-        self.texts: dict[int, HeldText] = {}
-
-    def chunk(self, chunk: ChatCompletionChunk) -> ChatCompletionChunk:
-        if self.secret is None:
-            return chunk
-        for choice in chunk.choices:
-            delta = choice.delta
-            if delta.content or choice.finish_reason is not None:
-                text = self.texts.setdefault(choice.index, HeldText(self.secret))
-                content = text.feed(delta.content) if delta.content else ""
-                if choice.finish_reason is not None:
-                    content += text.flush()
-                if delta.content is not None or content:
-                    delta.content = content
-        return chunk
-
-    def rest(self) -> list[tuple[int, str]]:
-        """What is still held when the stream ends without a finish."""
-        return [(i, out) for i, t in self.texts.items() if (out := t.flush())]
+        for index, delta in held.rest():
+            yield text_chunk(stream_id, last.model, last.created, delta, index)
 
 
 def _normalise(
