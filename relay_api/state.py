@@ -42,8 +42,8 @@ class ApiState:
         catalogue, source = resolve_catalogue(settings)
         enabled, disabled = enabled_providers(catalogue, settings.mode)
         log_startup(source, enabled, disabled)
+        key_ids = owner_ids(settings)  # before any connection: a bad kept secret stops here
         redis = redis_pool(settings.redis_url, max_connections=256)
-        key_ids = owner_ids(settings)
         legacy = {legacy_owner_id(key): owner for key, owner in key_ids.items()}
         await move_legacy_owners(redis, settings.key_prefix, legacy)
         hub = ReplyHub(redis, settings.key_prefix)

@@ -116,6 +116,10 @@ class CallContext:
     def answer_secret(self) -> str | None:
         return answer_secret(self.secret)
 
+    def scrub_body(self, body: str) -> str:
+        """An error body as kept on the error: scrubbed first (decoded), cut after."""
+        return scrub_body(body, self.secret)[:UPSTREAM_BODY_LIMIT]
+
     def scrub(self, value: Any) -> Any:
         """A decoded answer or stream event, scrubbed of the key."""
         return scrub_value(value, self.answer_secret)
@@ -134,9 +138,7 @@ class CallContext:
             provider=self.provider,
             model=self.model,
             upstream_status=status,
-            upstream_body=None
-            if body is None
-            else scrub_body(body, self.secret)[:UPSTREAM_BODY_LIMIT],
+            upstream_body=None if body is None else self.scrub_body(body),
             retry_after=retry_after,
         )
 
