@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -16,6 +15,8 @@ from relay_core.catalogue.loader import enabled_providers, log_startup, resolve_
 from relay_core.catalogue.models import Catalogue, ProviderConfig
 from relay_core.dispatch.broker import create_celery
 from relay_core.limits import Limiter, RedisBackend
+from relay_core.owner_migration import move_legacy_owners
+from relay_core.owners import legacy_owner_id, owner_id, owner_secret
 from relay_core.redis_pool import redis_pool
 from relay_core.routing.ranking import Ranker
 from relay_core.settings import Settings
@@ -34,14 +35,17 @@ class ApiState:
     limiter: Limiter
     breaker: Breaker
     ranker: Ranker
-    key_ids: dict[str, str]  # gateway key -> owner id (a hash; the key itself is never stored)
+    key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
 
     @classmethod
     async def build(cls, settings: Settings) -> ApiState:
         catalogue, source = resolve_catalogue(settings)
         enabled, disabled = enabled_providers(catalogue, settings.mode)
         log_startup(source, enabled, disabled)
+        key_ids = owner_ids(settings)  # before any connection: a bad kept secret stops here
         redis = redis_pool(settings.redis_url, max_connections=256)
+        legacy = {legacy_owner_id(key): owner for key, owner in key_ids.items()}
+        await move_legacy_owners(redis, settings.key_prefix, legacy)
         hub = ReplyHub(redis, settings.key_prefix)
         await hub.start()
         return cls(
@@ -54,9 +58,7 @@ class ApiState:
             limiter=Limiter.from_settings(settings, RedisBackend(redis)),
             breaker=Breaker.from_settings(settings, BreakerRedis(redis)),
             ranker=Ranker(settings.strategy, settings.mode),
-            key_ids={
-                k.get_secret_value(): owner_id(k.get_secret_value()) for k in settings.api_keys
-            },
+            key_ids=key_ids,
         )
 
     async def close(self) -> None:
@@ -65,5 +67,9 @@ class ApiState:
         self.celery.close()
 
 
-def owner_id(gateway_key: str) -> str:
-    return "k" + hashlib.sha256(gateway_key.encode()).hexdigest()[:15]
+def owner_ids(settings: Settings) -> dict[str, str]:
+    """Each gateway key's owner id (no secret is made or read when there are no keys)."""
+    if not settings.api_keys:
+        return {}
+    secret = owner_secret(settings)
+    return {k.get_secret_value(): owner_id(secret, k.get_secret_value()) for k in settings.api_keys}

@@ -228,7 +228,7 @@ def estimate(args: argparse.Namespace, http: httpx.Client, console: Console) -> 
     )
     if est["backlog_lines"]:
         console.print(
-            f"{est['backlog_lines']:,} lines of running batches share that capacity: about "
+            f"{est['backlog_lines']:,} lines of your running batches share that capacity: about "
             f"{_duration(est['estimated_seconds_with_backlog'])} with them"
         )
     table = Table("provider", "model", "requests/s", "requests/day", "healthy")

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     key_prefix: str = "relay"
     # Gateway keys, comma-separated. None configured: the API binds to 127.0.0.1 only.
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    # Keys the owner ids (HMAC of each gateway key, relay_core/owners.py). None: one is made
+    # and kept in {data_dir}/owner-secret (0600). Set it when API processes share no folder.
+    owner_secret: SecretStr | None = None
 
     mode: Mode = Mode.free
     strategy: Strategy = Strategy.least_loaded
@@ -123,6 +126,16 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("owner_secret")
+    @classmethod
+    def _long_owner_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError(
+                "RELAY_OWNER_SECRET must be at least 32 characters: "
+                "python -c 'import secrets; print(secrets.token_hex(32))' makes one"
+            )
         return value
 
     def catalogue_path(self) -> Path | None:

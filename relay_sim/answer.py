@@ -5,8 +5,8 @@ The assistant text is ``"sim:{provider}/{model}: " + <last user message>``, cut 
 ``max_tokens * 4`` characters (then ``finish`` is ``length``). Token counts are characters / 4,
 rounded up. A request that offers tools and whose last user message says ``[call:NAME]`` gets a
 call to tool ``NAME`` with arguments ``{}``. The last user message may also carry fault
-triggers: ``[sim:429]``, ``[sim:500]``, ``[sim:hang]``, ``[sim:garbage]``, ``[sim:truncate]``,
-``[sim:slow=MS]``.
+triggers: ``[sim:400]``, ``[sim:429]``, ``[sim:500]``, ``[sim:hang]``, ``[sim:garbage]``,
+``[sim:truncate]``, ``[sim:slow=MS]``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from enum import StrEnum
 
 DEFAULT_MAX_TOKENS = 16  # what a request without an output cap costs against TPM
 
-_TRIGGER = re.compile(r"\[sim:(429|500|hang|garbage|truncate|slow=(\d+))\]")
+_TRIGGER = re.compile(r"\[sim:(400|429|500|hang|garbage|truncate|slow=(\d+))\]")
 _TOOL_CALL = re.compile(r"\[call:([A-Za-z0-9_.\-]+)\]")
 
 
@@ -27,6 +27,7 @@ def estimate_tokens(chars: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class Triggers:
+    bad_request: bool = False
     rate_limit: bool = False
     server_error: bool = False
     hang: bool = False
@@ -41,6 +42,7 @@ class Triggers:
         found = {m.group(1) for m in _TRIGGER.finditer(text)}
         slow = [int(m.group(2)) for m in _TRIGGER.finditer(text) if m.group(2)]
         return cls(
+            bad_request="400" in found,
             rate_limit="429" in found,
             server_error="500" in found,
             hang="hang" in found,
@@ -97,7 +99,8 @@ class Answer:
         return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
-def make_answer(provider: str, model: str, call: Call) -> Answer:
+def make_answer(provider: str, model: str, call: Call, echo: str = "") -> Answer:
+    """The answer to ``call``; ``echo`` (a key the provider quotes back) ends its text."""
     prompt = estimate_tokens(call.prompt_chars)
     if call.embed_inputs is not None:
         return Answer(model, "", None, Finish.stop, prompt, 0)
@@ -109,6 +112,8 @@ def make_answer(provider: str, model: str, call: Call) -> Answer:
                 model, "", name, Finish.tool_calls, prompt, estimate_tokens(len(name) + 2)
             )
     content = f"sim:{provider}/{model}: {call.text}"
+    if echo:
+        content = f"{content} (your key is {echo})"
     finish = Finish.stop
     if call.max_tokens is not None and len(content) > call.max_tokens * 4:
         content = content[: call.max_tokens * 4]

@@ -90,6 +90,10 @@ class SimProvider(SimLimits):
     truncate: bool = False  # 200 whose body stops half-way: the connection drops
     error_rate: float = Field(default=0.0, ge=0.0, le=1.0)  # share of admitted calls that 500
     flap_s: PositiveFloat | None = None  # healthy for flap_s, then down for flap_s, and so on
+    # A careless provider that quotes the key the caller sent: in every error message, one
+    # character of it JSON-escaped (``\u00XX``, ``/`` as ``\/``); in every answer's text.
+    echo_key_in_errors: bool = False
+    echo_key_in_answers: bool = False
 
     # Timing: the answer starts after latency_ms ± jitter_ms (uniform); stream chunks of
     # ``chunk_chars`` characters follow each other every chunk_delay_ms.

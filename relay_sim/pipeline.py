@@ -4,13 +4,16 @@
 2. wrong or missing key, when the provider expects one → 401
 3. a body the family cannot read → 400; an unknown model → 404
 4. ``outage`` (or the down half of ``flap_s``) → 503
-5. ``hang`` / ``[sim:hang]`` → no answer until the client gives up
+5. ``hang`` / ``[sim:hang]`` → no answer until the client gives up; ``[sim:400]`` → 400
 6. ``[sim:429]``, then the limits (concurrency, RPM, TPM, RPD, TPD of provider and model) → 429
 7. ``error_rate`` / ``[sim:500]`` → 500 (the request already counted against the limits)
 8. latency (``latency_ms`` ± ``jitter_ms``, plus ``[sim:slow=MS]``)
 9. ``garbage`` / ``[sim:garbage]`` → 200 with a body that is not the wire format
 10. ``truncate`` / ``[sim:truncate]`` → 200 whose body stops half-way (the connection drops)
 11. the answer, whole or streamed (``chunk_delay_ms`` between frames)
+
+With ``echo_key_in_errors`` every error message quotes the key the caller sent, one character
+of it JSON-escaped; with ``echo_key_in_answers`` every answer's text ends with it.
 
 A request is *in flight* from its admission (or the start of its hang) until its answer is
 out; refused requests never are, so ``max_in_flight`` is the provider's real concurrency.
@@ -84,8 +87,24 @@ class Truncated(Response):
         await send({"type": "http.response.body", "body": half, "more_body": True})
 
 
-def error_response(family: Family, fault: SimFault, config: SimProvider | None = None) -> Response:
+def json_escaped(key: str) -> bytes:
+    """``key`` as a careless JSON encoder may write it: the same string once decoded, but its
+    second character as ``\\u00XX`` and every ``/`` as ``\\/`` (no raw-text search finds it)."""
+    if len(key) < 2:
+        return key.encode()
+    rest = key[2:].replace("/", "\\/")
+    return f"{key[0]}\\u{ord(key[1]):04x}{rest}".encode()
+
+
+def error_response(
+    family: Family, fault: SimFault, config: SimProvider | None = None, echo: str | None = None
+) -> Response:
+    """``fault`` in ``family``'s shape; ``echo``: the caller's key, quoted in the message."""
+    if echo:
+        fault.message = f"{fault.message} (request sent with key {echo})"
     status, body = family.error(fault)
+    if echo:
+        body = body.replace(echo.encode(), json_escaped(echo))
     headers = dict(fault.headers)
     if fault.retry_after_s is not None:
         millis = config is not None and config.retry_after_ms
@@ -107,17 +126,20 @@ async def serve(
         url = f"Invalid URL ({request.method} {request.url.path})"
         return error_response(family, SimFault(FaultKind.not_found, url))
     provider.counters.requests += 1
+    config = provider.config
+    echo = family.api_key(request) if config.echo_key_in_errors else None
     try:
         call, model = await _read(family, provider, request, parse)
     except SimFault as fault:
         provider.counters.client_errors += 1
-        return error_response(family, fault)
+        return error_response(family, fault, echo=echo)
     model.counters.requests += 1
+    quoted = (family.api_key(request) or "") if config.echo_key_in_answers else ""
     try:
-        return await _respond(_Job(state, family, provider, model, call, render), request)
+        return await _respond(_Job(state, family, provider, model, call, render, quoted), request)
     except SimFault as fault:
         _count(_COUNTED_AS[fault.kind], provider.counters, model.counters)
-        return error_response(family, fault, provider.config)
+        return error_response(family, fault, config, echo)
 
 
 def check_key(family: Family, provider: ProviderState, request: Request) -> None:
@@ -156,6 +178,7 @@ class _Job:
     model: ModelState
     call: Call
     render: Renderer
+    echo: str  # the key to quote in the answer ("" unless ``echo_key_in_answers``)
 
     def count(self, field: str) -> None:
         _count(field, self.provider.counters, self.model.counters)
@@ -172,6 +195,8 @@ async def _respond(job: _Job, request: Request) -> Response:
         raise SimFault(FaultKind.unavailable, "The service is temporarily unavailable.")
     if provider.config.hang or triggers.hang:
         return await _hang(job, request)
+    if triggers.bad_request:
+        raise SimFault.bad_request(f"Invalid request (triggered by [sim:400]): {job.call.text}")
     if triggers.rate_limit:
         raise SimFault(
             FaultKind.rate_limited,
@@ -207,7 +232,7 @@ async def _admitted(
     if config.garbage or triggers.garbage:
         job.count("garbage")
         return Response(family.garbage(call.stream), headers=headers, media_type=media)
-    answer = make_answer(config.name, job.model.config.id, call)
+    answer = make_answer(config.name, job.model.config.id, call, job.echo)
     if config.truncate or triggers.truncate:
         return _truncated(job, answer, headers, media)
     _record(answer, job.provider.counters, job.model.counters)

@@ -96,14 +96,14 @@ async def list_batches(
 
 
 @router.post("/v1/batches/estimate")
-async def estimate_batch(body: EstimateRequest, state: StateDep, _owner: OwnerDep) -> Estimate:
+async def estimate_batch(body: EstimateRequest, state: StateDep, owner: OwnerDep) -> Estimate:
     check_endpoint(body.endpoint)
     resolve = resolver(state)
     targets = list({t.key: t for c in body.requests for t in resolve(c.route())}.values())
     live = await live_states(targets, state.limiter, state.breaker, time.time())
     beats = await live_workers(state.redis, state.settings.key_prefix)
     served = {p for w in beats for p in w.providers} or None
-    backlog = await batch_store(state).backlog()
+    backlog = await batch_store(state).backlog(owner)
     return estimate(body.requests, resolve, live, served, backlog)
 
 

@@ -8,8 +8,10 @@ Three tables decide which :mod:`relay_core.errors` class a failure becomes, in t
    :class:`UpstreamUnavailable`);
 3. :data:`BY_EXCEPTION`, for httpx exceptions (looked up along the exception's MRO).
 
-The API key is passed in as ``secret`` only so that it can be scrubbed from upstream bodies
-and messages before they are put on an error; it never appears in a repr.
+The API key is passed in as ``secret`` only so that it can be scrubbed from what the upstream
+says (:mod:`relay_core.providers._scrub`): error messages and bodies before they are put on an
+error (scrubbed first, cut after), answers and stream events as they are decoded; it never
+appears in a repr.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from relay_core.errors import (
     UpstreamUnavailable,
 )
 from relay_core.providers._ratelimit import parse_feedback, reset_hint
+from relay_core.providers._scrub import answer_secret, scrub_body, scrub_text, scrub_value
 
 UPSTREAM_BODY_LIMIT = 2048
 """Characters of an upstream error body kept on the error."""
@@ -107,7 +110,19 @@ class CallContext:
     secret: str | None = field(default=None, repr=False)
 
     def redact(self, text: str) -> str:
-        return text.replace(self.secret, "[redacted]") if self.secret else text
+        return scrub_text(text, self.secret)
+
+    @property
+    def answer_secret(self) -> str | None:
+        return answer_secret(self.secret)
+
+    def scrub_body(self, body: str) -> str:
+        """An error body as kept on the error: scrubbed first (decoded), cut after."""
+        return scrub_body(body, self.secret)[:UPSTREAM_BODY_LIMIT]
+
+    def scrub(self, value: Any) -> Any:
+        """A decoded answer or stream event, scrubbed of the key."""
+        return scrub_value(value, self.answer_secret)
 
     def error(
         self,
@@ -123,7 +138,7 @@ class CallContext:
             provider=self.provider,
             model=self.model,
             upstream_status=status,
-            upstream_body=None if body is None else self.redact(body)[:UPSTREAM_BODY_LIMIT],
+            upstream_body=None if body is None else self.scrub_body(body),
             retry_after=retry_after,
         )
 
@@ -157,7 +172,7 @@ def error_from_body(
     detail = rules.message(body)
     message = f"{ctx.provider} answered HTTP {status} for {ctx.model}"
     if detail:
-        message = f"{message}: {detail[:MESSAGE_DETAIL_LIMIT]}"
+        message = f"{message}: {ctx.redact(detail)[:MESSAGE_DETAIL_LIMIT]}"  # redact, then cut
     return ctx.error(cls, message, status=status, body=text, retry_after=retry_after)
 
 
@@ -219,7 +234,7 @@ class UpstreamHTTP:
                 response.status_code, response.headers, response.text, ctx, self._rules
             )
         try:
-            return orjson.loads(response.content), response
+            return ctx.scrub(orjson.loads(response.content)), response
         except orjson.JSONDecodeError:
             raise ctx.malformed("the answer is not JSON", response.text) from None
 

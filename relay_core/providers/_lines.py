@@ -51,19 +51,21 @@ async def sse_events(lines: AsyncIterable[str]) -> AsyncIterator[SSEEvent]:
 
 
 async def ndjson_objects(lines: AsyncIterable[str], ctx: CallContext) -> AsyncIterator[Any]:
-    """One decoded JSON value per non-blank line; a line that is not JSON is malformed."""
+    """One decoded JSON value (scrubbed of the key) per non-blank line; a line that is not
+    JSON is malformed."""
     async for line in lines:
         if not line.strip():
             continue
         try:
-            yield orjson.loads(line)
+            value = orjson.loads(line)
         except orjson.JSONDecodeError:
             raise ctx.malformed("a stream line is not JSON", line) from None
+        yield ctx.scrub(value)
 
 
 def decode_event(event: SSEEvent, ctx: CallContext) -> Any:
-    """An SSE event's data as JSON; anything else is malformed."""
+    """An SSE event's data as JSON (scrubbed of the key); anything else is malformed."""
     try:
-        return orjson.loads(event.data)
+        return ctx.scrub(orjson.loads(event.data))
     except orjson.JSONDecodeError:
         raise ctx.malformed("a stream event is not JSON", event.data) from None

@@ -8,6 +8,9 @@ then makes every stream behave the same way:
   over to another provider is still possible;
 * every chunk carries the first chunk's ``id``;
 * the first delta of each choice carries ``role="assistant"``;
+* each choice's text fields are scrubbed of the provider's key even when the key is split
+  across chunks (:mod:`relay_core.providers._held`: the end of a text is held while it could
+  be the key's start, and sent with the next chunk, the choice's last or an extra one);
 * leaving the ``async with`` closes the family's generator and the HTTP response.
 """
 
@@ -16,6 +19,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 
+from relay_core.providers._held import StreamScrubber
 from relay_core.providers._http import CallContext
 from relay_core.providers.base import RateLimitFeedback
 from relay_core.schemas.chat import ChatCompletionChunk, ChunkChoice, Delta, Usage
@@ -29,10 +33,12 @@ class OpenedStream:
         feedback: RateLimitFeedback,
         first: ChatCompletionChunk,
         rest: AsyncIterator[ChatCompletionChunk],
+        secret: str | None = None,
     ) -> None:
         self.feedback = feedback
         self._first = first
         self._rest = rest
+        self._secret = secret
 
     def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
         return self._normalised()
@@ -40,9 +46,19 @@ class OpenedStream:
     async def _normalised(self) -> AsyncIterator[ChatCompletionChunk]:
         stream_id = self._first.id
         started: set[int] = set()
-        yield _normalise(self._first, stream_id, started)
+        if self._secret is None:
+            yield _normalise(self._first, stream_id, started)
+            async for chunk in self._rest:
+                yield _normalise(chunk, stream_id, started)
+            return
+        held = StreamScrubber(self._secret)
+        last = held.chunk(_normalise(self._first, stream_id, started))
+        yield last
         async for chunk in self._rest:
-            yield _normalise(chunk, stream_id, started)
+            last = held.chunk(_normalise(chunk, stream_id, started))
+            yield last
+        for index, delta in held.rest():
+            yield text_chunk(stream_id, last.model, last.created, delta, index)
 
 
 def _normalise(
@@ -68,7 +84,7 @@ async def open_chunks(
             first = await anext(chunks)
         except StopAsyncIteration:
             raise ctx.malformed("the stream ended before its first chunk") from None
-        yield OpenedStream(feedback, first, chunks)
+        yield OpenedStream(feedback, first, chunks, ctx.answer_secret)
     finally:
         await chunks.aclose()
 

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.farm.conftest import four_providers
 from tests.support.farm import Farm, FarmFactory
 
 pytestmark = pytest.mark.integration
@@ -145,3 +146,32 @@ def test_usage_of_one_key_is_invisible_to_another(make_farm: FarmFactory, tmp_pa
     assert theirs["data"] == [] and theirs["totals"]["requests"] == 0
     assert theirs["owner"] != mine["owner"]
     assert KEY_A not in json.dumps(mine) + json.dumps(theirs)
+
+
+def estimate_backlog(http: httpx.Client) -> int:
+    r = http.post("/v1/batches/estimate", json={"requests": [{"model": "chat", "count": 1}]})
+    assert r.status_code == 200, r.text
+    backlog: int = r.json()["backlog_lines"]
+    return backlog
+
+
+def test_batch_estimate_counts_only_the_callers_own_backlog(
+    make_farm: FarmFactory, tmp_path: Path
+) -> None:
+    """#15 item 10: another tenant's running lines are not the caller's to count."""
+    farm = make_farm(
+        lambda sim_url: four_providers(sim_url, rpm=1),  # lines wait for capacity: a backlog
+        api_keys=f"{KEY_A},{KEY_B}",
+        storage_dir=tmp_path / "files",
+    )
+    with as_key(farm, KEY_A) as a, as_key(farm, KEY_B) as b:
+        body = {"input_file_id": upload(a, lines(12)), "endpoint": "/v1/chat/completions"}
+        r = a.post("/v1/batches", json={**body, "completion_window": "24h"})
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 30
+        while (mine := estimate_backlog(a)) == 0:  # counted once the worker has validated it
+            assert time.monotonic() < deadline, a.get(f"/v1/batches/{r.json()['id']}").text
+            time.sleep(0.05)  # polling a condition, bounded by the deadline
+        theirs = estimate_backlog(b)
+    assert 0 < mine <= 12
+    assert theirs == 0

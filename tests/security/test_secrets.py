@@ -23,8 +23,8 @@ import pytest
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from relay_api.state import owner_id
 from relay_cli.logs import RedactingFilter, secret_values
+from relay_core.owners import owner_id, owner_secret
 from tests.integration.farm.conftest import FAMILIES
 from tests.security.support import Recorder, RedisTap, decoded_views, dump_prefix, leaks
 from tests.support.farm import Farm, FarmFactory, model, sim_provider
@@ -200,11 +200,12 @@ def test_no_key_leaks_anywhere(
     assert sent == {f"Bearer {LEAKY_KEY}"}
     assert not leaks([GATEWAY_KEY, OTHER_GATEWAY_KEY], [repr(s) for s in recorder.seen])
 
-    assert leaks([*ALL_SECRETS, WRONG_GATEWAY_KEY], [a for _, _, a in answers]) == []
-    assert leaks([*ALL_SECRETS, WRONG_GATEWAY_KEY], log_text(caplog.records)) == []
+    secrets = [*ALL_SECRETS, owner_secret(farm.settings).decode()]  # the owner ids' key too
+    assert leaks([*secrets, WRONG_GATEWAY_KEY], [a for _, _, a in answers]) == []
+    assert leaks([*secrets, WRONG_GATEWAY_KEY], log_text(caplog.records)) == []
     assert leaks(ALL_SECRETS, [redacted.getvalue()]) == []
-    assert leaks(ALL_SECRETS, tap.lines) == []
-    assert leaks(ALL_SECRETS, stored) == []
+    assert leaks(secrets, tap.lines) == []
+    assert leaks(secrets, stored) == []
     # The searches do look where the prompt went: queue messages (base64) and stored results.
     assert leaks([MARKER], tap.lines) == [MARKER]
     assert any(b":result:" in line for line in stored)
@@ -241,7 +242,7 @@ def test_task_message_carries_references_not_secrets(
     envelope = args[0]
     assert kwargs == {}
     assert envelope["candidates"] == [{"provider": "p-openai", "model": "p-openai-m"}]
-    assert envelope["owner"] == owner_id(GATEWAY_KEY)
+    assert envelope["owner"] == owner_id(owner_secret(farm.settings), GATEWAY_KEY)
     assert envelope["request"]["messages"][0]["content"] == MARKER
     assert leaks(ALL_SECRETS, [raw[0]]) == []
 

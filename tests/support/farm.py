@@ -97,8 +97,14 @@ def simulated(
 
 
 def make_settings(config: Path, **overrides: Any) -> Settings:
-    prefix = f"rt{uuid.uuid4().hex[:10]}"
-    return Settings(config=config, key_prefix=prefix, **{"redis_url": REDIS_URL, **overrides})
+    """Settings for a test farm: its own Redis prefix, and a data folder (where the owner
+    secret is kept) next to its catalogue, not in the working directory."""
+    defaults = {
+        "key_prefix": f"rt{uuid.uuid4().hex[:10]}",
+        "redis_url": REDIS_URL,
+        "data_dir": config.parent / "data",
+    }
+    return Settings(config=config, **{**defaults, **overrides})
 
 
 def settings_env(settings: Settings) -> dict[str, str]:

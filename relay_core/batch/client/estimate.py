@@ -3,8 +3,9 @@
 The caller says how many lines name each model selection; the estimate resolves each
 selection's targets exactly as validation and the feeder do, keeps the healthy ones, and
 divides by their pooled rate (see :mod:`relay_core.batch.run.planner`). Lines already waiting in
-running batches share that capacity, so the estimate gives both figures. A daily cap (``rpd``)
-smaller than the work is reported: such a batch spans days.
+the caller's own running batches share that capacity, so the estimate gives both figures
+(other tenants' lines are not counted: their activity is not the caller's to see). A daily
+cap (``rpd``) smaller than the work is reported: such a batch spans days.
 """
 
 from __future__ import annotations

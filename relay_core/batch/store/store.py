@@ -240,11 +240,15 @@ class BatchStore:
             expires_at=obj.expires_at,
         )
 
-    async def backlog(self) -> int:
-        """Lines not yet finished in every running batch (all owners)."""
+    async def backlog(self, owner: str) -> int:
+        """Lines not yet finished in ``owner``'s running batches (never another tenant's: how
+        busy the others are is theirs to know)."""
         left = 0
         for batch_id in await self.active():
-            got = await self.redis.hmget(self.keys(batch_id).meta, ["total", "completed", "failed"])
-            total, completed, failed = (int(v or 0) for v in got)
+            meta = self.keys(batch_id).meta
+            got = await self.redis.hmget(meta, ["owner", "total", "completed", "failed"])
+            if got[0] is None or _text(got[0]) != owner:
+                continue
+            total, completed, failed = (int(v or 0) for v in got[1:])
             left += max(0, total - completed - failed)
         return left

@@ -16,6 +16,7 @@ from tests.integration.simulator.support import (
     ollama,
     openai,
     patched,
+    sse,
     stats,
     wait_until,
 )
@@ -166,3 +167,39 @@ async def test_concurrency_limit(sim, http):
     assert sorted(r.status_code for r in codes) == [200, 200, 429, 429]
     # Refused requests are never in flight: only the two admitted ones were.
     assert stats(http, "conc")["max_in_flight"] == 2
+
+
+# ---- a provider that quotes the caller's key -------------------------------------------------
+
+SIM_KEY = "sk-sim_echo/key-0123456789"
+
+
+def test_sim_400_trigger_refuses_the_request_in_the_family_shape(http):
+    r = openai(http, "f-openai", "[sim:400] please")
+    assert r.status_code == 400
+    assert error_kind("openai", r) == "invalid_request_error"
+    assert "[sim:400] please" in r.json()["error"]["message"]
+
+
+def test_echo_key_in_errors_quotes_the_key_json_escaped(http):
+    with patched(http, "f-openai", echo_key_in_errors=True):
+        r = openai(http, "f-openai", "[sim:500]", key=SIM_KEY)
+    assert r.status_code == 500
+    assert SIM_KEY.encode() not in r.content  # escaped: no raw-text search finds it
+    assert b"\\u" in r.content and b"\\/" in r.content
+    assert SIM_KEY in r.json()["error"]["message"]  # ... yet it is the key, once decoded
+    assert SIM_KEY not in openai(http, "f-openai", "[sim:500]", key=SIM_KEY).text  # off again
+
+
+def test_echo_key_in_answers_quotes_the_key_in_the_text(http):
+    with patched(http, "f-openai", echo_key_in_answers=True):
+        whole = openai(http, "f-openai", "hi", key=SIM_KEY)
+        streamed = openai(http, "f-openai", "hi", key=SIM_KEY, stream=True)
+    assert SIM_KEY in whole.json()["choices"][0]["message"]["content"]
+    pieces = [
+        orjson.loads(data)["choices"][0]["delta"].get("content") or ""
+        for _, data in sse(streamed.text)
+        if data != "[DONE]" and orjson.loads(data)["choices"]
+    ]
+    assert SIM_KEY not in pieces and SIM_KEY in "".join(pieces)  # split across chunks
+    assert SIM_KEY not in openai(http, "f-openai", "hi", key=SIM_KEY).text
