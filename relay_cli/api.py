@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from relay_api.app import create_app
+    from relay_api.http_protocol import protocol
     from relay_core.settings import Settings
 
     settings = Settings()
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         create_app(settings),
         host=host,
         port=port,
+        http=protocol(),  # malformed HTTP answered as OpenAI's error JSON
         log_config=None,
         access_log=False,
         # SIGTERM: stop accepting, let open requests finish (bounded), then shut down.

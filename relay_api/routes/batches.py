@@ -143,7 +143,8 @@ async def batch_results(
         file_id = final_file(fields, which)
         if file_id is None:
             return Response(b"", media_type="application/jsonl")
-        return FileResponse(file_store(state).path(file_id), media_type="application/jsonl")
+        path = await file_store(state).content_path(file_id, owner)
+        return FileResponse(path, media_type="application/jsonl")
     return StreamingResponse(live_results(store, batch_id, which), media_type="application/jsonl")
 
 

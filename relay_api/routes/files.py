@@ -82,7 +82,9 @@ async def file_content(file_id: str, state: StateDep, owner: OwnerDep) -> FileRe
     store = file_store(state)
     record = await store.get(file_id, owner)
     return FileResponse(
-        store.path(file_id), media_type="application/octet-stream", filename=record.filename
+        await store.content_path(file_id, owner),
+        media_type="application/octet-stream",
+        filename=record.filename,
     )
 
 

@@ -12,32 +12,49 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # What every JSON encoder on the way (orjson in the queue, the providers) can carry: integers
-# that fit in 64 bits, nesting no deeper than orjson's limit (255) with room to spare.
+# that fit in 64 bits, nesting no deeper than orjson's limit (255) with room to spare, and
+# strings that UTF-8 can encode (JSON's "\ud800" escape decodes to a lone surrogate, which it
+# cannot).
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 MAX_JSON_DEPTH = 64
 
+Path = tuple[str | int, ...]
 
-def json_problem(value: object) -> str | None:
-    """Why ``value`` (decoded JSON) could not travel on to a provider, or None."""
-    stack: list[tuple[object, str, int]] = [(value, "", 0)]
+
+def json_problem(value: object) -> tuple[str, Path] | None:
+    """Why ``value`` (decoded JSON) could not travel on to a provider, and where, or None."""
+    stack: list[tuple[object, Path]] = [(value, ())]
     while stack:
-        item, path, depth = stack.pop()
-        where = f" at '{path}'" if path else ""
-        if depth > MAX_JSON_DEPTH:
-            return f"the request is nested deeper than {MAX_JSON_DEPTH} levels{where}"
-        if isinstance(item, int) and not isinstance(item, bool):
+        item, path = stack.pop()
+        where = f" at '{'.'.join(map(str, path))}'" if path else ""
+        if len(path) > MAX_JSON_DEPTH:
+            return f"the request is nested deeper than {MAX_JSON_DEPTH} levels{where}", path
+        if isinstance(item, str):
+            if not item.isascii() and not _utf8(item):
+                return f"the string{where} holds a lone surrogate (no UTF-8 can carry it)", path
+        elif isinstance(item, int) and not isinstance(item, bool):
             if not INT64_MIN <= item <= INT64_MAX:
-                return f"the integer{where} does not fit in 64 bits"
+                return f"the integer{where} does not fit in 64 bits", path
         elif isinstance(item, dict):
-            stack.extend((v, f"{path}.{k}" if path else str(k), depth + 1) for k, v in item.items())
+            for k, v in item.items():
+                if isinstance(k, str) and not k.isascii() and not _utf8(k):
+                    return f"a key{where} holds a lone surrogate (no UTF-8 can carry it)", path
+                stack.append((v, (*path, k)))
         elif isinstance(item, list):
-            stack.extend(
-                (v, f"{path}.{i}" if path else str(i), depth + 1) for i, v in enumerate(item)
-            )
+            stack.extend((v, (*path, i)) for i, v in enumerate(item))
     return None
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
@@ -125,7 +142,10 @@ class ChatCompletionRequest(BaseModel):
     def _portable(cls, data: Any) -> Any:
         problem = json_problem(data)
         if problem is not None:
-            raise ValueError(problem)
+            message, path = problem
+            error = PydanticCustomError("unportable_value", message)
+            detail = InitErrorDetails(type=error, loc=path, input=data)
+            raise ValidationError.from_exception_data(cls.__name__, [detail])
         return data
 
     def output_limit(self) -> int | None:

@@ -79,6 +79,15 @@ class FileStore:
             raise NotFound(f"No such File object: {file_id}", param="file_id")
         return record
 
+    async def content_path(self, file_id: str, owner: str) -> Path:
+        """Where the owner's file ``file_id`` is on disk; :class:`NotFound` when the file was
+        deleted, or its content is gone from storage."""
+        await self.get(file_id, owner)
+        path = self.path(file_id)
+        if not path.is_file():
+            raise NotFound(f"The content of File {file_id} is no longer stored.", param="file_id")
+        return path
+
     async def page(
         self,
         owner: str,

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from python_multipart.exceptions import MultipartParseError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from relay_core.errors import InvalidRequest, PayloadTooLarge
 
 MAX_FIELD_BYTES = 4096
+MAX_BOUNDARY = 256  # python-multipart's limit (RFC 2046 allows 70)
 
 
 @dataclass(slots=True)
@@ -111,6 +112,8 @@ def boundary_of(content_type: str | None) -> bytes:
     boundary = params.get(b"boundary")
     if ctype != b"multipart/form-data" or not boundary:
         raise InvalidRequest("Upload the file as multipart/form-data (fields 'file', 'purpose').")
+    if len(boundary) > MAX_BOUNDARY:
+        raise InvalidRequest(f"The multipart boundary is longer than {MAX_BOUNDARY} characters.")
     return boundary
 
 
@@ -145,8 +148,12 @@ async def receive_upload(
                 async for chunk in chunks:
                     parser.write(chunk)
                 parser.finalize()
-            except MultipartParseError as exc:
+            except FormParserError as exc:
                 raise InvalidRequest("The multipart body is malformed.") from exc
+            if parser.state != MultipartState.END:
+                raise InvalidRequest(
+                    "The multipart body is incomplete: it ends before its closing boundary."
+                )
         if not receiver.seen_file:
             raise InvalidRequest(
                 "No file in the upload: send it as the 'file' field.", param="file"
