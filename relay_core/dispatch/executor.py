@@ -27,7 +27,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from relay_core.breaker import Permit
-from relay_core.context.prepare import prepare_request
+from relay_core.context.prepare import count_request, prepare_request
 from relay_core.dispatch.envelope import Envelope, Kind, Reply
 from relay_core.dispatch.outcome import Done, Forward, Outcome, exhausted_error
 from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
@@ -155,11 +155,15 @@ class Executor:
             return self._final(env, GatewayTimeout("No provider answered before the deadline."))
         if env.index >= len(env.candidates):
             return self._next_round(env, None)
-        prepared = self._prepare(env)
+        request = ChatCompletionRequest.model_validate(env.request)
+        if env.message_tokens is None or len(env.message_tokens) != len(request.messages):
+            # Counted once (a batch line's first visit); every later visit reuses the counts.
+            env = env.model_copy(update={"message_tokens": await count_request(request)})
+        prepared = self._prepare(env, request)
         if isinstance(prepared, RelayError):
             return self._advance(env, prepared)
-        target, request = prepared
-        estimate = estimate_request_tokens(request, target.model)
+        target, request, prompt = prepared
+        estimate = estimate_request_tokens(prompt, request, target.model)
         wait = await self._take(target, env, estimate)
         if wait is not None:
             return await self._no_capacity(env, wait, estimate)
@@ -171,16 +175,20 @@ class Executor:
             return self._advance(env, CircuitOpen("Circuit open.", provider=target.name))
         return await self._call(env, Call(target, permit, request, estimate))
 
-    def _prepare(self, env: Envelope) -> tuple[LiveTarget, ChatCompletionRequest] | RelayError:
+    def _prepare(
+        self, env: Envelope, request: ChatCompletionRequest
+    ) -> tuple[LiveTarget, ChatCompletionRequest, int] | RelayError:
         """The current candidate and the request as it will be sent to it, or why it is
         skipped: not served here (a mis-delivery, or a provider disabled here), or the
         conversation cannot fit its context window (the next candidate's may be larger)."""
         target = self.state.target(env.current)
         if target is None:
             return CircuitOpen("Provider not served.", provider=env.current.provider)
-        request = ChatCompletionRequest.model_validate(env.request)
         try:
-            return target, prepare_request(request, target.model, self.settings)
+            fitted, prompt = prepare_request(
+                request, target.model, self.settings, env.message_tokens, env.token_scale or 1.0
+            )
+            return target, fitted, prompt
         except InvalidRequest as exc:
             exc.provider, exc.model = target.name, target.model.id
             return exc
