@@ -28,6 +28,7 @@ from redis.exceptions import RedisError
 
 from relay_core.breaker import Permit
 from relay_core.context.prepare import count_request, prepare_request
+from relay_core.context.upstream import corrected_scale, upstream_count
 from relay_core.dispatch.envelope import Envelope, Kind, Reply
 from relay_core.dispatch.outcome import Done, Forward, Outcome, exhausted_error
 from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
@@ -40,6 +41,7 @@ from relay_core.errors import (
     InvalidRequest,
     RateLimited,
     RelayError,
+    UpstreamContextTooLong,
     UpstreamError,
 )
 from relay_core.events import CallRecord, EventSink, emit
@@ -71,6 +73,7 @@ class Call:
     permit: Permit
     request: ChatCompletionRequest
     estimate: int
+    prompt: int  # Relay's estimate of the prompt sent
 
 
 class Executor:
@@ -173,7 +176,7 @@ class Executor:
         if permit is None:
             await self.state.refund(target, env.id, estimate, self.clock())
             return self._advance(env, CircuitOpen("Circuit open.", provider=target.name))
-        return await self._call(env, Call(target, permit, request, estimate))
+        return await self._call(env, Call(target, permit, request, estimate, prompt))
 
     def _prepare(
         self, env: Envelope, request: ChatCompletionRequest
@@ -259,8 +262,9 @@ class Executor:
                 exc=exc,
                 now=self.clock(),
             )
-            if not exc.retryable:
-                return self._final(env, exc)
+            if not exc.retryable:  # the request's fault; an over-long prompt is re-fitted once
+                refit = _refit(env, call, exc)
+                return self._final(env, exc) if refit is None else Forward(refit)
             if isinstance(exc, RateLimited) and env.attempts < self.settings.max_attempts:
                 # The provider's pacing, not a failure: it stays a candidate once its pause ends.
                 env = _with_failure(env, exc)
@@ -370,6 +374,19 @@ class Executor:
 
     def _final(self, env: Envelope, exc: RelayError) -> Outcome:
         return Done(Reply(id=env.id, ok=False, error=exc.to_info(), attempts=env.attempts))
+
+
+def _refit(env: Envelope, call: Call, exc: UpstreamError) -> Envelope | None:
+    """After the upstream said the prompt is over its window: the envelope to send to the
+    same candidate once more, trimmed by the upstream's own count (None: already retried,
+    or the upstream named no figure)."""
+    if not isinstance(exc, UpstreamContextTooLong) or env.token_scale is not None:
+        return None
+    count = upstream_count(exc.upstream_body or exc.message)
+    if count is None:
+        return None
+    scale = corrected_scale(count, call.prompt, call.target.model.context_window)
+    return _with_failure(env, exc).model_copy(update={"token_scale": scale})
 
 
 def _with_failure(env: Envelope, exc: RelayError) -> Envelope:
