@@ -130,6 +130,7 @@ class Executor:
             queue_wait_s=max(0.0, started - env.enqueued_at),
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
+            usage_estimated=usage is not None and usage.is_estimate(),
             ttft_s=ttft_s,
             at=now,
         )
@@ -317,6 +318,7 @@ class Executor:
             call.request,
             normalize=normalize,
             clock=self.clock,
+            prompt=call.prompt,
         )
         async with t.provider.stream(call.request, t.model.id) as upstream:
             result = await relay.run(upstream, started)
@@ -331,7 +333,7 @@ class Executor:
                 now=self.clock(),
             )
             return self._final(env, result.error)
-        usage = result.estimated_usage(call.request)
+        usage = result.estimated_usage(call.request, call.prompt)
         reply = relay.reply(usage, started, self.clock())
         if not result.taken:
             await self.streams.finish(env.id, reply)  # [DONE] first, the bookkeeping after
