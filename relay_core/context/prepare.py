@@ -129,7 +129,7 @@ async def fit_candidates(
     options = FitOptions.from_settings(settings, request.context_mode)
     widest = max((model_of(c) for c in candidates), key=lambda m: prompt_budget(merged, m))
     floor = _floor(merged, options)
-    if floor > prompt_budget(merged, widest):
+    if floor > int(widest.context_window * SAFETY):  # over every window, whatever the output
         raise _refuse(merged, widest, floor, at_least=True)
     costs = await count_request(request)
     _, each = styled(request, settings.style_directive, costs)
