@@ -114,6 +114,9 @@ async def chat_completions(
         "x-relay-upstream-ms": f"{reply.upstream_s * 1000:.1f}",
         "x-request-id": env.id,
     }
+    usage = reply.body.get("usage")
+    if isinstance(usage, dict) and usage.get("estimated") is True:
+        headers["x-relay-usage"] = "estimated"  # the upstream sent none: Relay's estimate
     reply.body["id"] = env.id
     if reply.provider and reply.model:
         await affinity.pin(owner, x_session_id, reply.provider, reply.model)

@@ -27,6 +27,7 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from relay_core.breaker import Permit
+from relay_core.context.count import count_text
 from relay_core.context.prepare import count_request, prepare_request
 from relay_core.context.upstream import corrected_scale, upstream_count
 from relay_core.dispatch.envelope import Envelope, Kind, Reply
@@ -46,7 +47,7 @@ from relay_core.errors import (
 )
 from relay_core.events import CallRecord, EventSink, emit
 from relay_core.normalize import Normalize, normalize_completion
-from relay_core.schemas.chat import ChatCompletionRequest, Usage
+from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
 from relay_core.tokens import estimate_request_tokens
 
 log = logging.getLogger("relay.dispatch")
@@ -273,8 +274,8 @@ class Executor:
                 return await self._no_capacity(env, wait, call.estimate)
             return self._advance(env, exc)
         elapsed = self.clock() - started
-        usage = completion.body.usage
-        actual = usage.total_tokens if usage else call.estimate
+        usage = completion.body.usage or _estimated_usage(completion.body, call)
+        actual = usage.total_tokens
         # Bookkeeping after a success changes no decision about this request: it runs after
         # the reply is on its way, off the latency path.
         self._later(self._report(env, call, started, None, usage))
@@ -288,7 +289,7 @@ class Executor:
                 now=self.clock(),
             )
         )
-        body = completion.body.model_copy(update={"model": t.model.id})
+        body = completion.body.model_copy(update={"model": t.model.id, "usage": usage})
         how = Normalize.for_request(call.request, self.settings.normalize_output)
         body = normalize_completion(body, how)
         return Done(
@@ -376,6 +377,26 @@ class Executor:
 
     def _final(self, env: Envelope, exc: RelayError) -> Outcome:
         return Done(Reply(id=env.id, ok=False, error=exc.to_info(), attempts=env.attempts))
+
+
+def _estimated_usage(body: ChatCompletion, call: Call) -> Usage:
+    """Relay's estimate, marked ``estimated: true``, for an answer that came without usage:
+    the prompt's carried estimate and the answer's text, never above ``max_tokens`` x ``n``."""
+    texts = [c.message.content or "" for c in body.choices]
+    for c in body.choices:
+        texts.extend(t.function.name + t.function.arguments for t in c.message.tool_calls or ())
+    completion = sum(count_text(t) for t in texts)
+    cap = call.request.output_limit()
+    if cap is not None:
+        completion = min(completion, cap * (call.request.n or 1))
+    return Usage.model_validate(
+        {
+            "prompt_tokens": call.prompt,
+            "completion_tokens": completion,
+            "total_tokens": call.prompt + completion,
+            "estimated": True,
+        }
+    )
 
 
 def _refit(env: Envelope, call: Call, exc: UpstreamError) -> Envelope | None:

@@ -7,8 +7,11 @@ import time
 from typing import Any
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from tests.integration.streaming.support import ask, stream
+from tests.security.support import Recorder
 from tests.support.farm import FarmFactory, model, sim_provider
 
 pytestmark = pytest.mark.integration
@@ -130,3 +133,33 @@ def test_an_upstream_without_stream_usage_gets_a_marked_capped_estimate(
     row = rows(usage)["a/a-m"]
     assert row["estimated_tokens"] == row["total_tokens"] > 0
     assert usage["totals"]["estimated_tokens"] == row["estimated_tokens"]
+
+
+def test_an_answer_without_usage_is_marked_estimated_in_a_header(make_farm: FarmFactory) -> None:
+    def no_usage(_: Request, __: bytes) -> Response:
+        answer = {"role": "assistant", "content": "one two three four five six seven eight"}
+        return JSONResponse(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "a-m",
+                "choices": [{"index": 0, "message": answer, "finish_reason": "stop"}],
+            }
+        )
+
+    with Recorder(no_usage).serving() as upstream:
+
+        def one(sim_url: str) -> list[dict[str, Any]]:
+            entry = sim_provider("a", "openai", sim_url, [model("a-m", aliases=["chat"])])
+            return [{**entry, "base_url": f"{upstream}/v1"}]
+
+        farm = make_farm(one)
+        with farm.client() as http:
+            r = http.post("/v1/chat/completions", json=ask("hi", max_tokens=4))
+            usage = usage_when(http, 1)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-relay-usage"] == "estimated"
+    assert r.json()["usage"]["estimated"] is True
+    assert r.json()["usage"]["completion_tokens"] == 4
+    assert rows(usage)["a/a-m"]["estimated_tokens"] == r.json()["usage"]["total_tokens"]

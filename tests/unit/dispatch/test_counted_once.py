@@ -9,7 +9,15 @@ from relay_core.context.count import count_each
 from relay_core.dispatch.envelope import Kind
 from relay_core.schemas.chat import Message
 from relay_sim import SimServer
-from tests.unit.dispatch.support import build, done, forward, sim_config, upstream_calls
+from tests.unit.dispatch.support import (
+    build,
+    done,
+    forward,
+    mock_client,
+    provider_config,
+    sim_config,
+    upstream_calls,
+)
 
 
 async def test_a_line_is_counted_on_its_first_visit_and_the_count_travels(
@@ -37,3 +45,32 @@ async def test_the_carried_count_is_what_the_worker_fits_by(
     # With the true count it goes through.
     ok = done(await farm.visit(farm.envelope("a", text="short", message_tokens=[5])))
     assert ok.ok
+
+
+async def test_an_answer_without_usage_gets_a_marked_capped_estimate() -> None:
+    def no_usage(request: httpx.Request) -> httpx.Response:
+        answer = {"role": "assistant", "content": "one two three four five six seven eight"}
+        body = {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "m1",
+            "choices": [{"index": 0, "message": answer, "finish_reason": "length"}],
+        }
+        return httpx.Response(200, json=body)
+
+    async with mock_client(no_usage) as client:
+        farm = build(client, [provider_config("a", "https://a.example.com/v1")])
+        env = farm.envelope("a", text="hi", message_tokens=[9])
+        env.request["max_tokens"] = 5
+        reply = done(await farm.visit(env))
+
+    assert reply.ok and reply.body is not None
+    usage = reply.body["usage"]
+    assert usage == {
+        "prompt_tokens": 3 + 9,
+        "completion_tokens": 5,  # eight words, capped at max_tokens
+        "total_tokens": 17,
+        "estimated": True,
+    }
+    assert farm.sink.records[-1].usage_estimated
