@@ -127,10 +127,12 @@ async def fit_candidates(
         return [], []
     merged = merge_style(request, settings.style_directive)
     options = FitOptions.from_settings(settings, request.context_mode)
-    widest = max((model_of(c) for c in candidates), key=lambda m: prompt_budget(merged, m))
+    models = [model_of(c) for c in candidates]
+    widest = max(models, key=lambda m: prompt_budget(merged, m))
+    largest = max(models, key=lambda m: m.context_window)
     floor = _floor(merged, options)
-    if floor > int(widest.context_window * SAFETY):  # over every window, whatever the output
-        raise _refuse(merged, widest, floor, at_least=True)
+    if floor > int(largest.context_window * SAFETY):  # over every window, whatever the output
+        raise _refuse(merged, largest, floor, at_least=True)
     costs = await count_request(request)
     _, each = styled(request, settings.style_directive, costs)
     need = required_tokens(merged, options, each)
