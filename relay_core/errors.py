@@ -18,6 +18,7 @@ processes as :class:`ErrorInfo`.
     │   ├── UpstreamModelNotFound        404 from the provider
     │   ├── UpstreamQuotaExhausted       402: credits or daily allowance gone
     │   ├── UpstreamBadRequest           400/422: the provider refused the request itself
+    │   │   └── UpstreamContextTooLong   the prompt is over its window (code and param kept)
     │   ├── RateLimited                  429 (``retry_after`` seconds when the provider said)
     │   ├── UpstreamTimeout              no answer in time
     │   ├── UpstreamUnavailable          5xx, connection refused or reset
@@ -188,6 +189,13 @@ class UpstreamBadRequest(UpstreamError):
     error_type = "invalid_request_error"
     code = "upstream_rejected_request"
     retryable = False
+
+
+class UpstreamContextTooLong(UpstreamBadRequest):
+    """The provider counted the prompt over its context window (its
+    ``context_length_exceeded``): Relay trims with the provider's own figure and retries once."""
+
+    code = "context_length_exceeded"
 
 
 class RateLimited(UpstreamError):

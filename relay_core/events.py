@@ -26,6 +26,7 @@ class CallRecord:
     queue_wait_s: float  # from enqueue to the call starting
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    usage_estimated: bool = False  # the tokens are Relay's estimate (the upstream sent none)
     ttft_s: float | None = None  # streaming: time to the first chunk
     at: float = 0.0  # epoch seconds
 

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     context_mode: ContextMode = ContextMode.dynamic
     context_static_messages: int = Field(default=20, gt=0)
     context_summary_tokens: int = Field(default=512, gt=0)
+    # A chat request may carry at most this many messages (400 beyond, before they are
+    # parsed): long agent loops run to hundreds; each message costs ~1 KiB of API memory.
+    max_messages: int = Field(default=2048, gt=0)
     # Consistent output (docs/streaming.md): a directive merged into the system prompt, and
     # the normalizer that strips provider preambles from answers.
     style_directive: str = ""

@@ -1,32 +1,16 @@
-"""Token estimates, for debiting TPM buckets before the provider reports real usage.
+"""What a call is debited against TPM buckets before the provider reports real usage.
 
-Deliberately cheap (characters / 4, the usual rule of thumb for English with BPE tokenizers):
-the estimate only has to be close, because every call's real usage corrects the buckets.
+The prompt's part is Relay's one estimate (:mod:`relay_core.context.count`, counted once per
+request and carried in the envelope); the output's part is what the request may produce.
+Every call's real usage corrects the buckets afterwards.
 """
 
 from __future__ import annotations
 
 from relay_core.catalogue.models import ModelConfig
-from relay_core.schemas.chat import ChatCompletionRequest, Message
+from relay_core.schemas.chat import ChatCompletionRequest
 
-CHARS_PER_TOKEN = 4
-PER_MESSAGE_OVERHEAD = 4
 DEFAULT_OUTPUT_ESTIMATE = 256
-
-
-def estimate_text_tokens(text: str) -> int:
-    return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
-
-
-def estimate_message_tokens(message: Message) -> int:
-    n = PER_MESSAGE_OVERHEAD + estimate_text_tokens(message.text())
-    for call in message.tool_calls or ():
-        n += estimate_text_tokens(call.function.name + call.function.arguments)
-    return n
-
-
-def estimate_prompt_tokens(request: ChatCompletionRequest) -> int:
-    return sum(estimate_message_tokens(m) for m in request.messages)
 
 
 def expected_output_tokens(request: ChatCompletionRequest, model: ModelConfig | None) -> int:
@@ -38,8 +22,8 @@ def expected_output_tokens(request: ChatCompletionRequest, model: ModelConfig | 
     return DEFAULT_OUTPUT_ESTIMATE
 
 
-def estimate_request_tokens(request: ChatCompletionRequest, model: ModelConfig | None) -> int:
-    """Prompt tokens plus the output the request may produce (times ``n`` choices)."""
-    return estimate_prompt_tokens(request) + expected_output_tokens(request, model) * (
-        request.n or 1
-    )
+def estimate_request_tokens(
+    prompt_tokens: int, request: ChatCompletionRequest, model: ModelConfig | None
+) -> int:
+    """``prompt_tokens`` plus the output the request may produce (times ``n`` choices)."""
+    return prompt_tokens + expected_output_tokens(request, model) * (request.n or 1)

@@ -49,13 +49,21 @@ class UsageRow:
     completion_tokens: int = 0
     errors: int = 0
     rate_limited: int = 0
+    estimated_tokens: int = 0  # of the tokens above, those Relay estimated (no upstream usage)
 
     @property
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
 
-COUNTERS = ("requests", "prompt_tokens", "completion_tokens", "errors", "rate_limited")
+COUNTERS = (
+    "requests",
+    "prompt_tokens",
+    "completion_tokens",
+    "errors",
+    "rate_limited",
+    "estimated_tokens",
+)
 
 
 class UsageSink:
@@ -82,6 +90,11 @@ class UsageSink:
             add((owner, day, base + "prompt_tokens"), record.prompt_tokens)
         if record.completion_tokens:
             add((owner, day, base + "completion_tokens"), record.completion_tokens)
+        if record.usage_estimated and record.prompt_tokens + record.completion_tokens:
+            add(
+                (owner, day, base + "estimated_tokens"),
+                record.prompt_tokens + record.completion_tokens,
+            )
         if not record.ok:
             add((owner, day, base + "errors"))
         if record.error in RATE_LIMIT_ERRORS:

@@ -21,8 +21,11 @@ _TRIGGER = re.compile(r"\[sim:(400|429|500|hang|garbage|truncate|slow=(\d+))\]")
 _TOOL_CALL = re.compile(r"\[call:([A-Za-z0-9_.\-]+)\]")
 
 
-def estimate_tokens(chars: int) -> int:
-    return (chars + 3) // 4
+def estimate_tokens(chars: int, density: float = 1.0) -> int:
+    """Characters / 4, rounded up; times ``density`` for a denser tokenizer."""
+    if density == 1.0:
+        return (chars + 3) // 4
+    return -int(-chars * density // 4)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +102,12 @@ class Answer:
         return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
-def make_answer(provider: str, model: str, call: Call, echo: str = "") -> Answer:
-    """The answer to ``call``; ``echo`` (a key the provider quotes back) ends its text."""
-    prompt = estimate_tokens(call.prompt_chars)
+def make_answer(
+    provider: str, model: str, call: Call, echo: str = "", density: float = 1.0
+) -> Answer:
+    """The answer to ``call``; ``echo`` (a key the provider quotes back) ends its text;
+    ``density`` scales the tokens counted per character (a denser tokenizer)."""
+    prompt = estimate_tokens(call.prompt_chars, density)
     if call.embed_inputs is not None:
         return Answer(model, "", None, Finish.stop, prompt, 0)
     if call.tools:
@@ -118,4 +124,4 @@ def make_answer(provider: str, model: str, call: Call, echo: str = "") -> Answer
     if call.max_tokens is not None and len(content) > call.max_tokens * 4:
         content = content[: call.max_tokens * 4]
         finish = Finish.length
-    return Answer(model, content, None, finish, prompt, estimate_tokens(len(content)))
+    return Answer(model, content, None, finish, prompt, estimate_tokens(len(content), density))

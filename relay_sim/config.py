@@ -61,6 +61,9 @@ class SimModel(SimLimits):
     id: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
     embeddings: bool = False
+    # Answer 400 context_length_exceeded (OpenAI's words and figures) when the prompt, as this
+    # provider counts it, plus max_tokens is over this many tokens. None: no window.
+    context_window: PositiveInt | None = None
 
 
 class SimProvider(SimLimits):
@@ -101,6 +104,14 @@ class SimProvider(SimLimits):
     jitter_ms: NonNegativeFloat = 0.0
     chunk_delay_ms: NonNegativeFloat = 0.0
     chunk_chars: PositiveInt = 16
+
+    # Upstream quirks (off by default)
+    # A "denser tokenizer": tokens per character are this many times the default (one per
+    # four characters): 3.0 counts more tokens per character than Relay's estimate does.
+    token_density: PositiveFloat = 1.0
+    # Off: a stream never carries a usage chunk, even with stream_options.include_usage (as
+    # several OpenAI-compatible servers do).
+    stream_usage: bool = True
 
     def header_style(self) -> HeaderStyle:
         return self.headers if self.headers is not None else FAMILY_HEADERS[self.api]

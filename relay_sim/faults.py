@@ -13,6 +13,7 @@ from relay_sim.limits import LimitKind
 
 class FaultKind(StrEnum):
     bad_request = "bad_request"  # 400
+    context_length_exceeded = "context_length_exceeded"  # 400: the prompt is over the window
     unauthorized = "unauthorized"  # 401
     not_found = "not_found"  # 404: no such provider or endpoint
     model_not_found = "model_not_found"  # 404

@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from relay_sim.answer import Answer, Call, Triggers, make_answer
+from relay_sim.answer import Answer, Call, Triggers, estimate_tokens, make_answer
 from relay_sim.config import SimProvider
 from relay_sim.families.base import Family
 from relay_sim.faults import FaultKind, SimFault
@@ -49,6 +49,7 @@ JSON = "application/json"
 _COUNTED_AS: Mapping[FaultKind, str] = MappingProxyType(
     {
         FaultKind.bad_request: "client_errors",
+        FaultKind.context_length_exceeded: "client_errors",
         FaultKind.unauthorized: "client_errors",
         FaultKind.not_found: "client_errors",
         FaultKind.model_not_found: "client_errors",
@@ -165,7 +166,22 @@ async def _read(
         raise SimFault.model_not_found(call.model)
     if call.embed_inputs is not None and not model.config.embeddings:
         raise SimFault.bad_request(f"{model.config.id} does not support embeddings", "model")
+    _check_window(call, model, provider.config.token_density)
     return call, model
+
+
+def _check_window(call: Call, model: ModelState, density: float) -> None:
+    window = model.config.context_window
+    if window is None:
+        return
+    prompt = estimate_tokens(call.prompt_chars, density)
+    if prompt + (call.max_tokens or 0) > window:
+        raise SimFault(
+            FaultKind.context_length_exceeded,
+            f"This model's maximum context length is {window} tokens. However, your messages "
+            f"resulted in {prompt} tokens. Please reduce the length of the messages.",
+            param="messages",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +248,8 @@ async def _admitted(
     if config.garbage or triggers.garbage:
         job.count("garbage")
         return Response(family.garbage(call.stream), headers=headers, media_type=media)
-    answer = make_answer(config.name, job.model.config.id, call, job.echo)
+    answer = make_answer(config.name, job.model.config.id, call, job.echo, config.token_density)
+    call.include_usage = call.include_usage and config.stream_usage
     if config.truncate or triggers.truncate:
         return _truncated(job, answer, headers, media)
     _record(answer, job.provider.counters, job.model.counters)

@@ -6,17 +6,17 @@ import time
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from relay_api.deps import OwnerDep, StateDep
 from relay_api.state import ApiState
 from relay_api.streaming import stream_chat
 from relay_core.affinity import Affinity, prefer_pinned
-from relay_core.context.prepare import keep_fitting
+from relay_core.context.prepare import fit_candidates
 from relay_core.dispatch.envelope import Candidate, Envelope
 from relay_core.dispatch.publish import publish_envelope
-from relay_core.errors import GatewayTimeout, RelayError
+from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
 from relay_core.routing.live import live_states
 from relay_core.routing.targets import Selection, Target, resolve_targets
 from relay_core.schemas.chat import ChatCompletionRequest
@@ -24,11 +24,29 @@ from relay_core.schemas.chat import ChatCompletionRequest
 router = APIRouter()
 
 
+async def bound_messages(request: Request, state: StateDep) -> None:
+    """Refuse more than ``RELAY_MAX_MESSAGES`` messages before the body is validated (FastAPI
+    solves dependencies first): 300,000 tiny messages would otherwise become 300,000 models."""
+    try:
+        data = await request.json()  # already decoded by FastAPI, cached by Starlette
+    except ValueError:
+        return  # FastAPI's own validation says what is wrong
+    messages = data.get("messages") if isinstance(data, dict) else None
+    limit = state.settings.max_messages
+    if isinstance(messages, list) and len(messages) > limit:
+        raise InvalidRequest(
+            f"A request may carry at most {limit} messages; this one has {len(messages)}. "
+            "Drop older turns (or raise RELAY_MAX_MESSAGES).",
+            param="messages",
+        )
+
+
 async def rank_candidates(
     state: ApiState, body: ChatCompletionRequest, fallback: str | None, pinned: str | None = None
-) -> list[Target]:
+) -> tuple[list[Target], list[int]]:
     """The candidates for ``body``, best first: only those whose window can take it, and the
-    session's ``pinned`` target (``provider/model``) first when it can serve now."""
+    session's ``pinned`` target (``provider/model``) first when it can serve now; with the
+    messages' token estimates (counted once, for the envelope)."""
     sel = Selection(
         model=body.model,
         model_type=body.model_type,
@@ -39,11 +57,11 @@ async def rank_candidates(
     targets = resolve_targets(
         state.providers, sel, mode=state.settings.mode, meta_model=state.settings.meta_model
     )
-    targets = keep_fitting(body, targets, lambda t: t.model, state.settings)
+    targets, costs = await fit_candidates(body, targets, lambda t: t.model, state.settings)
     if len(targets) == 1:
-        return targets
+        return targets, costs
     live = await live_states(targets, state.limiter, state.breaker, time.time())
-    return prefer_pinned(state.ranker.rank(targets, live), live, pinned)
+    return prefer_pinned(state.ranker.rank(targets, live), live, pinned), costs
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -53,10 +71,11 @@ async def chat_completions(
     owner: OwnerDep,
     x_relay_fallback: Annotated[str | None, Header()] = None,
     x_session_id: Annotated[str | None, Header()] = None,
+    _bounded: Annotated[None, Depends(bound_messages)] = None,
 ) -> Response:
     affinity = Affinity(state.redis, state.settings)
     pinned = await affinity.pinned(owner, x_session_id)
-    ranked = await rank_candidates(state, body, x_relay_fallback, pinned)
+    ranked, costs = await rank_candidates(state, body, x_relay_fallback, pinned)
     timeout = state.settings.request_timeout_s
     env = Envelope(
         id=f"chatcmpl-{uuid.uuid4().hex}",
@@ -65,6 +84,7 @@ async def chat_completions(
         deadline=time.time() + timeout,
         reply_to=None if body.stream else state.hub.channel,
         owner=owner,
+        message_tokens=costs,
     )
     if body.stream:
 
@@ -94,6 +114,9 @@ async def chat_completions(
         "x-relay-upstream-ms": f"{reply.upstream_s * 1000:.1f}",
         "x-request-id": env.id,
     }
+    usage = reply.body.get("usage")
+    if isinstance(usage, dict) and usage.get("estimated") is True:
+        headers["x-relay-usage"] = "estimated"  # the upstream sent none: Relay's estimate
     reply.body["id"] = env.id
     if reply.provider and reply.model:
         await affinity.pin(owner, x_session_id, reply.provider, reply.model)

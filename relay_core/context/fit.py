@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from relay_core.catalogue.models import ModelConfig
-from relay_core.context.conversation import Conversation, costs, longest_suffix, user_cuts
-from relay_core.context.count import count_messages
+from relay_core.context.conversation import Conversation, longest_suffix, user_cuts
+from relay_core.context.count import PER_REQUEST, count_each, count_message
 from relay_core.context.detect import looks_like_code
 from relay_core.context.summary import summarise
 from relay_core.errors import ContextLengthExceeded
@@ -40,11 +40,16 @@ class FitOptions:
     mode: ContextMode = ContextMode.dynamic
     static_messages: int = 20
     summary_tokens: int = 512
+    # Relay's estimate times this is the upstream's count: above 1 after an upstream said
+    # the prompt was longer than estimated (docs/context.md, "when the upstream disagrees").
+    scale: float = 1.0
 
     @classmethod
-    def from_settings(cls, settings: Settings, override: str | None = None) -> FitOptions:
+    def from_settings(
+        cls, settings: Settings, override: str | None = None, scale: float = 1.0
+    ) -> FitOptions:
         mode = ContextMode(override) if override else settings.context_mode
-        return cls(mode, settings.context_static_messages, settings.context_summary_tokens)
+        return cls(mode, settings.context_static_messages, settings.context_summary_tokens, scale)
 
 
 def output_reserve(request: ChatCompletionRequest, model: ModelConfig) -> int:
@@ -56,9 +61,11 @@ def output_reserve(request: ChatCompletionRequest, model: ModelConfig) -> int:
     return min(cap, DEFAULT_RESERVE, model.context_window // 4)
 
 
-def prompt_budget(request: ChatCompletionRequest, model: ModelConfig) -> int:
-    """Prompt tokens ``model`` can take for ``request`` (may be <= 0: nothing fits)."""
-    return int(model.context_window * SAFETY) - output_reserve(request, model)
+def prompt_budget(request: ChatCompletionRequest, model: ModelConfig, scale: float = 1.0) -> int:
+    """Prompt tokens (as Relay estimates them) ``model`` can take for ``request`` (may be
+    <= 0: nothing fits); ``scale`` is :attr:`FitOptions.scale`."""
+    room = int(model.context_window * SAFETY) - output_reserve(request, model)
+    return room if scale == 1.0 else int(room / scale)
 
 
 def _overflow(model: ModelConfig, budget: int, pinned: int) -> ContextLengthExceeded:
@@ -72,15 +79,18 @@ def _overflow(model: ModelConfig, budget: int, pinned: int) -> ContextLengthExce
 
 
 def fit_messages(
-    messages: Sequence[Message], budget: int, options: FitOptions
+    messages: Sequence[Message],
+    budget: int,
+    options: FitOptions,
+    costs: Sequence[int] | None = None,
 ) -> list[Message] | None:
     """The messages to send within ``budget`` tokens, or None when even the system prompt and
-    the last user turn do not fit."""
-    conv = Conversation.split(messages)
+    the last user turn do not fit. ``costs`` are the messages' estimates, when counted."""
+    conv = Conversation.split(messages, costs)
     room = budget - conv.pinned_cost()
     if room < 0:
         return None
-    if costs(conv.history) <= room:
+    if sum(conv.history_costs) <= room:
         return list(messages)
     mode = options.mode
     if mode is ContextMode.adaptive:
@@ -89,55 +99,76 @@ def fit_messages(
     if mode is ContextMode.off:
         return None
     if mode is ContextMode.static:
-        return conv.join(_static(conv.history, room, options.static_messages))
+        return conv.join(_static(conv, room, options.static_messages))
     if mode is ContextMode.reservoir:
         return _reservoir(conv, room, options.summary_tokens)
-    return conv.join(conv.history[longest_suffix(conv.history, room) :])
+    return conv.join(conv.history[longest_suffix(conv.history, conv.history_costs, room) :])
 
 
-def _static(history: list[Message], room: int, keep: int) -> list[Message]:
+def _static(conv: Conversation, room: int, keep: int) -> list[Message]:
+    history = conv.history
     start = max(0, len(history) - keep)
     cut = next(i for i in user_cuts(history) if i >= start)
-    kept = history[cut:]
-    return kept[longest_suffix(kept, room) :]
+    kept, kept_costs = history[cut:], conv.history_costs[cut:]
+    return kept[longest_suffix(kept, kept_costs, room) :]
 
 
 def _reservoir(conv: Conversation, room: int, summary_tokens: int) -> list[Message]:
     summary_room = min(summary_tokens, room // SUMMARY_SHARE)
-    cut = longest_suffix(conv.history, room - summary_room)
+    cut = longest_suffix(conv.history, conv.history_costs, room - summary_room)
     kept = conv.history[cut:]
-    summary = summarise(conv.history[:cut], room - costs(kept))
+    summary = summarise(conv.history[:cut], room - sum(conv.history_costs[cut:]))
     return conv.join(kept, [summary] if summary is not None else [])
+
+
+def fit_counted(
+    request: ChatCompletionRequest,
+    model: ModelConfig,
+    options: FitOptions,
+    costs: Sequence[int] | None = None,
+) -> tuple[ChatCompletionRequest, int]:
+    """``request`` with its messages fitted to ``model``, and its prompt's estimate; or a 400
+    naming the problem. ``costs`` (each message's estimate, counted once per request) spare
+    counting again."""
+    each = list(costs) if costs is not None else count_each(request.messages)
+    total = PER_REQUEST + sum(each)
+    budget = prompt_budget(request, model, options.scale)
+    if total <= budget:
+        return request, total
+    fitted = fit_messages(request.messages, budget, options, each)
+    if fitted is None:
+        if options.mode is ContextMode.off:
+            raise ContextLengthExceeded(
+                f"The conversation needs about {total} prompt tokens "
+                f"but model '{model.id}' leaves room for {max(budget, 0)}, and context "
+                "management is off (context_mode='off').",
+                param="messages",
+            )
+        pinned = Conversation.split(request.messages, each).pinned_cost()
+        raise _overflow(model, budget, pinned)
+    by_id = {id(m): c for m, c in zip(request.messages, each, strict=True)}
+    prompt = PER_REQUEST + sum(by_id.get(id(m)) or count_message(m) for m in fitted)
+    return request.model_copy(update={"messages": fitted}), prompt
 
 
 def fit_request(
     request: ChatCompletionRequest, model: ModelConfig, options: FitOptions
 ) -> ChatCompletionRequest:
     """``request`` with its messages fitted to ``model``, or a 400 naming the problem."""
-    budget = prompt_budget(request, model)
-    if count_messages(request.messages) <= budget:
-        return request
-    fitted = fit_messages(request.messages, budget, options)
-    if fitted is None:
-        if options.mode is ContextMode.off:
-            raise ContextLengthExceeded(
-                f"The conversation needs about {count_messages(request.messages)} prompt tokens "
-                f"but model '{model.id}' leaves room for {max(budget, 0)}, and context "
-                "management is off (context_mode='off').",
-                param="messages",
-            )
-        raise _overflow(model, budget, Conversation.split(request.messages).pinned_cost())
-    return request.model_copy(update={"messages": fitted})
+    return fit_counted(request, model, options)[0]
 
 
-def required_tokens(request: ChatCompletionRequest, options: FitOptions) -> int:
+def required_tokens(
+    request: ChatCompletionRequest, options: FitOptions, costs: Sequence[int] | None = None
+) -> int:
     """The fewest prompt tokens ``request`` can be sent with in this mode (model-independent):
     the whole conversation when nothing may be dropped, else its pinned part."""
+    each = list(costs) if costs is not None else count_each(request.messages)
     if options.mode is ContextMode.off:
-        return count_messages(request.messages)
-    return Conversation.split(request.messages).pinned_cost()
+        return PER_REQUEST + sum(each)
+    return Conversation.split(request.messages, each).pinned_cost()
 
 
 def can_fit(request: ChatCompletionRequest, model: ModelConfig, options: FitOptions) -> bool:
     """Whether :func:`fit_request` would succeed for ``model`` (the API filters candidates)."""
-    return required_tokens(request, options) <= prompt_budget(request, model)
+    return required_tokens(request, options) <= prompt_budget(request, model, options.scale)

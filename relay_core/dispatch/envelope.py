@@ -46,6 +46,12 @@ class Envelope(BaseModel):
     batch_id: str | None = None
     custom_id: str | None = None
     owner: str | None = None  # gateway key id (a hash), for usage and isolation
+    # Each message's token estimate, counted once (by the API, or a line's first visit) and
+    # reused by every visit and candidate (docs/context.md).
+    message_tokens: list[int] | None = None
+    # Relay's estimate times this is what an upstream counted, after it answered
+    # context_length_exceeded (set once: the request is trimmed and retried once).
+    token_scale: float | None = None
 
     @property
     def current(self) -> Candidate:

@@ -27,7 +27,9 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from relay_core.breaker import Permit
-from relay_core.context.prepare import prepare_request
+from relay_core.context.count import count_text
+from relay_core.context.prepare import count_request, prepare_request
+from relay_core.context.upstream import corrected_scale, upstream_count
 from relay_core.dispatch.envelope import Envelope, Kind, Reply
 from relay_core.dispatch.outcome import Done, Forward, Outcome, exhausted_error
 from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
@@ -40,11 +42,12 @@ from relay_core.errors import (
     InvalidRequest,
     RateLimited,
     RelayError,
+    UpstreamContextTooLong,
     UpstreamError,
 )
 from relay_core.events import CallRecord, EventSink, emit
 from relay_core.normalize import Normalize, normalize_completion
-from relay_core.schemas.chat import ChatCompletionRequest, Usage
+from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
 from relay_core.tokens import estimate_request_tokens
 
 log = logging.getLogger("relay.dispatch")
@@ -71,6 +74,7 @@ class Call:
     permit: Permit
     request: ChatCompletionRequest
     estimate: int
+    prompt: int  # Relay's estimate of the prompt sent
 
 
 class Executor:
@@ -127,6 +131,7 @@ class Executor:
             queue_wait_s=max(0.0, started - env.enqueued_at),
             prompt_tokens=usage.prompt_tokens if usage else 0,
             completion_tokens=usage.completion_tokens if usage else 0,
+            usage_estimated=usage is not None and usage.is_estimate(),
             ttft_s=ttft_s,
             at=now,
         )
@@ -155,11 +160,15 @@ class Executor:
             return self._final(env, GatewayTimeout("No provider answered before the deadline."))
         if env.index >= len(env.candidates):
             return self._next_round(env, None)
-        prepared = self._prepare(env)
+        request = ChatCompletionRequest.model_validate(env.request)
+        if env.message_tokens is None or len(env.message_tokens) != len(request.messages):
+            # Counted once (a batch line's first visit); every later visit reuses the counts.
+            env = env.model_copy(update={"message_tokens": await count_request(request)})
+        prepared = self._prepare(env, request)
         if isinstance(prepared, RelayError):
             return self._advance(env, prepared)
-        target, request = prepared
-        estimate = estimate_request_tokens(request, target.model)
+        target, request, prompt = prepared
+        estimate = estimate_request_tokens(prompt, request, target.model)
         wait = await self._take(target, env, estimate)
         if wait is not None:
             return await self._no_capacity(env, wait, estimate)
@@ -169,18 +178,22 @@ class Executor:
         if permit is None:
             await self.state.refund(target, env.id, estimate, self.clock())
             return self._advance(env, CircuitOpen("Circuit open.", provider=target.name))
-        return await self._call(env, Call(target, permit, request, estimate))
+        return await self._call(env, Call(target, permit, request, estimate, prompt))
 
-    def _prepare(self, env: Envelope) -> tuple[LiveTarget, ChatCompletionRequest] | RelayError:
+    def _prepare(
+        self, env: Envelope, request: ChatCompletionRequest
+    ) -> tuple[LiveTarget, ChatCompletionRequest, int] | RelayError:
         """The current candidate and the request as it will be sent to it, or why it is
         skipped: not served here (a mis-delivery, or a provider disabled here), or the
         conversation cannot fit its context window (the next candidate's may be larger)."""
         target = self.state.target(env.current)
         if target is None:
             return CircuitOpen("Provider not served.", provider=env.current.provider)
-        request = ChatCompletionRequest.model_validate(env.request)
         try:
-            return target, prepare_request(request, target.model, self.settings)
+            fitted, prompt = prepare_request(
+                request, target.model, self.settings, env.message_tokens, env.token_scale or 1.0
+            )
+            return target, fitted, prompt
         except InvalidRequest as exc:
             exc.provider, exc.model = target.name, target.model.id
             return exc
@@ -251,8 +264,9 @@ class Executor:
                 exc=exc,
                 now=self.clock(),
             )
-            if not exc.retryable:
-                return self._final(env, exc)
+            if not exc.retryable:  # the request's fault; an over-long prompt is re-fitted once
+                refit = _refit(env, call, exc)
+                return self._final(env, exc) if refit is None else Forward(refit)
             if isinstance(exc, RateLimited) and env.attempts < self.settings.max_attempts:
                 # The provider's pacing, not a failure: it stays a candidate once its pause ends.
                 env = _with_failure(env, exc)
@@ -260,8 +274,8 @@ class Executor:
                 return await self._no_capacity(env, wait, call.estimate)
             return self._advance(env, exc)
         elapsed = self.clock() - started
-        usage = completion.body.usage
-        actual = usage.total_tokens if usage else call.estimate
+        usage = completion.body.usage or _estimated_usage(completion.body, call)
+        actual = usage.total_tokens
         # Bookkeeping after a success changes no decision about this request: it runs after
         # the reply is on its way, off the latency path.
         self._later(self._report(env, call, started, None, usage))
@@ -275,7 +289,7 @@ class Executor:
                 now=self.clock(),
             )
         )
-        body = completion.body.model_copy(update={"model": t.model.id})
+        body = completion.body.model_copy(update={"model": t.model.id, "usage": usage})
         how = Normalize.for_request(call.request, self.settings.normalize_output)
         body = normalize_completion(body, how)
         return Done(
@@ -305,6 +319,7 @@ class Executor:
             call.request,
             normalize=normalize,
             clock=self.clock,
+            prompt=call.prompt,
         )
         async with t.provider.stream(call.request, t.model.id) as upstream:
             result = await relay.run(upstream, started)
@@ -319,7 +334,7 @@ class Executor:
                 now=self.clock(),
             )
             return self._final(env, result.error)
-        usage = result.estimated_usage(call.request)
+        usage = result.estimated_usage(call.request, call.prompt)
         reply = relay.reply(usage, started, self.clock())
         if not result.taken:
             await self.streams.finish(env.id, reply)  # [DONE] first, the bookkeeping after
@@ -362,6 +377,39 @@ class Executor:
 
     def _final(self, env: Envelope, exc: RelayError) -> Outcome:
         return Done(Reply(id=env.id, ok=False, error=exc.to_info(), attempts=env.attempts))
+
+
+def _estimated_usage(body: ChatCompletion, call: Call) -> Usage:
+    """Relay's estimate, marked ``estimated: true``, for an answer that came without usage:
+    the prompt's carried estimate and the answer's text, never above ``max_tokens`` x ``n``."""
+    texts = [c.message.content or "" for c in body.choices]
+    for c in body.choices:
+        texts.extend(t.function.name + t.function.arguments for t in c.message.tool_calls or ())
+    completion = sum(count_text(t) for t in texts)
+    cap = call.request.output_limit()
+    if cap is not None:
+        completion = min(completion, cap * (call.request.n or 1))
+    return Usage.model_validate(
+        {
+            "prompt_tokens": call.prompt,
+            "completion_tokens": completion,
+            "total_tokens": call.prompt + completion,
+            "estimated": True,
+        }
+    )
+
+
+def _refit(env: Envelope, call: Call, exc: UpstreamError) -> Envelope | None:
+    """After the upstream said the prompt is over its window: the envelope to send to the
+    same candidate once more, trimmed by the upstream's own count (None: already retried,
+    or the upstream named no figure)."""
+    if not isinstance(exc, UpstreamContextTooLong) or env.token_scale is not None:
+        return None
+    count = upstream_count(exc.upstream_body or exc.message)
+    if count is None:
+        return None
+    scale = corrected_scale(count, call.prompt, call.target.model.context_window)
+    return _with_failure(env, exc).model_copy(update={"token_scale": scale})
 
 
 def _with_failure(env: Envelope, exc: RelayError) -> Envelope:

@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import orjson
 from redis.asyncio import Redis
 
-from relay_core.context.count import count_messages
+from relay_core.context.count import count_messages, count_text
 from relay_core.dispatch.envelope import Envelope, Reply
 from relay_core.errors import UpstreamError, UpstreamUnavailable
 from relay_core.normalize import ChunkNormalizer, Normalize
@@ -174,30 +174,50 @@ class Streamed:
     """How a relayed stream went."""
 
     usage: Usage | None = None  # as the provider reported it
-    chars: int = 0  # answer characters relayed (for an estimate when no usage came)
+    chars: int = 0  # answer characters relayed
+    # For an estimate when no usage came: the answer's text, and the chunks that carried some
+    # (OpenAI-compatible servers send about one token per chunk).
+    pieces: list[str] = field(default_factory=list)
+    text_chunks: int = 0
     written: int = 0  # entries written
     ttft_s: float | None = None  # from the call's start to the first chunk written
     error: UpstreamError | None = None  # the upstream failed after the first chunk
     cancelled: bool = False
     taken: bool = False  # another writer owns this stream (a redelivered task)
 
-    def estimated_usage(self, request: ChatCompletionRequest) -> Usage:
+    def estimated_usage(self, request: ChatCompletionRequest, prompt: int | None = None) -> Usage:
+        """The provider's usage, else Relay's estimate, marked ``estimated: true``: ``prompt``
+        (the request's estimate, counted once) and the answer's tokens, the larger of the
+        chunks that carried text and the estimate of that text, never above
+        ``max_tokens`` x ``n``."""
         if self.usage is not None:
             return self.usage
-        prompt = count_messages(request.messages)
-        completion = (self.chars + 3) // 4
-        return Usage(
-            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        if prompt is None:
+            prompt = count_messages(request.messages)
+        completion = max(self.text_chunks, count_text("".join(self.pieces)))
+        cap = request.output_limit()
+        if cap is not None:
+            completion = min(completion, cap * (request.n or 1))
+        return Usage.model_validate(
+            {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+                "estimated": True,
+            }
         )
 
-
-def _chars(chunk: ChatCompletionChunk) -> int:
-    n = 0
-    for c in chunk.choices:
-        n += len(c.delta.content or "")
-        for call in c.delta.tool_calls or ():
-            n += len((call.function or {}).get("arguments", ""))
-    return n
+    def add(self, chunk: ChatCompletionChunk) -> None:
+        """Note what ``chunk`` carries of the answer."""
+        texts = [c.delta.content or "" for c in chunk.choices]
+        for c in chunk.choices:
+            for call in c.delta.tool_calls or ():
+                texts.append((call.function or {}).get("arguments", ""))
+        texts = [t for t in texts if t]
+        if texts:
+            self.text_chunks += 1
+            self.pieces.extend(texts)
+            self.chars += sum(len(t) for t in texts)
 
 
 class Relay:
@@ -212,6 +232,7 @@ class Relay:
         *,
         normalize: bool,
         clock: Callable[[], float] = time.time,
+        prompt: int | None = None,
     ) -> None:
         self.sink = sink
         self.env = env
@@ -220,6 +241,7 @@ class Relay:
         self.shape = ChunkShape.for_request(env.id, self.model, request)
         self.normalize = Normalize.for_request(request, normalize)
         self.clock = clock
+        self.prompt = prompt  # the request's prompt estimate, counted once
         self.result = Streamed()
 
     async def run(self, upstream: ChunkStream, started: float) -> Streamed:
@@ -230,7 +252,7 @@ class Relay:
             async for chunk in upstream:
                 if chunk.usage is not None and not chunk.choices:
                     self.result.usage = chunk.usage
-                self.result.chars += _chars(chunk)
+                self.result.add(chunk)
                 for out in normalizer.chunk(chunk):
                     if not await self._send(self.shape.encode(out), started):
                         return self.result
@@ -240,7 +262,7 @@ class Relay:
             self.result.error = exc
             return self.result
         if self.shape.include_usage and self.result.usage is None:
-            usage = self.result.estimated_usage(self.request)
+            usage = self.result.estimated_usage(self.request, self.prompt)
             await self._send(self.shape.usage_chunk(usage), started)
         return self.result
 

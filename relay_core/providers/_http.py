@@ -132,9 +132,11 @@ class CallContext:
         status: int | None = None,
         body: str | None = None,
         retry_after: float | None = None,
+        param: str | None = None,
     ) -> UpstreamError:
         return cls(
             self.redact(message),
+            param=param,
             provider=self.provider,
             model=self.model,
             upstream_status=status,
@@ -173,7 +175,15 @@ def error_from_body(
     message = f"{ctx.provider} answered HTTP {status} for {ctx.model}"
     if detail:
         message = f"{message}: {ctx.redact(detail)[:MESSAGE_DETAIL_LIMIT]}"  # redact, then cut
-    return ctx.error(cls, message, status=status, body=text, retry_after=retry_after)
+    param = _error_param(body) if issubclass(cls, UpstreamBadRequest) else None
+    return ctx.error(cls, message, status=status, body=text, retry_after=retry_after, param=param)
+
+
+def _error_param(body: Any) -> str | None:
+    """OpenAI's ``error.param`` (the field the provider refused), kept for the client."""
+    error = body.get("error") if isinstance(body, dict) else None
+    param = error.get("param") if isinstance(error, dict) else None
+    return param if isinstance(param, str) and len(param) <= 64 else None
 
 
 def translate_exception(exc: httpx.HTTPError, ctx: CallContext) -> UpstreamError:

@@ -21,6 +21,7 @@ from relay_core.catalogue.models import ProviderConfig
 from relay_core.errors import (
     RateLimited,
     UpstreamAuthError,
+    UpstreamContextTooLong,
     UpstreamError,
     UpstreamModelNotFound,
     UpstreamQuotaExhausted,
@@ -47,6 +48,7 @@ from relay_core.schemas.chat import (
 BY_ERROR_CODE: Mapping[str, type[UpstreamError]] = MappingProxyType(
     {
         "insufficient_quota": UpstreamQuotaExhausted,  # OpenAI: a 429 that waiting won't fix
+        "context_length_exceeded": UpstreamContextTooLong,
         "invalid_api_key": UpstreamAuthError,
         "model_not_found": UpstreamModelNotFound,
     }

@@ -172,6 +172,10 @@ class Usage(BaseModel):
     completion_tokens: int = 0
     total_tokens: int = 0
 
+    def is_estimate(self) -> bool:
+        """Relay estimated these counts (the upstream sent none): marked ``estimated: true``."""
+        return (self.model_extra or {}).get("estimated") is True
+
 
 class AssistantMessage(BaseModel):
     model_config = ConfigDict(extra="allow")

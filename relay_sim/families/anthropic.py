@@ -36,6 +36,7 @@ from relay_sim.faults import FaultKind, SimFault
 _ERRORS: Mapping[FaultKind, tuple[int, str]] = MappingProxyType(
     {
         FaultKind.bad_request: (400, "invalid_request_error"),
+        FaultKind.context_length_exceeded: (400, "invalid_request_error"),
         FaultKind.unauthorized: (401, "authentication_error"),
         FaultKind.not_found: (404, "not_found_error"),
         FaultKind.model_not_found: (404, "not_found_error"),

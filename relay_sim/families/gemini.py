@@ -40,6 +40,7 @@ from relay_sim.limits import LimitKind
 _ERRORS: Mapping[FaultKind, tuple[int, str]] = MappingProxyType(
     {
         FaultKind.bad_request: (400, "INVALID_ARGUMENT"),
+        FaultKind.context_length_exceeded: (400, "INVALID_ARGUMENT"),
         FaultKind.unauthorized: (401, "UNAUTHENTICATED"),
         FaultKind.not_found: (404, "NOT_FOUND"),
         FaultKind.model_not_found: (404, "NOT_FOUND"),

@@ -34,6 +34,7 @@ from relay_sim.faults import FaultKind, SimFault
 _STATUS: Mapping[FaultKind, int] = MappingProxyType(
     {
         FaultKind.bad_request: 400,
+        FaultKind.context_length_exceeded: 400,
         FaultKind.unauthorized: 401,
         FaultKind.not_found: 404,
         FaultKind.model_not_found: 404,

@@ -40,6 +40,11 @@ from relay_sim.limits import LimitKind
 _ERRORS: Mapping[FaultKind, tuple[int, str, str | None]] = MappingProxyType(
     {
         FaultKind.bad_request: (400, "invalid_request_error", None),
+        FaultKind.context_length_exceeded: (
+            400,
+            "invalid_request_error",
+            "context_length_exceeded",
+        ),
         FaultKind.unauthorized: (401, "invalid_request_error", "invalid_api_key"),
         FaultKind.not_found: (404, "invalid_request_error", "unknown_url"),
         FaultKind.model_not_found: (404, "invalid_request_error", "model_not_found"),

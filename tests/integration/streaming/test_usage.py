@@ -7,8 +7,11 @@ import time
 from typing import Any
 
 import pytest
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from tests.integration.streaming.support import ask, stream
+from tests.security.support import Recorder
 from tests.support.farm import FarmFactory, model, sim_provider
 
 pytestmark = pytest.mark.integration
@@ -104,3 +107,59 @@ def test_each_gateway_key_sees_only_its_own_usage(make_farm: FarmFactory) -> Non
     assert usage_two["totals"]["requests"] == 1
     assert usage_one["owner"] != usage_two["owner"]
     assert anonymous.status_code == 401
+
+
+def test_an_upstream_without_stream_usage_gets_a_marked_capped_estimate(
+    make_farm: FarmFactory,
+) -> None:
+    # llama.cpp's server sent no usage: Relay's include_usage chunk said 25 completion tokens
+    # for max_tokens 20, unmarked, and /v1/usage counted it as the provider's figure.
+    def one(sim_url: str) -> list[dict[str, Any]]:
+        return [sim_provider("a", "openai", sim_url, [model("a-m", aliases=["chat"])])]
+
+    farm = make_farm(one, sim_overrides={"stream_usage": False, "chunk_chars": 2})
+    words = "one two three four five six seven eight nine ten " * 4
+    with farm.client() as http:
+        body = ask(words, max_tokens=20, stream_options={"include_usage": True})
+        streamed = stream(http, body)
+        usage = usage_when(http, 1)
+    assert streamed.status == 200
+    last = streamed.chunks[-1]
+    assert last["choices"] == []
+    reported = last["usage"]
+    assert reported["estimated"] is True
+    assert 0 < reported["completion_tokens"] <= 20
+    assert reported["total_tokens"] == reported["prompt_tokens"] + reported["completion_tokens"]
+    row = rows(usage)["a/a-m"]
+    assert row["estimated_tokens"] == row["total_tokens"] > 0
+    assert usage["totals"]["estimated_tokens"] == row["estimated_tokens"]
+
+
+def test_an_answer_without_usage_is_marked_estimated_in_a_header(make_farm: FarmFactory) -> None:
+    def no_usage(_: Request, __: bytes) -> Response:
+        answer = {"role": "assistant", "content": "one two three four five six seven eight"}
+        return JSONResponse(
+            {
+                "id": "x",
+                "object": "chat.completion",
+                "created": 0,
+                "model": "a-m",
+                "choices": [{"index": 0, "message": answer, "finish_reason": "stop"}],
+            }
+        )
+
+    with Recorder(no_usage).serving() as upstream:
+
+        def one(sim_url: str) -> list[dict[str, Any]]:
+            entry = sim_provider("a", "openai", sim_url, [model("a-m", aliases=["chat"])])
+            return [{**entry, "base_url": f"{upstream}/v1"}]
+
+        farm = make_farm(one)
+        with farm.client() as http:
+            r = http.post("/v1/chat/completions", json=ask("hi", max_tokens=4))
+            usage = usage_when(http, 1)
+    assert r.status_code == 200, r.text
+    assert r.headers["x-relay-usage"] == "estimated"
+    assert r.json()["usage"]["estimated"] is True
+    assert r.json()["usage"]["completion_tokens"] == 4
+    assert rows(usage)["a/a-m"]["estimated_tokens"] == r.json()["usage"]["total_tokens"]
