@@ -218,8 +218,16 @@ def estimate(args: argparse.Namespace, http: httpx.Client, console: Console) -> 
     if not counts:
         console.print("[red]no requests in that file[/red]")
         return 1
-    fields = ("model", "model_type", "model_scale", "model_name")
-    requests = [{**dict(zip(fields, r, strict=True)), "count": n} for r, n in counts.items()]
+    requests = [
+        {
+            "model": r.model,
+            "model_type": r.model_type,
+            "model_scale": r.model_scale,
+            "model_name": r.model_name,
+            "count": n,
+        }
+        for r, n in counts.items()
+    ]
     est = call(http, "POST", "/v1/batches/estimate", json={"requests": requests})
 
     console.print(

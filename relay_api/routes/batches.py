@@ -29,7 +29,6 @@ from relay_core.batch.client.create import (
 from relay_core.batch.client.estimate import Estimate, EstimateRequest, estimate
 from relay_core.batch.client.results import Which, final_file, live_results
 from relay_core.batch.client.retry import retry_input
-from relay_core.batch.lines import Route
 from relay_core.batch.models import TERMINAL, BatchObject, BatchProgress, BatchStatus, ListPage
 from relay_core.batch.run.window import window_seconds
 from relay_core.batch.store.store import BatchStore, NewBatch
@@ -47,11 +46,10 @@ def batch_store(state: ApiState) -> BatchStore:
     return BatchStore(state.redis, state.settings.key_prefix)
 
 
-def resolver(state: ApiState) -> Callable[[Route], list[Target]]:
+def resolver(state: ApiState) -> Callable[[Selection], list[Target]]:
     s = state.settings
 
-    def resolve(route: Route) -> list[Target]:
-        sel = Selection(route[0], route[1], route[2], route[3])
+    def resolve(sel: Selection) -> list[Target]:
         return resolve_targets(state.providers, sel, mode=s.mode, meta_model=s.meta_model)
 
     return resolve
@@ -64,7 +62,7 @@ async def _create(
     window_s = window_seconds(body.completion_window, state.settings.batch_min_window_s)
     check_metadata(body.metadata)
     if body.model:
-        resolver(state)((body.model, None, None, None))
+        resolver(state)(Selection(body.model))
     check_input(await file_store(state).get(body.input_file_id, owner))
     new = NewBatch(
         owner=owner,

@@ -15,12 +15,10 @@ import orjson
 from pydantic import ValidationError
 
 from relay_core.batch.models import BatchError, Endpoint
+from relay_core.routing.targets import Selection
 from relay_core.schemas.chat import ChatCompletionRequest
 
 MAX_CUSTOM_ID = 512
-
-# A line's model selection: (model, model_type, model_scale, model_name).
-Route = tuple[str, str | None, str | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +43,7 @@ class LineRef:
 @dataclass(frozen=True, slots=True)
 class CheckedLine:
     custom_id: str
-    route: Route
+    route: Selection
 
 
 def _error(code: str, message: str, line: int, param: str | None = None) -> BatchError:
@@ -125,5 +123,5 @@ def check_line(
         return _error(
             "invalid_request", f"Line {n}: batches do not stream.", n, param="body.stream"
         )
-    route = (request.model, request.model_type, request.model_scale, request.model_name)
+    route = Selection(request.model, request.model_type, request.model_scale, request.model_name)
     return CheckedLine(custom_id=data["custom_id"], route=route)

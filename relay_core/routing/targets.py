@@ -8,6 +8,7 @@ the set. The tier mode decides whether paid providers take part.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,6 +36,15 @@ class Selection:
     model_scale: str | None = None
     model_name: str | None = None
     fallback_any: bool = False
+
+    def encode(self) -> str:
+        """The model selection as JSON (how a batch keeps its lines' distinct selections)."""
+        return json.dumps([self.model, self.model_type, self.model_scale, self.model_name])
+
+    @classmethod
+    def decode(cls, raw: bytes | str) -> Selection:
+        model, model_type, model_scale, model_name = json.loads(raw)
+        return cls(str(model), model_type, model_scale, model_name)
 
 
 META_ALIASES = frozenset({"auto"})

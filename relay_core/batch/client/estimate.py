@@ -14,10 +14,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 from pydantic import BaseModel, Field
 
-from relay_core.batch.lines import Route
 from relay_core.batch.run.planner import PROBE_RPS, healthy, target_rates
 from relay_core.routing.ranking import LiveState
-from relay_core.routing.targets import Target
+from relay_core.routing.targets import Selection, Target
 
 
 class RouteCount(BaseModel):
@@ -27,8 +26,8 @@ class RouteCount(BaseModel):
     model_name: str | None = None
     count: int = Field(ge=0)
 
-    def route(self) -> Route:
-        return (self.model, self.model_type, self.model_scale, self.model_name)
+    def route(self) -> Selection:
+        return Selection(self.model, self.model_type, self.model_scale, self.model_name)
 
 
 class EstimateRequest(BaseModel):
@@ -62,7 +61,7 @@ def _daily(t: Target) -> int | None:
 
 def estimate(
     counts: Sequence[RouteCount],
-    resolve: Callable[[Route], list[Target]],
+    resolve: Callable[[Selection], list[Target]],
     live: Mapping[str, LiveState],
     served: set[str] | None,
     backlog: int,

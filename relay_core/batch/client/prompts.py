@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
-from relay_core.batch.lines import Route
 from relay_core.batch.models import Endpoint
+from relay_core.routing.targets import Selection
 
 CSV_ID_COLUMNS = ("custom_id", "id")
 
@@ -77,10 +77,17 @@ def build_jsonl(source: Path, dest: Path, model: str) -> int:
     return count
 
 
-def route_counts(path: Path, default_model: str | None) -> Counter[Route]:
+_NARROWING = ("model_type", "model_scale", "model_name")
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def route_counts(path: Path, default_model: str | None) -> Counter[Selection]:
     """How many lines of a JSONL batch file name each model selection (lines that are not
     valid requests are skipped: validation reports them)."""
-    counts: Counter[Route] = Counter()
+    counts: Counter[Selection] = Counter()
     with path.open("rb") as f:
         for raw in f:
             if not raw.strip():
@@ -93,6 +100,6 @@ def route_counts(path: Path, default_model: str | None) -> Counter[Route]:
                 continue
             model = body.get("model") or default_model
             if isinstance(model, str) and model:
-                sel = (body.get("model_type"), body.get("model_scale"), body.get("model_name"))
-                counts[(model, *sel)] += 1
+                kind, scale, name = (_text(body.get(f)) for f in _NARROWING)
+                counts[Selection(model, kind, scale, name)] += 1
     return counts

@@ -13,30 +13,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from relay_core.batch.lines import CheckedLine, LineRef, Route, check_line
+from relay_core.batch.lines import CheckedLine, LineRef, check_line
 from relay_core.batch.models import BatchError, Endpoint
 from relay_core.errors import ModelNotFound, RelayError
+from relay_core.routing.targets import Selection
 
 MAX_ERRORS = 100
 
 # Raises ModelNotFound / InvalidRequest when no enabled provider serves the selection.
-RouteCheck = Callable[[Route], object]
+RouteCheck = Callable[[Selection], object]
 
 
 @dataclass(slots=True)
 class Scan:
     refs: list[LineRef] = field(default_factory=list)
-    routes: list[Route] = field(default_factory=list)
+    routes: list[Selection] = field(default_factory=list)
     errors: list[BatchError] = field(default_factory=list)
 
 
 @dataclass(slots=True)
 class _Routes:
     check: RouteCheck
-    index: dict[Route, int] = field(default_factory=dict)
-    refused: dict[Route, RelayError] = field(default_factory=dict)
+    index: dict[Selection, int] = field(default_factory=dict)
+    refused: dict[Selection, RelayError] = field(default_factory=dict)
 
-    def of(self, route: Route) -> int | RelayError:
+    def of(self, route: Selection) -> int | RelayError:
         if route in self.index:
             return self.index[route]
         if route in self.refused:
@@ -50,7 +51,7 @@ class _Routes:
         return self.index[route]
 
 
-def _route_error(exc: RelayError, n: int, route: Route) -> BatchError:
+def _route_error(exc: RelayError, n: int, route: Selection) -> BatchError:
     code = "model_not_found" if isinstance(exc, ModelNotFound) else "invalid_request"
     param = "body." + (exc.param or "model")
     return BatchError(code=code, message=f"Line {n}: {exc.message}", line=n, param=param)

@@ -11,7 +11,6 @@ and the line (``{batch_id}:{index}:{nonce}``); a line the sweeper re-sends gets 
 from __future__ import annotations
 
 import asyncio
-import json
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -21,7 +20,7 @@ from pathlib import Path
 import orjson
 from redis.asyncio import Redis
 
-from relay_core.batch.lines import LineRef, Route, request_body
+from relay_core.batch.lines import LineRef, request_body
 from relay_core.batch.run.outputs import dropped
 from relay_core.batch.run.planner import Assigner, Pace, candidates, healthy, target_rates
 from relay_core.batch.store.record import Fields
@@ -30,12 +29,12 @@ from relay_core.dispatch.envelope import Envelope, Kind, queue_name
 from relay_core.dispatch.publish import task_message
 from relay_core.errors import RelayError
 from relay_core.routing.ranking import LiveState
-from relay_core.routing.targets import Target
+from relay_core.routing.targets import Selection, Target
 
 MAX_CLAIM = 500
 
 # (route) -> the targets that may serve it, raising like resolve_targets when none do.
-ResolveRoute = Callable[[Route], list[Target]]
+ResolveRoute = Callable[[Selection], list[Target]]
 
 
 def line_task_id(batch_id: str, index: int) -> str:
@@ -90,15 +89,14 @@ class Feeder:
     async def routes(self, batch_id: str) -> list[list[Target]]:
         if batch_id not in self._routes:
             raws = await self.store.redis.lrange(self.store.keys(batch_id).routes, 0, -1)
-            self._routes[batch_id] = [self._targets(json.loads(r)) for r in raws]
+            self._routes[batch_id] = [self._targets(Selection.decode(r)) for r in raws]
         return self._routes[batch_id]
 
-    def _targets(self, route: list[str | None]) -> list[Target]:
+    def _targets(self, route: Selection) -> list[Target]:
         """The route's targets now; none when no enabled provider serves it any more (the
         catalogue changed since validation): its lines then fail as ``model_not_found``."""
-        model, model_type, model_scale, model_name = route
         try:
-            return self.resolve((str(model), model_type, model_scale, model_name))
+            return self.resolve(route)
         except RelayError:
             return []
 

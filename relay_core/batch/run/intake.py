@@ -8,7 +8,6 @@ event loop. Nothing is enqueued unless every line is valid.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -79,8 +78,8 @@ async def validate_batch(
         chunk = scan.refs[start : start + PUSH_CHUNK]
         await store.redis.rpush(keys.lines, *[r.encode() for r in chunk])
     if scan.routes:
-        await store.redis.rpush(keys.routes, *[json.dumps(list(r)) for r in scan.routes])
-    models = {r[0] for r in scan.routes}
+        await store.redis.rpush(keys.routes, *[r.encode() for r in scan.routes])
+    models = {r.model for r in scan.routes}
     await store.redis.hset(keys.meta, "total", len(scan.refs))
     moved = await store.transition(
         batch_id,

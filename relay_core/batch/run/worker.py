@@ -26,7 +26,6 @@ from redis.asyncio import Redis
 
 from relay_core.batch.client.files import FileStore
 from relay_core.batch.client.validate import Scan, scan_file
-from relay_core.batch.lines import Route
 from relay_core.batch.models import BatchStatus, Endpoint, EndReason
 from relay_core.batch.run.books import LineBooks, Visit
 from relay_core.batch.run.feeder import Feeder, Plan
@@ -91,11 +90,8 @@ class BatchWorker:
             on_finished=self._wake.set,
         )
 
-    def resolve(self, route: Route) -> list[Target]:
+    def resolve(self, sel: Selection) -> list[Target]:
         s = self.settings
-        sel = Selection(
-            model=route[0], model_type=route[1], model_scale=route[2], model_name=route[3]
-        )
         return resolve_targets(self.shared.providers, sel, mode=s.mode, meta_model=s.meta_model)
 
     def scan(self, path: Path, endpoint: Endpoint, default_model: str | None) -> Scan:

@@ -15,6 +15,7 @@ from relay_core.batch.run.window import window_seconds
 from relay_core.batch.store.record import to_object
 from relay_core.dispatch.envelope import Reply
 from relay_core.errors import InvalidRequest, NoProviderAvailable, UpstreamBadRequest
+from relay_core.routing.targets import Selection
 
 
 def test_a_success_is_an_openai_output_line() -> None:
@@ -131,7 +132,7 @@ def test_route_counts_per_model_selection(tmp_path: Path) -> None:
     path.write_text("\n".join(json.dumps(x) for x in lines) + "\n{broken\n")
     counts = route_counts(path, "dflt")
     assert counts == {
-        ("a", None, None, None): 2,
-        ("dflt", None, None, None): 1,
-        ("meta-model", None, "small", None): 1,
+        Selection("a"): 2,
+        Selection("dflt"): 1,
+        Selection("meta-model", model_scale="small"): 1,
     }

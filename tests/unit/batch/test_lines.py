@@ -9,9 +9,10 @@ from typing import Any
 import pytest
 
 from relay_core.batch.client.validate import MAX_ERRORS, scan_file
-from relay_core.batch.lines import LineRef, Route, check_line, request_body
+from relay_core.batch.lines import LineRef, check_line, request_body
 from relay_core.batch.models import BatchError, Endpoint
 from relay_core.errors import InvalidRequest, ModelNotFound
+from relay_core.routing.targets import Selection
 
 CHAT = Endpoint.chat
 
@@ -33,7 +34,7 @@ def test_a_valid_line_gives_its_custom_id_and_route() -> None:
     checked = check_line(raw(line("q1", model_name="llama", model_scale="small")), 1, CHAT, None)
     assert not isinstance(checked, BatchError)
     assert checked.custom_id == "q1"
-    assert checked.route == ("m", None, "small", "llama")
+    assert checked.route == Selection("m", None, "small", "llama")
 
 
 @pytest.mark.parametrize(
@@ -66,7 +67,7 @@ def test_the_default_model_fills_lines_without_one() -> None:
     data = line()
     del data["body"]["model"]
     checked = check_line(raw(data), 1, CHAT, "fallback")
-    assert not isinstance(checked, BatchError) and checked.route[0] == "fallback"
+    assert not isinstance(checked, BatchError) and checked.route.model == "fallback"
     assert request_body(data, "fallback")["model"] == "fallback"
     assert request_body(line(), "fallback")["model"] == "m"  # a line's own model wins
 
@@ -76,10 +77,10 @@ def test_line_refs_round_trip_custom_ids_with_spaces() -> None:
     assert LineRef.decode(ref.encode().encode()) == ref
 
 
-def _known(route: Route) -> None:
-    if route[0] == "unknown":
+def _known(route: Selection) -> None:
+    if route.model == "unknown":
         raise ModelNotFound("The model 'unknown' does not exist.", param="model")
-    if route[3] == "nothing":
+    if route.model_name == "nothing":
         raise InvalidRequest("No model matches.", param="model_name")
 
 
@@ -95,7 +96,7 @@ def test_scan_indexes_lines_by_byte_offset(tmp_path: Path) -> None:
     path = write(tmp_path, a, b"\n  \n", b, c)
     scan = scan_file(path, CHAT, max_lines=10, check_route=_known)
     assert scan.errors == []
-    assert scan.routes == [("m", None, None, None), ("other", None, None, None)]
+    assert scan.routes == [Selection("m"), Selection("other")]
     data = path.read_bytes()
     assert [(r.custom_id, r.route) for r in scan.refs] == [("a", 0), ("b", 1), ("c", 0)]
     for ref in scan.refs:

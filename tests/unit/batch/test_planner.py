@@ -7,7 +7,6 @@ from collections import Counter
 import pytest
 
 from relay_core.batch.client.estimate import RouteCount, estimate
-from relay_core.batch.lines import Route
 from relay_core.batch.run.planner import (
     UNLIMITED_RPS,
     Assigner,
@@ -19,7 +18,7 @@ from relay_core.batch.run.planner import (
 from relay_core.catalogue.models import Limits, ModelConfig, ProviderConfig
 from relay_core.limits.plan import PACING_MARGIN
 from relay_core.routing.ranking import LiveState
-from relay_core.routing.targets import Target, all_targets
+from relay_core.routing.targets import Selection, Target, all_targets
 
 PACED = 1 - PACING_MARGIN
 
@@ -102,7 +101,7 @@ def test_the_estimate_divides_the_work_by_the_healthy_pooled_rate() -> None:
     providers = [provider("a", 600), provider("b", 600), provider("c", 600)]
     providers[2] = providers[2].model_copy(update={"limits": Limits(rpm=600, rpd=100)})
 
-    def resolve(route: Route) -> list[Target]:
+    def resolve(route: Selection) -> list[Target]:
         return all_targets(providers)
 
     live = {"b/b-m": LiveState(breaker_open=True)}
