@@ -26,7 +26,10 @@ processes as :class:`ErrorInfo`.
     │   └── CircuitOpen                  the breaker keeps traffic off this provider/model
     └── ServiceError                     Relay itself cannot serve now
         ├── CapacityExhausted            429 every candidate is out of tokens (``retry_after``)
-        ├── NoProviderAvailable          503 every candidate failed or is down
+        ├── NoProviderAvailable          503 every candidate failed, for mixed reasons
+        ├── ProvidersDown                503 upstream_unavailable: every candidate is down
+        │   └── BreakersOpen             503 circuit_open (``retry_after``: the cool-down)
+        ├── ProviderKeysRefused          503 every candidate's provider refused Relay's key
         └── GatewayTimeout               504 no result before the request deadline
 """
 
@@ -48,6 +51,18 @@ class ErrorInfo(BaseModel):
     upstream_status: int | None = None
     upstream_body: str | None = None
     retry_after: float | None = None
+
+    @property
+    def error_class(self) -> type[RelayError]:
+        """The class this error was raised as (:class:`RelayError` for a kind this build
+        does not know, say from a newer worker)."""
+        return _BY_NAME.get(self.kind, RelayError)
+
+    def is_a(self, *classes: type[RelayError]) -> bool:
+        """Whether the error is one of ``classes`` or a subclass: decisions walk the
+        hierarchy, never compare names (a ``ContextLengthExceeded`` *is* an
+        ``InvalidRequest``)."""
+        return issubclass(self.error_class, classes)
 
 
 class RelayError(Exception):
@@ -90,8 +105,7 @@ class RelayError(Exception):
 
     @staticmethod
     def from_info(info: ErrorInfo) -> RelayError:
-        cls = _BY_NAME.get(info.kind, RelayError)
-        return cls(
+        return info.error_class(
             info.message,
             param=info.param,
             provider=info.provider,
@@ -240,6 +254,26 @@ class CapacityExhausted(ServiceError):
 class NoProviderAvailable(ServiceError):
     code = "no_provider_available"
     retryable = True
+
+
+class ProvidersDown(ServiceError):
+    """Every candidate is down (5xx, unreachable, timing out, or kept off by its breaker)."""
+
+    code = "upstream_unavailable"
+    retryable = True
+
+
+class BreakersOpen(ProvidersDown):
+    """Every candidate's breaker is open: ``retry_after`` is the soonest cool-down's end."""
+
+    code = "circuit_open"
+
+
+class ProviderKeysRefused(ServiceError):
+    """Every candidate's provider refused the API key Relay holds for it: the operator must
+    change it. Names the providers, never the key."""
+
+    code = "upstream_auth_failed"
 
 
 class GatewayTimeout(ServiceError):

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from relay_core.errors import RelayError
+
 log = logging.getLogger("relay.events")
 
 
@@ -21,7 +23,7 @@ class CallRecord:
     owner: str | None  # gateway key id (a hash), None for internal calls
     kind: str  # "interactive" | "batch"
     ok: bool
-    error: str | None  # the error class name when not ok (e.g. "RateLimited")
+    error: type[RelayError] | None  # the error's class when not ok (e.g. RateLimited)
     latency_s: float  # upstream call, whole answer
     queue_wait_s: float  # from enqueue to the call starting
     prompt_tokens: int = 0

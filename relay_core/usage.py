@@ -22,7 +22,7 @@ from relay_core.events import CallRecord
 from relay_core.tally import Tally
 
 INTERNAL = "internal"  # calls made for no gateway key
-RATE_LIMIT_ERRORS = frozenset({RateLimited.__name__, UpstreamQuotaExhausted.__name__})
+RATE_LIMIT_ERRORS = (RateLimited, UpstreamQuotaExhausted)
 SECONDS_PER_DAY = 86_400
 FLUSH_S = 0.5  # how often a worker writes the counts it gathered
 
@@ -97,7 +97,7 @@ class UsageSink:
             )
         if not record.ok:
             add((owner, day, base + "errors"))
-        if record.error in RATE_LIMIT_ERRORS:
+        if record.error is not None and issubclass(record.error, RATE_LIMIT_ERRORS):
             add((owner, day, base + "rate_limited"))
 
     async def flush(self) -> None:

@@ -36,7 +36,6 @@ from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
 from relay_core.dispatch.streaming import Relay, StreamHub, wants_stream
 from relay_core.errors import (
     INTERNAL_MESSAGE,
-    CircuitOpen,
     GatewayTimeout,
     InternalError,
     InvalidRequest,
@@ -44,6 +43,7 @@ from relay_core.errors import (
     RelayError,
     UpstreamContextTooLong,
     UpstreamError,
+    UpstreamUnavailable,
 )
 from relay_core.events import CallRecord, EventSink, emit
 from relay_core.normalize import Normalize, normalize_completion
@@ -126,7 +126,7 @@ class Executor:
             owner=env.owner,
             kind=env.kind.value,
             ok=error is None,
-            error=None if error is None else type(error).__name__,
+            error=None if error is None else type(error),
             latency_s=now - started,
             queue_wait_s=max(0.0, started - env.enqueued_at),
             prompt_tokens=usage.prompt_tokens if usage else 0,
@@ -175,9 +175,9 @@ class Executor:
         # Tokens first, then the breaker: a half-open breaker's one probe is granted only to a
         # call that is certain to go out.
         permit = await self.state.permit(target, self.clock())
-        if permit is None:
+        if isinstance(permit, UpstreamError):
             await self.state.refund(target, env.id, estimate, self.clock())
-            return self._advance(env, CircuitOpen("Circuit open.", provider=target.name))
+            return self._advance(env, permit)
         return await self._call(env, Call(target, permit, request, estimate, prompt))
 
     def _prepare(
@@ -188,7 +188,10 @@ class Executor:
         conversation cannot fit its context window (the next candidate's may be larger)."""
         target = self.state.target(env.current)
         if target is None:
-            return CircuitOpen("Provider not served.", provider=env.current.provider)
+            return UpstreamUnavailable(
+                f"{env.current.provider} is not served by this worker.",
+                provider=env.current.provider,
+            )
         try:
             fitted, prompt = prepare_request(
                 request, target.model, self.settings, env.message_tokens, env.token_scale or 1.0

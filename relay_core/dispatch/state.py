@@ -12,7 +12,13 @@ from dataclasses import dataclass
 from relay_core.breaker import Breaker, BreakerState, Permit
 from relay_core.catalogue.models import ModelConfig, ProviderConfig
 from relay_core.dispatch.envelope import Candidate
-from relay_core.errors import RateLimited, UpstreamAuthError, UpstreamBadRequest, UpstreamError
+from relay_core.errors import (
+    CircuitOpen,
+    RateLimited,
+    UpstreamAuthError,
+    UpstreamBadRequest,
+    UpstreamError,
+)
 from relay_core.limits import Limiter, LimitPlan
 from relay_core.providers.base import Provider, RateLimitFeedback
 from relay_core.settings import Settings
@@ -64,8 +70,10 @@ class WorkerState:
     def plan(self, t: LiveTarget, now: float) -> LimitPlan:
         return self.limiter.plan(t.config, t.model, now)
 
-    async def permit(self, t: LiveTarget, now: float) -> Permit | None:
-        """The breakers' permission for a call to ``t``, or None while they keep traffic off.
+    async def permit(self, t: LiveTarget, now: float) -> Permit | UpstreamError:
+        """The breakers' permission for a call to ``t``, or why they keep traffic off: the
+        provider refused its key (:class:`UpstreamAuthError`), or a breaker is open
+        (:class:`CircuitOpen`, ``retry_after`` the rest of its real cool-down).
 
         Fast path: while both breakers were seen closed less than ``CLOSED_CACHE_S`` ago and
         the key is not disabled, the permission is given locally (a closed breaker has no
@@ -75,11 +83,24 @@ class WorkerState:
         if self._closed_until.get(keys, 0.0) > now:
             return Permit(allowed=True, state=BreakerState.closed, keys=keys)
         if await self.breaker.is_disabled(t.name, self.fingerprints.get(t.name, "")):
-            return None
+            return UpstreamAuthError(
+                f"{t.name} refused Relay's API key for it; the key is set aside until it is "
+                "changed (see `relay status`).",
+                provider=t.name,
+                model=t.model.id,
+            )
         permit = await self.breaker.allow_all(keys, now)
-        if permit.allowed and permit.state is BreakerState.closed and not permit.probe_keys:
+        if not permit.allowed:
+            wait = max(permit.retry_in_s, 1.0)
+            return CircuitOpen(
+                f"{t.name} is failing; Relay keeps traffic off it for {wait:.0f} s more.",
+                provider=t.name,
+                model=t.model.id,
+                retry_after=wait,
+            )
+        if permit.state is BreakerState.closed and not permit.probe_keys:
             self._closed_until[keys] = now + CLOSED_CACHE_S
-        return permit if permit.allowed else None
+        return permit
 
     def forget_closed(self, t: LiveTarget) -> None:
         """A call failed: ask Redis again next time."""

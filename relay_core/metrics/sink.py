@@ -20,9 +20,9 @@ class MetricsSink:
 
     def record(self, r: CallRecord) -> None:
         m = self.metrics
-        outcome = OK if r.ok else (r.error or "error")
+        outcome = OK if r.ok else (r.error.__name__ if r.error else "error")
         m.upstream_calls.labels(r.provider, r.model, r.kind, outcome).inc()
-        if r.error == RateLimited.__name__:
+        if r.error is not None and issubclass(r.error, RateLimited):
             m.rate_limited.labels(r.provider).inc()
         m.queue_wait.labels(r.provider, r.kind).observe(r.queue_wait_s)
         m.upstream_latency.labels(r.provider, r.model).observe(r.latency_s)

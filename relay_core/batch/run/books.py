@@ -37,10 +37,7 @@ from relay_core.errors import (
 Visit = Callable[[Envelope], Awaitable[Outcome]]
 
 # Failures that another try of the same candidate will not fix within a batch's window.
-FOR_GOOD = frozenset(
-    c.__name__
-    for c in (UpstreamModelNotFound, UpstreamAuthError, UpstreamBadRequest, InvalidRequest)
-)
+FOR_GOOD = (UpstreamModelNotFound, UpstreamAuthError, UpstreamBadRequest, InvalidRequest)
 # A try of a line waits in place for a token at most this long (the executor's own wait).
 TRY_S = 0.05
 _IN_PROGRESS = BatchStatus.in_progress.value.encode()
@@ -61,7 +58,7 @@ def _no_token(env: Envelope, outcome: Outcome) -> float | None:
     if isinstance(outcome, Forward):
         return outcome.delay_s if outcome.envelope.attempts == env.attempts else None
     error = outcome.reply.error
-    if error is not None and error.kind == GatewayTimeout.__name__ and time.time() < env.deadline:
+    if error is not None and error.is_a(GatewayTimeout) and time.time() < env.deadline:
         return 0.0  # only the try's own short deadline passed
     return None
 
@@ -72,7 +69,7 @@ def refused_for_good(env: Envelope) -> ErrorInfo | None:
     for info in env.failures:
         latest[(info.provider, info.model)] = info
     found = [latest.get((c.provider, c.model)) for c in env.candidates]
-    if found and all(f is not None and f.kind in FOR_GOOD for f in found):
+    if found and all(f is not None and f.is_a(*FOR_GOOD) for f in found):
         return env.failures[-1]
     return None
 

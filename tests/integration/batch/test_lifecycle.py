@@ -144,6 +144,23 @@ def test_permanent_failures_go_to_the_error_file_with_the_upstream_answer(
     assert err["gone"]["error"] is None
 
 
+def test_a_line_too_long_for_every_model_fails_at_once(batch_farm: BatchFarm) -> None:
+    """ContextLengthExceeded is an InvalidRequest: refused for good, not re-queued until the
+    window ends (issue 14, item 3)."""
+    farm = batch_farm()
+    lines = [chat_line("short", "fine"), chat_line("long", "word " * 40_000)]
+    with farm.client() as http:
+        final = wait_for(http, create(http, upload(http, jsonl(lines)))["id"])
+        err = read_lines(http, final["error_file_id"])
+    assert final["status"] == "completed"
+    assert final["request_counts"] == {"total": 2, "completed": 1, "failed": 1}
+    assert _ids(err) == ["long"]
+    response = err[0]["response"]
+    assert response["status_code"] == 400
+    assert response["body"]["error"]["code"] == "context_length_exceeded"
+    assert response["body"]["error"]["param"] == "messages"
+
+
 def test_deleting_the_input_file_mid_batch_fails_the_unsent_lines(batch_farm: BatchFarm) -> None:
     farm = batch_farm(lambda url: four_providers(url, rpm=600))
     lines = [chat_line(f"d{i}", f"q{i}") for i in range(200)]

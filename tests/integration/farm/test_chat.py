@@ -71,7 +71,7 @@ def test_pinned_model_does_not_fail_over_unless_asked(make_farm: FarmFactory) ->
             headers={"X-Relay-Fallback": "any"},
         )
     assert pinned.status_code == 503
-    assert pinned.json()["error"]["code"] == "no_provider_available"
+    assert pinned.json()["error"]["code"] == "upstream_unavailable"
     assert "p-openai" in pinned.json()["error"]["message"]
     assert fallback.status_code == 200
     assert fallback.headers["x-relay-provider"] != "p-openai"

@@ -119,3 +119,40 @@ def test_several_workers_sharing_one_bucket_stay_within_it(make_farm: FarmFactor
     # allowed here come from jitter between our clock and the simulator's one-second window
     # on a loaded machine (the benchmark measures ~1 %), and they were retried, not failed.
     assert stats(farm, "p-openai")["rate_limited"] <= 5
+
+
+def only_a(sim_url: str) -> list[dict[str, Any]]:
+    return two_providers(sim_url)[:1]
+
+
+def test_an_open_breaker_is_a_503_with_its_real_cool_down(make_farm: FarmFactory) -> None:
+    """Not a 429 "retry after 1 s" while the breaker rests for 30 (issue 14, item 5)."""
+    farm = make_farm(only_a, breaker_failures=2, breaker_cooldown_s=30)
+    farm.sim("a", outage=True)
+    with farm.client() as http:
+        down = [http.post("/v1/chat/completions", json=ask(f"x{i}")) for i in range(2)]
+        resting = http.post("/v1/chat/completions", json=ask("while it rests"))
+    for r in down:
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "upstream_unavailable"
+    assert resting.status_code == 503, resting.text
+    error = resting.json()["error"]
+    assert (error["type"], error["code"]) == ("server_error", "circuit_open")
+    assert 20 <= int(resting.headers["retry-after"]) <= 30
+    assert stats(farm, "a")["errors"] == 2  # the third never reached a
+
+
+def test_a_refused_provider_key_is_a_503_naming_the_provider(make_farm: FarmFactory) -> None:
+    """A 401 from the provider is not "every provider is at its rate limit" (issue 15, 16)."""
+    farm = make_farm(only_a)
+    farm.sim("a", api_key="a-key-relay-does-not-have")
+    with farm.client() as http:
+        first = http.post("/v1/chat/completions", json=ask("one"))
+        second = http.post("/v1/chat/completions", json=ask("two"))
+    for r in (first, second):
+        assert r.status_code == 503, r.text
+        error = r.json()["error"]
+        assert error["code"] == "upstream_auth_failed"
+        assert "a" in error["message"] and "rate limit" not in error["message"]
+        assert "a-key-relay-does-not-have" not in r.text
+    assert stats(farm, "a")["requests"] == 1  # the refused key is set aside after one try

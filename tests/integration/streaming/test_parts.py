@@ -29,7 +29,7 @@ from relay_core.dispatch.streaming import (
     cancel_key,
     stream_key,
 )
-from relay_core.errors import UpstreamTimeout
+from relay_core.errors import RateLimited, RelayError, UpstreamTimeout
 from relay_core.events import CallRecord
 from relay_core.normalize import merge_style
 from relay_core.providers.base import RateLimitFeedback
@@ -172,7 +172,7 @@ async def test_a_cancelled_stream_stops_and_a_taken_one_is_left_alone(
     assert ERROR in (await read_entries(redis, stream_key(prefix, env.id)))[-1][1]
 
 
-def call(ok: bool = True, error: str | None = None, owner: str = "k1") -> CallRecord:
+def call(ok: bool = True, error: type[RelayError] | None = None, owner: str = "k1") -> CallRecord:
     return CallRecord(
         provider="or",
         model="meta/llama:free|x",
@@ -190,7 +190,7 @@ def call(ok: bool = True, error: str | None = None, owner: str = "k1") -> CallRe
 
 async def test_usage_counters_round_trip_odd_model_ids(redis: Redis, prefix: str) -> None:
     sink = UsageSink(redis, prefix, retention_days=1, flush_s=60)
-    for ok, error in ((True, None), (False, "RateLimited"), (False, "UpstreamTimeout")):
+    for ok, error in ((True, None), (False, RateLimited), (False, UpstreamTimeout)):
         await sink.call_finished(call(ok, error))
     assert await read_usage(redis, prefix, "k1") == []  # gathered, not written yet
     await sink.aclose()

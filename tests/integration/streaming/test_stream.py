@@ -102,7 +102,7 @@ def test_no_candidate_left_is_a_plain_error_response(make_farm: FarmFactory) -> 
         r = stream(http, ask("nobody home"))
     assert r.status == 503
     assert r.headers["content-type"] == "application/json"
-    assert "no_provider_available" in r.body.decode()
+    assert "upstream_unavailable" in r.body.decode()
 
 
 def test_failure_after_the_first_chunk_is_an_error_event_then_done(

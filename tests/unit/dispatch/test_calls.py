@@ -11,7 +11,7 @@ import pytest
 from relay_core.breaker import fingerprint
 from relay_core.catalogue.models import Limits
 from relay_core.dispatch.envelope import Kind
-from relay_core.errors import RelayError
+from relay_core.errors import RelayError, UpstreamUnavailable
 from relay_core.events import CallRecord
 from relay_core.limits import Reason
 from relay_sim import SimServer
@@ -90,7 +90,7 @@ async def test_a_5xx_on_the_last_candidate_ends_interactive_and_backs_off_batch(
 
     reply = done(await farm.visit(farm.envelope("down")))
     assert reply.error is not None
-    assert reply.error.kind == "NoProviderAvailable"
+    assert reply.error.kind == "ProvidersDown"
     assert "down: down answered HTTP 503" in reply.error.message
 
     step = forward(await farm.visit(farm.envelope("down", kind=Kind.batch)))
@@ -188,7 +188,8 @@ async def test_a_refused_key_disables_the_provider(sim: SimServer, http: httpx.A
 
     before = upstream_calls(sim, "locked")
     again = forward(await farm.visit(farm.envelope("locked", "a")))
-    assert [f.kind for f in again.envelope.failures] == ["CircuitOpen"]
+    assert [f.kind for f in again.envelope.failures] == ["UpstreamAuthError"]
+    assert "refused Relay's API key" in again.envelope.failures[0].message
     assert upstream_calls(sim, "locked") == before
 
 
@@ -211,7 +212,7 @@ async def test_every_call_is_reported_to_every_sink(
         owner="owner-1",
         kind="interactive",
         ok=False,
-        error="UpstreamUnavailable",
+        error=UpstreamUnavailable,
         latency_s=0.0,
         queue_wait_s=ENQUEUED_AGO_S,
         at=START,

@@ -193,7 +193,9 @@ async def test_a_candidate_this_worker_does_not_serve_is_skipped(
     step = forward(await farm.visit(farm.envelope("elsewhere", "a")))
 
     assert step.envelope.index == 1
-    assert [(f.kind, f.provider) for f in step.envelope.failures] == [("CircuitOpen", "elsewhere")]
+    assert [(f.kind, f.provider) for f in step.envelope.failures] == [
+        ("UpstreamUnavailable", "elsewhere")
+    ]
 
 
 async def test_every_candidate_skipped_ends_the_round(

@@ -11,6 +11,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from relay_core.batch.models import BatchProgress, BatchStatus, RequestCounts
+from relay_core.errors import RateLimited, UpstreamTimeout
 from relay_core.events import CallRecord
 from relay_core.metrics import (
     FarmSnapshot,
@@ -51,9 +52,9 @@ async def test_sink_counts_calls_tokens_latency_and_429s() -> None:
     sink = MetricsSink(RelayMetrics.create(registry))
     await sink.call_finished(call())
     await sink.call_finished(
-        call(ok=False, error="RateLimited", prompt_tokens=0, completion_tokens=0)
+        call(ok=False, error=RateLimited, prompt_tokens=0, completion_tokens=0)
     )
-    await sink.call_finished(call(ok=False, error="UpstreamTimeout", latency_s=30.0, ttft_s=None))
+    await sink.call_finished(call(ok=False, error=UpstreamTimeout, latency_s=30.0, ttft_s=None))
     await sink.call_finished(call(ttft_s=0.05, kind="batch"))
 
     def value(name: str, **labels: str) -> float | None:
