@@ -3,31 +3,37 @@
     relay batch submit questions.jsonl [--model M] [--wait] [--output results.jsonl]
     relay batch status BATCH_ID [--watch]      relay batch list
     relay batch cancel BATCH_ID                relay batch retry BATCH_ID [--wait]
+    relay batch wait BATCH_ID [--output F] [--errors F]
     relay batch results BATCH_ID [--output F] [--errors F]
     relay batch estimate questions.jsonl [--model M]
 
 ``submit`` also takes a text file (one prompt per line) or a CSV (a ``prompt`` column) and
-builds the JSONL itself. The API is ``--base-url``, else ``RELAY_API_URL``, else the running
-``relay up``'s, else http://127.0.0.1:8000; the key ``--api-key`` or ``RELAY_API_KEY``.
+builds the JSONL itself; every file must be UTF-8 (:mod:`relay_cli.batch_input`). Which API
+and key: :mod:`relay_cli.batch_api`; what is shown: :mod:`relay_cli.batch_view`.
+
+Ctrl-C while waiting stops the waiting, not the batch: the command says so, prints the exact
+command that follows it again (``relay batch wait ...``) and exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import shlex
+import signal
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from relay_cli.batch_api import ApiError, call, client
+from relay_cli.batch_input import InputError, input_file
+from relay_cli.batch_view import download, duration, provider_table, summary, watch
 
 if TYPE_CHECKING:  # imported when a command runs: registering stays cheap
     import httpx
     from rich.console import Console
-    from rich.table import Table
 
-TERMINAL = {"completed", "failed", "expired", "cancelled"}
-DEFAULT_URL = "http://127.0.0.1:8000"
-POLL_S = 1.0
+INTERRUPTED = 130  # the shell's code for a command ended by SIGINT
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -50,6 +56,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmds.add_parser("list", help="your batches, newest first").add_argument(
         "--limit", type=int, default=20
     )
+    w = cmds.add_parser("wait", help="progress until a batch ends, then write its results")
+    w.add_argument("batch_id")
+    w.add_argument("--output", type=Path, help="write the results here")
+    w.add_argument("--errors", type=Path, help="write the failed lines here")
     r = cmds.add_parser("results", help="download a batch's results (partial while running)")
     r.add_argument("batch_id")
     r.add_argument("--output", type=Path, help="default: BATCH_ID.results.jsonl")
@@ -63,73 +73,56 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def base_url(args: argparse.Namespace) -> str:
-    if args.base_url:
-        return str(args.base_url)
-    from_env = os.environ.get("RELAY_API_URL")
-    if from_env:
-        return from_env
-    from relay_cli.runfile import read_running
-    from relay_core.settings import Settings
-
-    running = read_running(Settings().data_dir)
-    return running.api_url if running is not None and running.api_url else DEFAULT_URL
-
-
-def client(args: argparse.Namespace) -> httpx.Client:
-    import httpx
-
-    key = args.api_key or os.environ.get("RELAY_API_KEY")
-    headers = {"Authorization": f"Bearer {key}"} if key else {}
-    return httpx.Client(base_url=base_url(args).rstrip("/"), headers=headers, timeout=120)
-
-
-class ApiError(Exception):
-    pass
-
-
-def call(http: httpx.Client, method: str, path: str, **kw: Any) -> Any:
-    r = http.request(method, path, **kw)
-    if r.status_code >= 400:
-        try:
-            message = r.json()["error"]["message"]
-        except (ValueError, KeyError, TypeError):
-            message = r.text[:300]
-        raise ApiError(f"{method} {path}: {r.status_code}: {message}")
-    return r.json()
+class Interrupted(Exception):
+    """Ctrl-C while waiting; the message says what goes on without us and how to follow it."""
 
 
 def run(args: argparse.Namespace) -> int:
     import httpx
     from rich.console import Console
 
-    console = Console()
+    console, err = Console(), Console(stderr=True, highlight=False)
+    name = f"relay batch {args.batch_command}"
+    if getattr(args, "wait", False) or getattr(args, "watch", False) or name.endswith("wait"):
+        # A shell that starts a command in the background leaves SIGINT ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     action = ACTIONS[args.batch_command]
     try:
         with client(args) as http:
             return action(args, http, console)
-    except (ApiError, httpx.HTTPError, OSError) as exc:
-        console.print(f"[red]relay batch {args.batch_command}: {exc}[/red]")
+    except InputError as exc:
+        err.print(f"[red]{name}: {exc}[/red]", soft_wrap=True)
         return 1
+    except Interrupted as exc:
+        err.print(f"\n{name}: interrupted. {exc}", soft_wrap=True)
+        return INTERRUPTED
+    except KeyboardInterrupt:
+        err.print(f"\n{name}: interrupted (`relay batch list` shows what was created).")
+        return INTERRUPTED
+    except (ApiError, httpx.HTTPError, OSError) as exc:
+        console.print(f"[red]{name}: {exc}[/red]")
+        return 1
+
+
+def command(args: argparse.Namespace, *words: str | Path | None) -> str:
+    """The ``relay batch ...`` command line that does ``words`` against the same API."""
+    argv = ["relay", "batch"]
+    if args.base_url:
+        argv += ["--base-url", str(args.base_url)]
+    argv += [str(w) for w in words if w is not None]
+    return shlex.join(argv)
+
+
+def _flags(output: Path | None, errors: Path | None) -> list[str | Path | None]:
+    return ["--output", output] * bool(output) + ["--errors", errors] * bool(errors)
 
 
 # ---- actions -----------------------------------------------------------------------------
 
 
-def _input_file(path: Path, model: str | None, tmp: Path) -> Path:
-    from relay_core.batch.client.prompts import build_jsonl, kind_of
-
-    if kind_of(path) == "jsonl":
-        return path
-    built = tmp / f"{path.stem}.jsonl"
-    count = build_jsonl(path, built, model or "meta-model")
-    print(f"built {count:,} requests from {path.name}")
-    return built
-
-
 def submit(args: argparse.Namespace, http: httpx.Client, console: Console) -> int:
     with tempfile.TemporaryDirectory() as tmp:
-        source = _input_file(args.file, args.model, Path(tmp))
+        source = input_file(args.file, args.model, Path(tmp))
         with source.open("rb") as f:
             uploaded = call(
                 http,
@@ -149,22 +142,56 @@ def submit(args: argparse.Namespace, http: httpx.Client, console: Console) -> in
     console.print(f"batch [bold]{batch['id']}[/bold] submitted ({uploaded['bytes']:,} bytes)")
     if not args.wait:
         return 0
-    return _finish(http, console, batch["id"], args.output, args.errors)
+    return _finish(args, http, console, batch["id"], output=args.output, errors=args.errors)
 
 
 def _finish(
-    http: httpx.Client, console: Console, batch_id: str, output: Path | None, errors: Path | None
+    args: argparse.Namespace,
+    http: httpx.Client,
+    console: Console,
+    batch_id: str,
+    *,
+    output: Path | None = None,
+    errors: Path | None = None,
 ) -> int:
-    final = watch(http, console, batch_id)
+    final = _watch(args, http, console, batch_id, "wait", batch_id, *_flags(output, errors))
     summary(console, final)
     if output or errors:
-        download(http, console, final, output, errors)
+        try:
+            download(http, console, final, output, errors)
+        except KeyboardInterrupt:
+            again = command(args, "results", batch_id, *_flags(output, errors))
+            message = f"Batch {batch_id} is done; write its results with:\n  {again}"
+            raise Interrupted(message) from None
     return 0 if final["status"] == "completed" else 2
+
+
+def _watch(
+    args: argparse.Namespace,
+    http: httpx.Client,
+    console: Console,
+    batch_id: str,
+    *follow: str | Path | None,
+) -> dict[str, object]:
+    """:func:`watch`, where Ctrl-C says the batch keeps running and how to follow it."""
+    try:
+        return watch(http, console, batch_id)
+    except KeyboardInterrupt:
+        again, cancel_it = command(args, *follow), command(args, "cancel", batch_id)
+        raise Interrupted(
+            f"Batch {batch_id} keeps running on the farm (Ctrl-C stopped only this command). "
+            f"Follow it with:\n  {again}\nor stop it with:\n  {cancel_it}"
+        ) from None
+
+
+def wait(args: argparse.Namespace, http: httpx.Client, console: Console) -> int:
+    return _finish(args, http, console, args.batch_id, output=args.output, errors=args.errors)
 
 
 def status(args: argparse.Namespace, http: httpx.Client, console: Console) -> int:
     if args.watch:
-        summary(console, watch(http, console, args.batch_id))
+        follow = ("status", args.batch_id, "--watch")
+        summary(console, _watch(args, http, console, args.batch_id, *follow))
         return 0
     summary(console, call(http, "GET", f"/v1/batches/{args.batch_id}"))
     progress = call(http, "GET", f"/v1/batches/{args.batch_id}/progress")
@@ -205,7 +232,7 @@ def retry(args: argparse.Namespace, http: httpx.Client, console: Console) -> int
     batch = call(http, "POST", f"/v1/batches/{args.batch_id}/retry")
     total = batch["request_counts"]["total"]
     console.print(f"batch [bold]{batch['id']}[/bold] retries {total:,} lines of {args.batch_id}")
-    return _finish(http, console, batch["id"], None, None) if args.wait else 0
+    return _finish(args, http, console, batch["id"]) if args.wait else 0
 
 
 def estimate(args: argparse.Namespace, http: httpx.Client, console: Console) -> int:
@@ -214,7 +241,7 @@ def estimate(args: argparse.Namespace, http: httpx.Client, console: Console) -> 
     from relay_core.batch.client.prompts import route_counts
 
     with tempfile.TemporaryDirectory() as tmp:
-        counts = route_counts(_input_file(args.file, args.model, Path(tmp)), args.model)
+        counts = route_counts(input_file(args.file, args.model, Path(tmp)), args.model)
     if not counts:
         console.print("[red]no requests in that file[/red]")
         return 1
@@ -232,12 +259,12 @@ def estimate(args: argparse.Namespace, http: httpx.Client, console: Console) -> 
 
     console.print(
         f"{est['lines']:,} requests at {est['rate_per_s']:.2f}/s: about "
-        f"[bold]{_duration(est['estimated_seconds'])}[/bold]"
+        f"[bold]{duration(est['estimated_seconds'])}[/bold]"
     )
     if est["backlog_lines"]:
         console.print(
             f"{est['backlog_lines']:,} lines of your running batches share that capacity: about "
-            f"{_duration(est['estimated_seconds_with_backlog'])} with them"
+            f"{duration(est['estimated_seconds_with_backlog'])} with them"
         )
     table = Table("provider", "model", "requests/s", "requests/day", "healthy")
     for t in est["targets"]:
@@ -257,103 +284,10 @@ def estimate(args: argparse.Namespace, http: httpx.Client, console: Console) -> 
 ACTIONS = {
     "submit": submit,
     "status": status,
+    "wait": wait,
     "list": list_batches,
     "cancel": cancel,
     "results": results,
     "retry": retry,
     "estimate": estimate,
 }
-
-
-# ---- display -----------------------------------------------------------------------------
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
-def provider_table(progress: dict[str, Any]) -> Table:
-    from rich.table import Table
-
-    table = Table("provider", "done", "failed", box=None)
-    for name, p in sorted(progress["providers"].items()):
-        table.add_row(name, f"{p['completed']:,}", f"{p['failed']:,}")
-    return table
-
-
-def watch(http: httpx.Client, console: Console, batch_id: str) -> dict[str, Any]:
-    """A live bar (done / failed / rate / ETA, per provider) until the batch is final."""
-    from rich.console import Group
-    from rich.live import Live
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    bar = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("failed {task.fields[failed]}  {task.fields[rate]}/s"),
-        TimeRemainingColumn(),
-        console=console,
-    )
-    task = bar.add_task(batch_id, total=None, failed=0, rate="0.0")
-    started, first_done = time.monotonic(), None
-    with Live(bar, console=console, refresh_per_second=4) as live:
-        while True:
-            p = call(http, "GET", f"/v1/batches/{batch_id}/progress")
-            c = p["request_counts"]
-            done = c["completed"] + c["failed"]
-            first_done = first_done if first_done is not None else (done, time.monotonic())
-            elapsed = max(1e-6, time.monotonic() - max(started, first_done[1]))
-            rate = (done - first_done[0]) / elapsed
-            bar.update(
-                task,
-                completed=done,
-                total=c["total"] or None,
-                failed=c["failed"],
-                rate=f"{rate:.1f}",
-                description=f"{batch_id} {p['status']}",
-            )
-            live.update(Group(bar, provider_table(p)))
-            if p["status"] in TERMINAL:
-                return dict(call(http, "GET", f"/v1/batches/{batch_id}"))
-            time.sleep(POLL_S)
-
-
-def summary(console: Console, batch: dict[str, Any]) -> None:
-    c = batch["request_counts"]
-    console.print(
-        f"batch {batch['id']}: [bold]{batch['status']}[/bold] — {c['completed']:,} done, "
-        f"{c['failed']:,} failed of {c['total']:,}"
-    )
-    for error in (batch.get("errors") or {}).get("data", [])[:10]:
-        where = f"line {error['line']}: " if error.get("line") else ""
-        console.print(f"  [red]{error['code']}[/red] {where}{error['message']}")
-
-
-def download(
-    http: httpx.Client,
-    console: Console,
-    batch: dict[str, Any],
-    output: Path | None,
-    errors: Path | None,
-) -> None:
-    for which, dest in (("output", output), ("errors", errors)):
-        if dest is None:
-            continue
-        path = f"/v1/batches/{batch['id']}/results"
-        with http.stream("GET", path, params={"which": which}) as r, dest.open("wb") as f:
-            if r.status_code >= 400:
-                raise ApiError(f"GET {path}: {r.status_code}")
-            for chunk in r.iter_bytes():
-                f.write(chunk)
-        console.print(f"{which} written to {dest}")

@@ -118,7 +118,7 @@ def table(results: list[CheckResult]) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    from relay_cli.runfile import farm_settings
+    from relay_cli.farms import farm_settings
     from relay_core.catalogue.loader import CatalogueError
 
     settings = farm_settings()

@@ -1,9 +1,10 @@
 """``.relay/up.json``: where a running ``relay up`` says what it started; ``up.lock``: its lock.
 
 Other commands (``relay status``, ``relay check``, ``relay batch``) read ``up.json`` to find the
-farm when no ``RELAY_REDIS_URL`` is set (:func:`farm_settings`); a second ``relay up`` finds the
-lock held and refuses. The lock is an ``flock``, so a crashed ``relay up`` never leaves it
-behind; ``up.json`` then lists the children it left running, which the next ``relay up`` stops.
+farm when no ``RELAY_REDIS_URL`` is set (:mod:`relay_cli.farms`, which also finds a ``relay up``
+started in another folder); a second ``relay up`` finds the lock held and refuses. The lock is
+an ``flock``, so a crashed ``relay up`` never leaves it behind; ``up.json`` then lists the
+children it left running, which the next ``relay up`` stops.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class RunInfo(BaseModel):
     sim_url: str | None = None
     demo: bool = False
     key_prefix: str = "relay"
+    config: str | None = None  # the catalogue file it serves (absolute), None for the demo
     metrics_dir: str | None = None
     children: list[ChildInfo] = []
 
@@ -108,29 +110,6 @@ def cmdline(pid: int) -> str:
 def leftovers(info: RunInfo) -> list[ChildInfo]:
     """Children a crashed ``relay up`` left running (still alive, same command line)."""
     return [c for c in info.children if c.cmd and cmdline(c.pid).startswith(c.cmd)]
-
-
-def farm_settings(environ: dict[str, str] | None = None) -> Settings:
-    """Settings for a command that talks to the farm ``relay up`` runs here.
-
-    Explicit ``RELAY_*`` variables win; otherwise the Redis URL, key prefix and simulator of
-    the running ``relay up`` (from ``up.json`` under the data directory) are used.
-    """
-    env = os.environ if environ is None else environ
-    settings = Settings()
-    info = read_running(settings.data_dir)
-    if info is None or not info.ready:
-        return settings
-    update: dict[str, object] = {}
-    if "RELAY_REDIS_URL" not in env and info.redis_url:
-        update["redis_url"] = info.redis_url
-    if "RELAY_KEY_PREFIX" not in env:
-        update["key_prefix"] = info.key_prefix
-    if info.demo and "RELAY_SIM_URL" not in env and info.sim_url:
-        update["sim_url"] = info.sim_url
-    if info.demo and "RELAY_DEMO" not in env:
-        update["demo"] = True
-    return settings.model_copy(update=update)
 
 
 def farm_api_url(settings: Settings) -> str:

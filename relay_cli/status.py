@@ -14,8 +14,11 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
+from rich import box
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from relay_core.catalogue.models import ProviderConfig
 from relay_core.metrics.live import FarmSnapshot, LimitLevel, ProviderLive
@@ -43,6 +46,7 @@ class FarmStatus:
     redis_url: str
     providers: list[ProviderRow]
     snapshot: FarmSnapshot
+    found_by: str = ""  # where the Redis URL came from (relay_cli.farms.Located.describe)
 
 
 def key_state(provider: ProviderConfig) -> str:
@@ -53,7 +57,7 @@ def key_state(provider: ProviderConfig) -> str:
     return "yes" if key_present(provider) else "no"
 
 
-async def gather(settings: Settings) -> FarmStatus:
+async def gather(settings: Settings, found_by: str = "") -> FarmStatus:
     """Everything ``relay status`` shows (raises ``redis.RedisError`` when Redis is down)."""
     from redis.asyncio import Redis
 
@@ -77,61 +81,85 @@ async def gather(settings: Settings) -> FarmStatus:
     live = {p.name: p for p in snap.providers}
     rows = [ProviderRow(p.name, True, key_state(p), live=live.get(p.name)) for p in enabled]
     rows += [ProviderRow(p.name, False, key_state(p), reason=why) for p, why in disabled]
-    return FarmStatus(settings.redis_url, rows, snap)
+    return FarmStatus(settings.redis_url, rows, snap, found_by)
 
 
 def _num(value: float) -> str:
+    """A limit's figure, short: 990, 0.4, 14.4k, 500k, 1.2M."""
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.1f}M".replace(".0M", "M")
+    if value >= 10_000:
+        return (
+            f"{value / 1000:.1f}k".replace(".0k", "k")
+            if value < 100_000
+            else f"{value / 1000:.0f}k"
+        )
     return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
 
 
-def _levels(provider: str, levels: tuple[LimitLevel, ...]) -> str:
-    lines = []
-    for lv in levels:
-        scope = "" if lv.scope == provider else lv.scope.removeprefix(provider + "/") + " "
-        lines.append(f"{scope}{lv.limit} {_num(lv.available)}/{_num(lv.capacity)}")
-    return "\n".join(lines) or "no limits"
+def _levels(levels: list[LimitLevel]) -> str:
+    return "\n".join(f"{lv.limit} {_num(lv.available)}/{_num(lv.capacity)}" for lv in levels)
 
 
-def _breaker(live: ProviderLive) -> str:
-    shown = live.breaker.replace("_", "-")
+def _state(breaker: str) -> str:
+    shown = breaker.replace("_", "-")
     style = {"closed": "green", "half-open": "yellow"}.get(shown, "red")
-    text = f"[{style}]{shown}[/]"
-    for model, state in live.model_breakers.items():
-        text += f"\n{model}: {state.replace('_', '-')}"
-    return text
+    return f"[{style}]{shown}[/]"
+
+
+def _table(title: str) -> Table:
+    """A table that fits 80 columns: no vertical rules, a rule under the header only."""
+    return Table(
+        title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False
+    )
+
+
+def _provider_rows(table: Table, live: ProviderLive) -> None:
+    """The provider's own row, then one indented row per model with a breaker or limits."""
+    by_model: dict[str, list[LimitLevel]] = {}
+    own: list[LimitLevel] = []
+    for lv in live.levels:
+        model = lv.scope.removeprefix(live.name + "/") if lv.scope != live.name else None
+        (own if model is None else by_model.setdefault(model, [])).append(lv)
+    own_levels = _levels(own) or ("" if by_model else "no limits")
+    queued, in_flight = str(live.queue_depth), str(live.in_flight)
+    table.add_row(live.name, _state(live.breaker), own_levels, queued, in_flight)
+    for model in sorted(set(by_model) | set(live.model_breakers)):
+        breaker = live.model_breakers.get(model)
+        state = _state(breaker) if breaker else ""
+        name = _indent(Text(model, style="dim", overflow="fold"))
+        table.add_row(name, state, _levels(by_model.get(model, [])))
 
 
 def providers_table(status: FarmStatus) -> Table:
-    table = Table(title="Providers", title_justify="left")
-    table.add_column("provider", no_wrap=True)
-    table.add_column("enabled")
-    table.add_column("key")
-    table.add_column("breaker")
+    """The enabled providers (the disabled ones are listed below it, with the reason)."""
+    table = _table("Providers")
+    table.add_column("provider", overflow="fold", min_width=8)
+    table.add_column("breaker", no_wrap=True, min_width=9)
     table.add_column("limits left", no_wrap=True)
-    table.add_column("queued", justify="right")
-    table.add_column("in flight", justify="right")
+    table.add_column("queued", justify="right", no_wrap=True)
+    table.add_column("in flight", justify="right", no_wrap=True)
     for row in status.providers:
-        if row.live is None:
-            reason = f"[dim]{row.reason or ''}[/]"
-            table.add_row(row.name, "[red]no[/]", row.key, "-", reason, "-", "-")
-            continue
-        live = row.live
-        table.add_row(
-            row.name,
-            "[green]yes[/]",
-            row.key,
-            _breaker(live),
-            _levels(row.name, live.levels),
-            str(live.queue_depth),
-            str(live.in_flight),
-        )
+        if row.live is not None:
+            _provider_rows(table, row.live)
     return table
 
 
+def disabled_lines(status: FarmStatus) -> list[str]:
+    return [
+        f"{row.name}: {row.reason or 'disabled'}"
+        for row in status.providers
+        if row.live is None and not row.enabled
+    ]
+
+
 def workers_table(status: FarmStatus) -> Table:
-    table = Table(title="Workers", title_justify="left")
-    for col in ("worker", "pid", "providers", "in flight", "last beat"):
-        table.add_column(col)
+    table = _table("Workers")
+    table.add_column("worker", overflow="fold")
+    table.add_column("pid", no_wrap=True)
+    table.add_column("providers", overflow="fold")
+    table.add_column("in flight", justify="right", no_wrap=True)
+    table.add_column("last beat", justify="right", no_wrap=True)
     for w in status.snapshot.workers:
         age = max(0.0, status.snapshot.at - w.at)
         table.add_row(
@@ -141,37 +169,64 @@ def workers_table(status: FarmStatus) -> Table:
 
 
 def batches_table(status: FarmStatus) -> Table:
-    table = Table(title="Batches", title_justify="left")
-    for col in ("batch", "status", "done", "failed", "in flight", "providers"):
-        table.add_column(col, justify="right" if col in ("failed", "in flight") else "left")
+    table = _table("Batches")
+    table.add_column("batch", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("done", no_wrap=True)
+    table.add_column("failed", justify="right", no_wrap=True)
+    table.add_column("in flight", justify="right", no_wrap=True)
     for b in status.snapshot.batches:
         rc = b.request_counts
         done = rc.completed + rc.failed
         share = f" ({100 * done / rc.total:.0f}%)" if rc.total else ""
-        served = ", ".join(
-            f"{name} {p.completed}" + (f"/{p.failed} failed" if p.failed else "")
-            for name, p in sorted(b.providers.items())
-        )
         table.add_row(
-            b.id,
-            b.status.value,
-            f"{done}/{rc.total}{share}",
-            str(rc.failed),
-            str(b.in_flight),
-            served,
+            b.id, b.status.value, f"{done}/{rc.total}{share}", str(rc.failed), str(b.in_flight)
         )
     return table
 
 
+def served_lines(status: FarmStatus) -> list[str]:
+    """Each running batch's lines per provider (below the table: a batch id is 30
+    characters, and a providers column beside it would leave no room at 80 columns)."""
+    lines = []
+    for b in status.snapshot.batches:
+        served = ", ".join(
+            f"{name} {p.completed}" + (f"/{p.failed} failed" if p.failed else "")
+            for name, p in sorted(b.providers.items())
+        )
+        if served:
+            lines.append(f"{b.id}: {served}")
+    return lines
+
+
+def _indent(text: Text) -> Padding:
+    return Padding(text, (0, 0, 0, 2), expand=False)
+
+
+def _indented(console: Console, lines: list[str]) -> None:
+    """Plain lines, indented, wrapped lines indented further (at spaces, never mid-word)."""
+    for line in lines:
+        console.print(_indent(Text(line)))
+
+
 def render(status: FarmStatus, console: Console) -> None:
-    console.print(f"Relay farm on {status.redis_url}")
-    console.print(providers_table(status))
+    where = f" ({status.found_by})" if status.found_by else ""
+    console.print(f"Relay farm on {status.redis_url}{where}")
+    if any(row.live is not None for row in status.providers):
+        console.print(providers_table(status))
+    else:
+        console.print("[red]No provider is enabled[/] (relay config check says why).")
+    disabled = disabled_lines(status)
+    if disabled:
+        console.print("Disabled providers:")
+        _indented(console, disabled)
     if status.snapshot.workers:
         console.print(workers_table(status))
     else:
         console.print("[red]No live workers[/]: start one with `relay worker` (or `relay up`).")
     if status.snapshot.batches:
         console.print(batches_table(status))
+        _indented(console, served_lines(status))
     else:
         console.print("Batches: none running")
 
@@ -186,20 +241,27 @@ def as_json(status: FarmStatus) -> str:
 def run(args: argparse.Namespace) -> int:
     import redis
 
-    from relay_cli.runfile import farm_settings
+    from relay_cli.farms import locate
 
-    settings = farm_settings()
+    found = locate()
+    if found.ambiguous:
+        print(f"relay status: {found.several()}", file=sys.stderr)
+        return 1
+    settings = found.settings
     console = Console()
     while True:
         try:
-            status = asyncio.run(gather(settings))
+            status = asyncio.run(gather(settings, found.describe()))
         except (redis.RedisError, OSError) as exc:
             print(
                 f"relay status: Redis at {settings.redis_url} is not reachable "
-                f"({type(exc).__name__}); is the farm running (relay up)?",
+                f"({type(exc).__name__}); it came from {found.describe()}. "
+                "Is the farm running (relay up)? Else set RELAY_REDIS_URL to its Redis.",
                 file=sys.stderr,
             )
             return 1
+        except KeyboardInterrupt:
+            return 0
         if args.json:
             print(as_json(status))
         else:

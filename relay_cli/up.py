@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
-from relay_cli import embedded_redis
+from relay_cli import embedded_redis, farms
 from relay_cli.runfile import (
     ChildInfo,
     RunInfo,
@@ -30,8 +31,20 @@ from relay_cli.runfile import (
     write_running,
 )
 from relay_cli.supervise import Supervisor, signal_group
+from relay_cli.up_providers import (
+    Probe,
+    all_unreachable,
+    disabled_lines,
+    start_probes,
+    unreachable_warning,
+    wait_probes,
+)
 from relay_cli.up_wait import StartFailed, http_ok, wait_for
 from relay_core.settings import Settings
+
+if TYPE_CHECKING:
+    from relay_core.catalogue.models import Catalogue
+    from relay_core.catalogue.source import CatalogueSource
 
 EMBEDDED_REDIS_PORT = 6399
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -70,6 +83,7 @@ class Farm:
         self.env = {k: v for k, v in os.environ.items() if k != MULTIPROC_ENV}
         self.env.update(PYTHONUNBUFFERED="1", RELAY_DATA_DIR=str(data_dir))
         self.info = RunInfo(pid=os.getpid(), key_prefix=settings.key_prefix)
+        self.probes: list[Probe] = []
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> None:
         child = self.sup.start(name, argv, env or self.env)
@@ -81,6 +95,24 @@ class Farm:
         wait_for(what, check, self.sup)
 
     # ---- the parts, in start order -----------------------------------------------------------
+
+    def providers(self) -> None:
+        """Say which providers of the catalogue are on and why; probe the enabled ones (in
+        the background: :meth:`banner` reports them)."""
+        from relay_core.catalogue.loader import enabled_providers
+
+        if self.args.demo or self.settings.demo:
+            return
+        catalogue, source = _catalogue(self.settings)
+        if source.is_demo:
+            return
+        self.info.config = str(source.path.resolve()) if source.path else None
+        enabled, disabled = enabled_providers(catalogue, self.settings.mode)
+        total = len(enabled) + len(disabled)
+        self.sup.say(f"providers: {len(enabled)} of {total} enabled in {source}")
+        for line in disabled_lines(disabled):
+            self.sup.say(f"  {line}")
+        self.probes = start_probes(enabled)
 
     def redis(self) -> None:
         url = os.environ.get("RELAY_REDIS_URL")
@@ -168,6 +200,7 @@ class Farm:
 
     def up(self) -> None:
         self.preflight()
+        self.providers()
         self.redis()
         self.simulator()
         env = self.metrics_env()
@@ -180,6 +213,9 @@ class Farm:
 
     def banner(self) -> None:
         info = self.info
+        wait_probes(self.probes)
+        for probe in self.probes:
+            self.sup.say(f"  {probe.line()}")
         lines = [
             "Relay is up.",
             f"  API      {info.api_url}/v1   (the OpenAI base_url)",
@@ -192,20 +228,31 @@ class Farm:
         lines.append(f"  Logs     {self.data_dir / 'logs'}   Status: relay status")
         if info.demo:
             lines.append("  Providers: SIMULATED (demo catalogue; no provider keys configured)")
+        elif self.probes:
+            names = ", ".join(p.name for p in self.probes)
+            lines.append(f"  Providers: {names}   (from {info.config})")
         lines.append("Press Ctrl-C to stop.")
+        if all_unreachable(self.probes):
+            lines += unreachable_warning(self.probes)
         for line in lines:
             self.sup.say(line)
 
 
+def _catalogue(settings: Settings) -> tuple[Catalogue, CatalogueSource]:
+    from relay_core.catalogue.loader import CatalogueError, resolve_catalogue
+
+    try:
+        return resolve_catalogue(settings)
+    except CatalogueError as exc:
+        raise StartFailed("the catalogue is not valid:\n" + "\n".join(exc.problems)) from None
+
+
 def needs_simulator(args: argparse.Namespace, settings: Settings) -> bool:
-    from relay_core.catalogue.loader import CatalogueError, enabled_providers, resolve_catalogue
+    from relay_core.catalogue.loader import enabled_providers
 
     if args.demo or settings.demo:
         return True
-    try:
-        catalogue, source = resolve_catalogue(settings)
-    except CatalogueError as exc:
-        raise StartFailed("the catalogue is not valid:\n" + "\n".join(exc.problems)) from None
+    catalogue, source = _catalogue(settings)
     if source.is_demo:
         return True
     enabled, _ = enabled_providers(catalogue, settings.mode)
@@ -238,6 +285,7 @@ def _serve(farm: Farm) -> int:
     # Python then never turns Ctrl-C (or `kill -INT`) into KeyboardInterrupt.
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupt)
+    farms.register(farm.data_dir, os.getpid())  # so commands run elsewhere find this farm
     try:
         _stop_leftovers(farm.data_dir, sup)
         farm.up()
@@ -255,6 +303,7 @@ def _serve(farm: Farm) -> int:
         sup.say("stopping…")
         sup.stop_all(farm.settings.shutdown_grace_s + STOP_MARGIN_S)
         clear_running(farm.data_dir)
+        farms.unregister(os.getpid())
         sup.say("stopped.")
 
 

@@ -27,13 +27,15 @@ START_TIMEOUT_S = 60
 
 
 def clean_env(data_dir: Path) -> dict[str, str]:
-    """A fresh machine: no RELAY_* settings, no provider keys, no redis-server on PATH."""
+    """A fresh machine: no RELAY_* settings, no provider keys, no redis-server on PATH, and
+    its own per-user state (where relay up lists itself for commands run elsewhere)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "PROMETHEUS_"))}
     env = {k: v for k, v in env.items() if not k.endswith("_API_KEY")}
     path = [
         p for p in env.get("PATH", "").split(os.pathsep) if not (Path(p) / "redis-server").exists()
     ]
     env.update(PATH=os.pathsep.join(path), RELAY_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    env.update(XDG_STATE_HOME=str(data_dir.parent / "state"), COLUMNS="80")
     return env
 
 
@@ -194,6 +196,26 @@ def test_relay_up_serves_the_sdk_batches_metrics_status_and_flower_then_stops_cl
     assert data["redis_url"] == info.redis_url
     assert len(data["snapshot"]["workers"]) == 1
     assert {p["name"] for p in data["providers"] if p["enabled"]} >= {"sim-groq", "sim-gemini"}
+
+    # 4b. ... and from another folder (no RELAY_DATA_DIR, no up.json there): it finds the
+    #     running relay up, says so, and its screen reads whole at 80 columns.
+    elsewhere = up.cwd / "elsewhere"
+    elsewhere.mkdir()
+    env = {k: v for k, v in up.env.items() if k != "RELAY_DATA_DIR"}
+    there = subprocess.run(
+        [sys.executable, "-m", "relay_cli.main", "status"],
+        env=env,
+        cwd=elsewhere,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert there.returncode == 0, there.stderr
+    assert there.stdout.startswith(f"Relay farm on {info.redis_url} (relay up, pid ")
+    assert f"(relay up, pid {up.proc.pid}, " in " ".join(there.stdout.split())
+    assert "No live workers" not in there.stdout and "…" not in there.stdout
+    assert max(len(line.rstrip()) for line in there.stdout.splitlines()) <= 80
 
     # 5. Flower answers, with basic auth, and sees the worker and every provider queue.
     auth = ("relay", "relay")

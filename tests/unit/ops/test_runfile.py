@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from relay_cli.farms import farm_settings
 from relay_cli.runfile import (
     ChildInfo,
     RunInfo,
     farm_api_url,
-    farm_settings,
     leftovers,
     read_running,
     up_lock,

@@ -53,31 +53,84 @@ def status(workers: bool = True, batches: bool = True) -> FarmStatus:
     return FarmStatus("redis://127.0.0.1:6379/0", rows, snap)
 
 
-def text_of(s: FarmStatus) -> str:
-    console = Console(record=True, width=200)
+def text_of(s: FarmStatus, width: int = 200) -> str:
+    console = Console(record=True, width=width)
     render(s, console)
     return console.export_text()
 
 
+def rows_with(text: str, *cells: str) -> list[str]:
+    """The lines of ``text`` holding every cell, in order, each cell whole."""
+    found = []
+    for line in text.splitlines():
+        words = line.split()
+        at = 0
+        for cell in cells:
+            parts = cell.split()
+            while at < len(words) and words[at : at + len(parts)] != parts:
+                at += 1
+            if at >= len(words):
+                break
+            at += len(parts)
+        else:
+            found.append(line)
+    return found
+
+
 def test_one_screen_shows_providers_limits_breakers_queues_and_workers() -> None:
     text = text_of(status())
-    for expected in (
-        "groq",
-        "open",
-        "llama-70b: half-open",
-        "rpm 0.4/1",
-        "llama-70b rpd 990/1000",
-        "12",
-        "GEMINI_API_KEY is not set",
-        "host.42",
-        "2 s ago",
-        "batch_abc",
-        "in_progress",
-        "42/100 (42%)",
-        "gemini 10, groq 30/2 failed",
-    ):
-        assert expected in text, expected
+    assert rows_with(text, "groq", "open", "rpm 0.4/1", "12", "4")
+    assert rows_with(text, "llama-70b", "half-open", "rpd 990/1000")  # the model's own row
+    assert rows_with(text, "gemini: GEMINI_API_KEY is not set")
+    assert rows_with(text, "host.42", "42", "groq", "4", "2 s ago")
+    assert rows_with(text, "batch_abc", "in_progress", "42/100 (42%)", "2", "8")
+    assert rows_with(text, "batch_abc: gemini 10, groq 30/2 failed")
     assert "Batches: none running" in text_of(status(batches=False))
+
+
+def long_names() -> FarmStatus:
+    """Real-sized names: a 30-character batch id, a long model id and disabled reason."""
+    s = status()
+    s.snapshot.batches[0] = batch().model_copy(update={"id": "batch_" + "5f0c1e2d3b4a" * 2})
+    router = ProviderLive(
+        name="openrouter",
+        queue_depth=1234,
+        in_flight=56,
+        breaker="half_open",
+        model_breakers={"meta-llama/llama-4-scout-17b-16e-instruct": "open"},
+        levels=(
+            LimitLevel("openrouter", "rpm", 20, 20),
+            LimitLevel("openrouter/meta-llama/llama-4-scout-17b-16e-instruct", "tpd", 5e5, 5e5),
+        ),
+    )
+    s.providers.append(ProviderRow("openrouter", True, "not needed", live=router))
+    reason = "CLOUDFLARE_API_TOKEN is not set; CLOUDFLARE_ACCOUNT_ID (used in base_url) is not set"
+    s.providers.append(ProviderRow("cloudflare", False, "no", reason=reason))
+    return s
+
+
+def test_every_column_stays_readable_at_80_columns() -> None:
+    text = text_of(long_names(), width=80)
+    assert "…" not in text  # no header, state or id cut short
+    assert all(len(line.rstrip()) <= 80 for line in text.splitlines())
+    header = ("provider", "breaker", "limits left", "queued", "in flight")
+    assert rows_with(text, *header)
+    assert rows_with(text, "openrouter", "half-open", "rpm 20/20", "1234", "56")
+    assert rows_with(text, "batch", "status", "done", "failed", "in flight")
+    assert rows_with(text, "batch_5f0c1e2d3b4a5f0c1e2d3b4a", "in_progress", "42/100 (42%)")
+    flat = " ".join(text.split())
+    assert "cloudflare: " + reason_of(long_names(), "cloudflare") in flat  # wrapped, not cut
+    assert "meta-llama/llama-4-scout-17b-" in text and "tpd 500k/500k" in text
+
+
+def reason_of(s: FarmStatus, name: str) -> str:
+    return next(row.reason or "" for row in s.providers if row.name == name)
+
+
+def test_the_first_line_says_where_the_farm_was_found() -> None:
+    s = status()
+    s.found_by = "the default RELAY_REDIS_URL: no running relay up found in /x/.relay/up.json"
+    assert text_of(s).splitlines()[0] == f"Relay farm on {s.redis_url} ({s.found_by})"
 
 
 def test_no_worker_is_said_plainly() -> None:
