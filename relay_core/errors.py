@@ -18,11 +18,13 @@ processes as :class:`ErrorInfo`.
     │   ├── UpstreamModelNotFound        404 from the provider
     │   ├── UpstreamQuotaExhausted       402: credits or daily allowance gone
     │   ├── UpstreamBadRequest           400/422: the provider refused the request itself
-    │   │   └── UpstreamContextTooLong   the prompt is over its window (code and param kept)
+    │   │   ├── UpstreamContextTooLong   the prompt is over its window (code and param kept)
+    │   │   └── UpstreamRequestFailed    a 5xx the request caused: try others, never blame
     │   ├── RateLimited                  429 (``retry_after`` seconds when the provider said)
     │   ├── UpstreamTimeout              no answer in time
     │   ├── UpstreamUnavailable          5xx, connection refused or reset
     │   ├── UpstreamMalformed            an answer that is not the provider's wire format
+    │   │   └── UpstreamEmptyStream      a 200 stream without a single choice
     │   └── CircuitOpen                  the breaker keeps traffic off this provider/model
     └── ServiceError                     Relay itself cannot serve now
         ├── CapacityExhausted            429 every candidate is out of tokens (``retry_after``)
@@ -212,6 +214,17 @@ class UpstreamContextTooLong(UpstreamBadRequest):
     code = "context_length_exceeded"
 
 
+class UpstreamRequestFailed(UpstreamBadRequest):
+    """The provider failed on this request itself, though it answered with a 5xx: its body is
+    a validation error, or the same request failed the same way twice while the provider
+    serves others, or it streamed nothing for a prompt near its window. Another provider may
+    take the request (so it is retryable), and it never counts against this one's breaker."""
+
+    status_code = 422
+    code = "upstream_request_failed"
+    retryable = True
+
+
 class RateLimited(UpstreamError):
     status_code = 429
     error_type = "rate_limit_error"
@@ -229,6 +242,13 @@ class UpstreamUnavailable(UpstreamError):
 
 class UpstreamMalformed(UpstreamError):
     code = "upstream_malformed_response"
+
+
+class UpstreamEmptyStream(UpstreamMalformed):
+    """A 200 stream that carried no choice at all (servers answer so for a prompt over
+    their window: near the window Relay takes it as the request's fault)."""
+
+    code = "upstream_empty_stream"
 
 
 class CircuitOpen(UpstreamError):

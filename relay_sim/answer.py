@@ -70,6 +70,9 @@ class Call:
     include_usage: bool = False  # OpenAI's stream_options.include_usage
     tools: tuple[str, ...] = ()
     embed_inputs: tuple[str, ...] | None = None  # set for an embeddings request
+    # Request features a quirky server may fail on (``SimProvider.fails_on``).
+    features: frozenset[str] = frozenset()
+    over_window: bool = False  # streamed over the window, answered with an empty stream
 
     def cost(self) -> int:
         """Tokens this request is charged against TPM/TPD: prompt + requested output."""

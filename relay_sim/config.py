@@ -66,6 +66,9 @@ class SimModel(SimLimits):
     context_window: PositiveInt | None = None
 
 
+Unsupported = Literal["json_schema", "null_content"]
+
+
 class SimProvider(SimLimits):
     """One simulated provider: its wire format, models, limits and behaviour."""
 
@@ -112,6 +115,14 @@ class SimProvider(SimLimits):
     # Off: a stream never carries a usage chunk, even with stream_options.include_usage (as
     # several OpenAI-compatible servers do).
     stream_usage: bool = True
+    # A server that answers HTTP 500 to valid OpenAI requests it cannot handle, as llama.cpp's
+    # does (with the Python error as the message): ``json_schema`` (a ``response_format`` of
+    # type json_schema, LangChain's structured output), ``null_content`` (an assistant
+    # message whose content is null beside its tool_calls, every agent loop).
+    fails_on: list[Unsupported] = Field(default_factory=list)
+    # Answer a *streamed* prompt over the model's context_window with a 200 and an empty
+    # stream (llama.cpp's server), not the 400 context_length_exceeded it sends otherwise.
+    empty_stream_over_window: bool = False
 
     def header_style(self) -> HeaderStyle:
         return self.headers if self.headers is not None else FAMILY_HEADERS[self.api]

@@ -45,6 +45,15 @@ Renderer = Callable[[Call, Answer], bytes]
 
 JSON = "application/json"
 
+# What a server that cannot handle a request feature answers (llama.cpp's server: the
+# Python exception's text, in a 500).
+_UNSUPPORTED: Mapping[str, str] = MappingProxyType(
+    {
+        "json_schema": "'schema'",
+        "null_content": 'can only concatenate str (not "NoneType") to str',
+    }
+)
+
 # Which counter a fault is counted in.
 _COUNTED_AS: Mapping[FaultKind, str] = MappingProxyType(
     {
@@ -166,16 +175,19 @@ async def _read(
         raise SimFault.model_not_found(call.model)
     if call.embed_inputs is not None and not model.config.embeddings:
         raise SimFault.bad_request(f"{model.config.id} does not support embeddings", "model")
-    _check_window(call, model, provider.config.token_density)
+    _check_window(call, model, provider.config)
     return call, model
 
 
-def _check_window(call: Call, model: ModelState, density: float) -> None:
+def _check_window(call: Call, model: ModelState, config: SimProvider) -> None:
     window = model.config.context_window
     if window is None:
         return
-    prompt = estimate_tokens(call.prompt_chars, density)
+    prompt = estimate_tokens(call.prompt_chars, config.token_density)
     if prompt + (call.max_tokens or 0) > window:
+        if call.stream and config.empty_stream_over_window:
+            call.over_window = True
+            return
         raise SimFault(
             FaultKind.context_length_exceeded,
             f"This model's maximum context length is {window} tokens. However, your messages "
@@ -241,10 +253,16 @@ async def _admitted(
     if triggers.server_error or (config.error_rate and job.state.rng.random() < config.error_rate):
         message = "The server had an error while processing your request."
         raise SimFault(FaultKind.server_error, message, headers=headers)
+    failing = sorted(call.features.intersection(config.fails_on))
+    if failing:
+        raise SimFault(FaultKind.server_error, _UNSUPPORTED[failing[0]], headers=headers)
     delay = _latency_s(job.state, config) + triggers.slow_ms / 1000
     if delay > 0:
         await asyncio.sleep(delay)
     media = family.stream_media_type if call.stream else JSON
+    if call.over_window:
+        job.count("empty_streams")
+        return Response(b"", headers=headers, media_type=media)
     if config.garbage or triggers.garbage:
         job.count("garbage")
         return Response(family.garbage(call.stream), headers=headers, media_type=media)

@@ -35,6 +35,7 @@ class Counters:
     client_errors: int = 0  # 400, 401, 404
     hung: int = 0  # never answered
     garbage: int = 0  # 200 with a body that is not the wire format
+    empty_streams: int = 0  # 200 streams without a single chunk (empty_stream_over_window)
     truncated: int = 0  # 200 whose body stopped half-way
     in_flight: int = 0
     max_in_flight: int = 0

@@ -104,6 +104,14 @@ class Breaker:
         if self.successes is not None:
             await self.successes.aclose()
 
+    async def answers_others(self, key: str, now: float) -> bool:
+        """Whether the breaker saw successes in its window (this worker's tallied ones
+        written first)."""
+        if self.successes is not None:
+            await self.successes.flush()
+        (status,) = await self.backend.state([key], self.policy, now)
+        return status.calls > status.failures
+
     async def state(self, keys: Sequence[str], now: float) -> list[BreakerStatus]:
         """How each breaker stands (no side effects), in the order asked."""
         if not keys:

@@ -49,8 +49,8 @@ _DOWN = (UpstreamUnavailable, UpstreamTimeout, UpstreamMalformed, CircuitOpen)
 
 
 def exhausted_error(failures: list[ErrorInfo], soonest_s: float | None) -> RelayError:
-    """The one error a client sees once no candidate is left, decided by the failures'
-    classes.
+    """The one error a client sees once no candidate is left, decided by the classes of
+    each candidate's latest failure.
 
     Only rate limits (429s, empty buckets, spent quotas) → 429 with ``Retry-After``; every
     candidate down → 503 ``upstream_unavailable`` (``circuit_open`` when only breakers kept
@@ -58,6 +58,7 @@ def exhausted_error(failures: list[ErrorInfo], soonest_s: float | None) -> Relay
     → 503 ``upstream_auth_failed``; every candidate refusing the request → its 400; anything
     else → 503 naming each provider's reason.
     """
+    failures = _latest(failures)  # each candidate by its latest failure
     hints = [f.retry_after for f in failures if f.retry_after is not None]
     if soonest_s is not None:
         hints.append(soonest_s)
@@ -69,7 +70,7 @@ def exhausted_error(failures: list[ErrorInfo], soonest_s: float | None) -> Relay
             f"Retry after {wait:.0f} s.",
             retry_after=wait,
         )
-    reasons = "; ".join(f"{f.provider or '?'}: {f.message}" for f in _latest(failures)[-5:])
+    reasons = "; ".join(f"{f.provider or '?'}: {f.message}" for f in failures[-5:])
     for_good = _refused_for_good(failures, reasons)
     if for_good is not None:
         return for_good

@@ -33,7 +33,11 @@ from redis.asyncio import Redis
 
 from relay_core.context.count import count_messages, count_text
 from relay_core.dispatch.envelope import Envelope, Reply
-from relay_core.errors import UpstreamError, UpstreamUnavailable
+from relay_core.errors import (
+    UpstreamEmptyStream,
+    UpstreamError,
+    UpstreamUnavailable,
+)
 from relay_core.normalize import ChunkNormalizer, Normalize
 from relay_core.providers.base import ChunkStream
 from relay_core.schemas.chat import ChatCompletionChunk, ChatCompletionRequest, Usage
@@ -248,10 +252,12 @@ class Relay:
         """Relay every chunk. An upstream error before anything was written propagates (the
         caller fails over); after that it is returned in :attr:`Streamed.error`."""
         normalizer = ChunkNormalizer(self.normalize)
+        answered = False  # a chunk with a choice came
         try:
             async for chunk in upstream:
                 if chunk.usage is not None and not chunk.choices:
                     self.result.usage = chunk.usage
+                answered = answered or bool(chunk.choices)
                 self.result.add(chunk)
                 for out in normalizer.chunk(chunk):
                     if not await self._send(self.shape.encode(out), started):
@@ -261,10 +267,19 @@ class Relay:
                 raise
             self.result.error = exc
             return self.result
+        if not answered and self.result.written == 0:
+            raise self._empty()
         if self.shape.include_usage and self.result.usage is None:
             usage = self.result.estimated_usage(self.request, self.prompt)
             await self._send(self.shape.usage_chunk(usage), started)
         return self.result
+
+    def _empty(self) -> UpstreamEmptyStream:
+        return UpstreamEmptyStream(
+            f"{self.provider}: the stream carried no answer for {self.model}.",
+            provider=self.provider,
+            model=self.model,
+        )
 
     async def _send(self, data: bytes | None, started: float) -> bool:
         if data is None:

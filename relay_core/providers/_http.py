@@ -16,6 +16,7 @@ appears in a repr.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from relay_core.errors import (
     UpstreamMalformed,
     UpstreamModelNotFound,
     UpstreamQuotaExhausted,
+    UpstreamRequestFailed,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -165,18 +167,38 @@ def error_from_body(
     """Translate an error answer (status, headers, body) into one upstream error."""
     body = loads_or_none(text)
     cls = rules.classify(status, body) or error_class_for_status(status)
+    detail = rules.message(body)
+    if status >= 500 and issubclass(cls, UpstreamUnavailable) and _blames_the_request(body, detail):
+        cls = UpstreamRequestFailed
     feedback = parse_feedback(headers)
     retry_after = feedback.retry_after_s
     if retry_after is None:
         retry_after = rules.retry_after(body)
     if retry_after is None and issubclass(cls, RateLimited):
         retry_after = reset_hint(feedback)
-    detail = rules.message(body)
     message = f"{ctx.provider} answered HTTP {status} for {ctx.model}"
     if detail:
         message = f"{message}: {ctx.redact(detail)[:MESSAGE_DETAIL_LIMIT]}"  # redact, then cut
     param = _error_param(body) if issubclass(cls, UpstreamBadRequest) else None
     return ctx.error(cls, message, status=status, body=text, retry_after=retry_after, param=param)
+
+
+# A 5xx whose body says the request is at fault (servers that wrap their validation errors
+# in a 500: pydantic's and FastAPI's words, OpenAI's error type).
+_REQUEST_ERROR_TYPES = frozenset({"invalid_request_error", "BadRequestError", "validation_error"})
+_VALIDATION_WORDS = re.compile(
+    r"validation error|input should be|field required|extra inputs are not permitted"
+    r"|is not supported|unsupported (?:value|parameter|field)",
+    re.IGNORECASE,
+)
+
+
+def _blames_the_request(body: Any, detail: str | None) -> bool:
+    error = body.get("error") if isinstance(body, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    if isinstance(kind, str) and kind in _REQUEST_ERROR_TYPES:
+        return True
+    return detail is not None and _VALIDATION_WORDS.search(detail) is not None
 
 
 def _error_param(body: Any) -> str | None:

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 
+from relay_core.errors import UpstreamEmptyStream
 from relay_core.providers._held import StreamScrubber
 from relay_core.providers._http import CallContext
 from relay_core.providers.base import RateLimitFeedback
@@ -83,7 +84,9 @@ async def open_chunks(
         try:
             first = await anext(chunks)
         except StopAsyncIteration:
-            raise ctx.malformed("the stream ended before its first chunk") from None
+            raise ctx.error(
+                UpstreamEmptyStream, f"{ctx.provider}: the stream ended before its first chunk"
+            ) from None
         yield OpenedStream(feedback, first, chunks, ctx.answer_secret)
     finally:
         await chunks.aclose()

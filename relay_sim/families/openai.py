@@ -65,6 +65,24 @@ def _usage(answer: Answer) -> Json:
     }
 
 
+def _features(data: dict[str, object]) -> frozenset[str]:
+    """What a quirky server may fail on (see ``SimProvider.fails_on``)."""
+    found: set[str] = set()
+    response_format = data.get("response_format")
+    if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+        found.add("json_schema")
+    messages = data.get("messages")
+    for message in messages if isinstance(messages, list) else ():
+        if (
+            isinstance(message, dict)
+            and message.get("role") == "assistant"
+            and message.get("content") is None
+            and message.get("tool_calls")
+        ):
+            found.add("null_content")
+    return frozenset(found)
+
+
 def _message(answer: Answer) -> Json:
     if answer.tool is None:
         return {"role": "assistant", "content": answer.content, "refusal": None}
@@ -101,7 +119,9 @@ class OpenAIFamily:
         options = data.get("stream_options")
         usage = stream and isinstance(options, dict) and options.get("include_usage") is True
         tools = function_tools(data.get("tools"))
-        return Call(model, text, chars, max_tokens, stream, usage, tools)
+        call = Call(model, text, chars, max_tokens, stream, usage, tools)
+        call.features = _features(data)
+        return call
 
     def parse_embeddings(self, body: object, request: Request) -> Call:
         data = json_object(body)

@@ -48,7 +48,9 @@ def test_a_failed_call_is_rerouted_to_another_provider(
     for i, r in enumerate(answers):
         assert r.status_code == 200, r.text
         assert r.json()["choices"][0]["message"]["content"] == f"sim:b/b-m: q{i}"
-    assert any(r.headers["x-relay-attempts"] == "2" for r in answers)
+    # A plain 500 is tried once more on a (it may be the request's fault) before b.
+    tries = "3" if fault.get("error_rate") else "2"
+    assert any(r.headers["x-relay-attempts"] == tries for r in answers)
 
 
 def test_retry_after_pauses_the_provider(make_farm: FarmFactory) -> None:

@@ -12,6 +12,7 @@ from relay_core.errors import (
     RateLimited,
     UpstreamAuthError,
     UpstreamBadRequest,
+    UpstreamEmptyStream,
     UpstreamError,
     UpstreamMalformed,
     UpstreamModelNotFound,
@@ -226,7 +227,15 @@ async def test_200_with_the_wrong_shape(connect, family, body):
 @pytest.mark.parametrize("text", ["data: not json\n\n", "", "not ndjson\n"])
 async def test_stream_that_is_not_the_wire_format(connect, family, text):
     provider, _ = connect(family, lambda _: httpx.Response(200, content=text.encode()))
-    await _raises(provider, "stream", UpstreamMalformed)
+    with pytest.raises(UpstreamMalformed):  # or UpstreamEmptyStream, when nothing parsed
+        await _call(provider, "stream")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_an_empty_200_stream_is_an_empty_stream(connect, family):
+    """Not a mere malformed answer: near the window it is the prompt's fault (executor)."""
+    provider, _ = connect(family, lambda _: httpx.Response(200, content=b""))
+    await _raises(provider, "stream", UpstreamEmptyStream)
 
 
 async def test_error_body_is_truncated(connect, mode):
