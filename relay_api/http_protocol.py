@@ -116,7 +116,8 @@ class HeadTooLarge(Exception):
 
 class Reading:
     """One connection's reading: which part of a request is arriving, how much of it has,
-    and the one deadline that part has."""
+    and the one deadline that part has. Deadlines are set after the parser took a read
+    (:meth:`settle`), so a request that arrives whole in one read never sets one."""
 
     def __init__(
         self,
@@ -141,10 +142,17 @@ class Reading:
         """``n`` bytes arrived, before the parser sees them."""
         if self.phase is Phase.head:
             self.head_bytes += n
-            if self.timer is None:
-                self._arm(self.bounds.header_timeout_s, self._head_late)
         elif self.phase is Phase.body:
             self.body_bytes += n
+
+    def settle(self) -> None:
+        """After the parser took a read: the deadline of the part still arriving."""
+        if self.timer is not None:
+            return
+        if self.phase is Phase.head and self.head_bytes:
+            self._arm(self.bounds.header_timeout_s, self._head_late)
+        elif self.phase is Phase.body:
+            self._arm(self.bounds.body_timeout_s, self._body_check)
 
     def field(self, n: int) -> None:
         """The parser read ``n`` bytes of request line or header."""
@@ -161,7 +169,7 @@ class Reading:
             self.phase = Phase.body
             self.body_bytes = 0
             self.body_since = self.loop.time()
-            self._arm(self.bounds.body_timeout_s, self._body_check)
+            self.cancel()
 
     def body_done(self) -> None:
         if self.phase is Phase.body:
@@ -241,6 +249,18 @@ class Guard:
         self.transport.write_eof()
         self.linger = self.loop.call_later(LINGER_S, self.transport.close)
 
+    def after_read(self, refusal: Refusal | None = None) -> None:
+        """After the parser took a read: refuse a head grown too large (else ``refusal``, if
+        any), or set the deadline of what is still arriving."""
+        if self.refused:
+            return
+        if self.reading.head_overflow():
+            refusal = header_too_large(self.reading.bounds)
+        if refusal is not None:
+            self.refuse(refusal)
+        else:
+            self.reading.settle()
+
     def drained(self, data: bytes) -> bool:
         """Whether ``data`` came after a refusal (and is dropped)."""
         if not self.refused:
@@ -275,6 +295,7 @@ class JsonH11Protocol(H11Protocol):
 
     bounds: ClassVar[HttpBounds] = HttpBounds()
     guard: Guard
+    _followed: object = None  # the request cycle the reading follows
 
     def __init__(
         self,
@@ -315,12 +336,16 @@ class JsonH11Protocol(H11Protocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
-        self._follow()
+        self._follow()  # a pipelined request may have been parsed
 
     def _follow(self) -> None:
+        """Move the reading to h11's state, then set the deadline it needs."""
         if self.guard.refused:
             return
         state, reading = self.conn.their_state, self.guard.reading
+        if self.cycle is not self._followed:  # h11 parsed a new request's head
+            self._followed = self.cycle
+            reading.next_head()
         if state is h11.IDLE:
             reading.next_head()
         elif state is h11.SEND_BODY:
@@ -328,6 +353,7 @@ class JsonH11Protocol(H11Protocol):
         else:  # DONE, MUST_CLOSE, CLOSED, ERROR: nothing more to read for this request
             reading.head_done()
             reading.body_done()
+        reading.settle()
 
     def send_400_response(self, msg: str) -> None:
         self.guard.refuse(malformed(msg))
@@ -361,8 +387,7 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
                 return
             self.guard.reading.data(len(data))
             super().data_received(data)
-            if self.guard.reading.head_overflow():
-                self.guard.refuse(header_too_large(self.bounds))
+            self.guard.after_read()
 
         def on_url(self, url: bytes) -> None:
             self.guard.reading.field(len(url))
@@ -383,8 +408,7 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
 
         def send_400_response(self, msg: str) -> None:
             # A HeadTooLarge raised in a callback reaches uvicorn as a parser error.
-            overflow = self.guard.reading.head_overflow()
-            self.guard.refuse(header_too_large(self.bounds) if overflow else malformed(msg))
+            self.guard.after_read(malformed(msg))
 
     return JsonHttpToolsProtocol
 
