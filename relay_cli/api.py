@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from relay_api.app import create_app
-    from relay_api.http_protocol import protocol
+    from relay_api.http_protocol import HttpBounds, protocol
     from relay_core.settings import Settings
 
     settings = Settings()
@@ -48,11 +48,17 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not settings.api_keys:
         log.info("no gateway keys (RELAY_API_KEYS): serving on %s only, without auth", host)
+    if settings.metrics_token is None and not is_loopback(host):
+        log.warning(
+            "GET /metrics is open to anyone who reaches %s: set RELAY_METRICS_TOKEN to ask for it",
+            host,
+        )
     uvicorn.run(
         create_app(settings),
         host=host,
         port=port,
-        http=protocol(),  # malformed HTTP answered as OpenAI's error JSON
+        # Bounded headers and read deadlines; refusals and malformed HTTP as OpenAI's JSON.
+        http=protocol(HttpBounds.from_settings(settings)),
         log_config=None,
         access_log=False,
         # SIGTERM: stop accepting, let open requests finish (bounded), then shut down.

@@ -59,6 +59,19 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # POST /v1/files bodies (multipart, the whole body) may be this large (docs/security.md).
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    # HTTP reading (relay_api/http_protocol.py, docs/security.md): a request's line and
+    # headers may take this many bytes (431 beyond) and must arrive within this many seconds
+    # (408); its body must arrive within the body timeout plus one second per
+    # http_body_min_rate bytes received, so a large upload at a fair rate is never cut.
+    http_max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    http_body_timeout_s: float = Field(default=30.0, gt=0)
+    http_body_min_rate: int = Field(default=64 * 1024, gt=0)
+    # GET /metrics: one collection (Redis reads, rendering) serves every scrape for this many
+    # seconds (0: collect on each scrape, one at a time). With a token, /metrics needs
+    # "Authorization: Bearer <token>"; without, it is open (keep it off the internet).
+    metrics_cache_s: float = Field(default=1.0, ge=0)
+    metrics_token: SecretStr | None = None
 
     # Workers
     worker_concurrency: int = Field(default=64, gt=0)
@@ -130,6 +143,11 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _blank_is_no_token(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("owner_secret")
     @classmethod

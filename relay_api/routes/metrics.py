@@ -2,11 +2,14 @@
 
 The per-event metrics of every Relay process on this machine (API and workers) are aggregated
 in multiprocess mode (``PROMETHEUS_MULTIPROC_DIR``, which ``relay up`` sets); the live gauges
-(queues, limits, breakers, workers) are read from Redis on each scrape.
+(queues, limits, breakers, workers) are read from Redis. One collection serves every scrape for
+``RELAY_METRICS_CACHE_S`` (:class:`ScrapeCache`), and with ``RELAY_METRICS_TOKEN`` set a scrape
+must send it as a bearer token.
 """
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Mapping
 
@@ -17,7 +20,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay_api.deps import StateDep
-from relay_core.metrics import RelayMetrics, SnapshotCollector, read_snapshot, scrape
+from relay_api.state import ApiState
+from relay_core.errors import AuthenticationError
+from relay_core.metrics import (
+    RelayMetrics,
+    ScrapeCache,
+    SnapshotCollector,
+    read_snapshot,
+    scrape,
+)
 
 router = APIRouter()
 
@@ -31,17 +42,36 @@ NONE = "none"
 
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request, state: StateDep) -> Response:
-    snap = await read_snapshot(
-        state.redis,
-        state.settings.key_prefix,
-        state.providers,
-        state.limiter,
-        state.breaker,
-        now=time.time(),
-    )
+    check_metrics_token(request, state)
     own: CollectorRegistry | None = getattr(request.app.state, "metrics_registry", None)
-    body = await run_in_threadpool(scrape, own, [SnapshotCollector(snap)])
+    cache: ScrapeCache = request.app.state.metrics_cache
+
+    async def collect() -> bytes:
+        snap = await read_snapshot(
+            state.redis,
+            state.settings.key_prefix,
+            state.providers,
+            state.limiter,
+            state.breaker,
+            now=time.time(),
+        )
+        return await run_in_threadpool(scrape, own, [SnapshotCollector(snap)])
+
+    body = await cache.get(state.settings.metrics_cache_s, collect)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+def check_metrics_token(request: Request, state: ApiState) -> None:
+    """With ``RELAY_METRICS_TOKEN`` set, a scrape must send ``Authorization: Bearer <it>``."""
+    token = state.settings.metrics_token
+    if token is None:
+        return
+    scheme, _, sent = request.headers.get("authorization", "").partition(" ")
+    wanted = token.get_secret_value().encode()
+    if scheme.lower() != "bearer" or not hmac.compare_digest(sent.strip().encode(), wanted):
+        raise AuthenticationError(
+            "GET /metrics needs 'Authorization: Bearer <token>' with RELAY_METRICS_TOKEN."
+        )
 
 
 class RequestMetrics:
@@ -111,5 +141,6 @@ def install_metrics(app: FastAPI) -> None:
     """Count this app's requests on its own registry, and serve ``GET /metrics``."""
     registry = CollectorRegistry()
     app.state.metrics_registry = registry
+    app.state.metrics_cache = ScrapeCache()
     app.add_middleware(RequestMetrics, metrics=RelayMetrics.create(registry))
     app.include_router(router)

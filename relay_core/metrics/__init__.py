@@ -16,11 +16,13 @@ Per event (recorded where it happens; multiprocess-safe through ``PROMETHEUS_MUL
 
 Live, at scrape time (:mod:`relay_core.metrics.live`): ``relay_queue_depth``,
 ``relay_in_flight``, ``relay_breaker_state``, ``relay_limit_available``,
-``relay_limit_capacity``, ``relay_workers``. See docs/operations.md.
+``relay_limit_capacity``, ``relay_workers``; one collection serves every scrape for a moment
+(:mod:`relay_core.metrics.cache`). See docs/operations.md.
 """
 
 from __future__ import annotations
 
+from relay_core.metrics.cache import ScrapeCache
 from relay_core.metrics.collector import SnapshotCollector, multiprocess_dir, scrape
 from relay_core.metrics.families import RelayMetrics
 from relay_core.metrics.live import FarmSnapshot, LimitLevel, ProviderLive, read_snapshot
@@ -34,6 +36,7 @@ __all__ = [
     "MetricsSink",
     "ProviderLive",
     "RelayMetrics",
+    "ScrapeCache",
     "SnapshotCollector",
     "multiprocess_dir",
     "publish_load",
