@@ -107,8 +107,10 @@ def serve(app: Celery, argv: list[str], credentials: str, brake: LoginBrake) -> 
     atexit.register(flower.stop)
     signal.signal(signal.SIGTERM, command.sigterm_handler)
     sockets = bind_sockets(options.port, address=options.address)
-    server = HTTPServer(BrakeRouter(flower, credentials, brake), xheaders=options.xheaders)
+    router = BrakeRouter(flower, credentials, brake)
+    ssl = settings.get("ssl_options")  # FLOWER_CERTFILE and FLOWER_KEYFILE, as Flower reads them
+    server = HTTPServer(router, ssl_options=ssl, xheaders=options.xheaders)
     server.add_sockets(sockets)
-    command.print_banner(app, False, sockets[0].getsockname()[1])
+    command.print_banner(app, ssl is not None, sockets[0].getsockname()[1])
     with contextlib.suppress(KeyboardInterrupt, SystemExit):  # SIGTERM, Ctrl-C: the end
         flower.start()
