@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
+from typing import TYPE_CHECKING
 
+from relay_cli.exposure import MAKE_ONE, is_loopback, weak_secret
 from relay_cli.logs import setup_logging
 
+if TYPE_CHECKING:
+    from relay_core.settings import Settings
+
 log = logging.getLogger("relay.api")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -40,11 +35,9 @@ def run(args: argparse.Namespace) -> int:
     setup_logging("api", args.log_format or settings.log_format, args.loglevel)
     host = args.host or settings.host
     port = args.port or settings.port
-    if not settings.api_keys and not is_loopback(host):
-        log.error(
-            "refusing to bind to %s without gateway keys: set RELAY_API_KEYS, or bind 127.0.0.1",
-            host,
-        )
+    problem = public_bind_problem(settings, host)
+    if problem is not None:
+        log.error("refusing to bind to %s %s, or bind 127.0.0.1", host, problem)
         return 2
     if not settings.api_keys:
         log.info("no gateway keys (RELAY_API_KEYS): serving on %s only, without auth", host)
@@ -65,3 +58,19 @@ def run(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
     )
     return 0
+
+
+def public_bind_problem(settings: Settings, host: str) -> str | None:
+    """Why the API must not listen on ``host`` with these gateway keys (None: it may)."""
+    if is_loopback(host):
+        return None
+    if not settings.api_keys:
+        return "without gateway keys: set RELAY_API_KEYS"
+    for n, key in enumerate(settings.api_keys, 1):
+        why = weak_secret(key.get_secret_value(), settings.min_secret_chars)
+        if why is not None:
+            return (
+                f"with a weak gateway key (key {n} of RELAY_API_KEYS is {why}): "
+                f"set long random keys ({MAKE_ONE})"
+            )
+    return None

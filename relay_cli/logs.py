@@ -9,6 +9,9 @@ import re
 import sys
 import time
 from collections.abc import Mapping
+from typing import get_args
+
+from pydantic import SecretStr
 
 _SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|PASSWD|AUTH|CREDENTIAL)", re.IGNORECASE)
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._\-]{6,}")
@@ -18,27 +21,67 @@ _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.\-]*://[^:/@\s]*:)[^@\s/]+@", re.I
 
 # Names that match _SECRET_ENV but hold no secret (redacting them would garble every log line).
 _NOT_SECRET = re.compile(r"(_PREFIX|_DIR|_PATH|_FILE|XAUTHORITY)$", re.IGNORECASE)
+# A short number under a name like a secret's (``KEYTIMEOUT=1``) is a count, not a key.
+_SHORT_NUMBER = re.compile(r"[0-9.]{1,5}")
+
+# A secret this long is redacted wherever it appears; a shorter one (``abc``, ``EMPTY``) only
+# where it stands alone, not inside a longer word, so ordinary text around it stays readable.
+SUBSTRING_MIN_CHARS = 6
+
+
+def _relay_secrets() -> tuple[set[str], set[str]]:
+    """Relay's own variables: those of secret settings, and those of every other setting."""
+    from relay_core.settings import Settings
+
+    def secret(tp: object) -> bool:
+        return tp is SecretStr or any(secret(arg) for arg in get_args(tp))
+
+    names = {n: f"RELAY_{n.upper()}" for n in Settings.model_fields}
+    secrets = {names[n] for n, f in Settings.model_fields.items() if secret(f.annotation)}
+    return secrets, set(names.values()) - secrets
 
 
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
-    """Values of environment variables that look like secrets (long enough to matter).
+    """Values of environment variables that hold secrets, whatever their length.
 
-    A comma-separated list (``RELAY_API_KEYS``) counts whole and item by item: one key of the
-    list may be logged alone."""
+    Relay's own (``RELAY_API_KEYS``, ``RELAY_FLOWER_PASSWORD``, ``RELAY_OWNER_SECRET``) are
+    known from the settings, and its other settings are none (``RELAY_MIN_SECRET_CHARS``);
+    any other variable named like a secret (``*KEY*``, ``*TOKEN*``, ``*PASSWORD*``…) is one
+    unless it is a short number. A comma-separated list counts whole and item by item: one
+    key of the list may be logged alone."""
     env = os.environ if environ is None else environ
-    found = [v for k, v in env.items() if _SECRET_ENV.search(k) and not _NOT_SECRET.search(k)]
+    known, plain = _relay_secrets()
+
+    def holds_secret(name: str, value: str) -> bool:
+        if name.upper() in known:
+            return True
+        if name.upper() in plain or _NOT_SECRET.search(name) or not _SECRET_ENV.search(name):
+            return False
+        return not _SHORT_NUMBER.fullmatch(value)
+
+    found = [v for k, v in env.items() if holds_secret(k, v)]
     items = [item.strip() for v in found if "," in v for item in v.split(",")]
-    return [v for v in [*found, *items] if len(v) >= 6]
+    return [v for v in [*found, *items] if v.strip()]
+
+
+def _secret_pattern(secrets: list[str]) -> re.Pattern[str] | None:
+    """One pattern for every secret, longest first (a key that contains another goes whole)."""
+    alternatives = [
+        re.escape(s) if len(s) >= SUBSTRING_MIN_CHARS else rf"(?<![^\W_]){re.escape(s)}(?![^\W_])"
+        for s in sorted(set(secrets), key=len, reverse=True)
+    ]
+    return re.compile("|".join(alternatives)) if alternatives else None
 
 
 class RedactingFilter(logging.Filter):
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
         self.secrets = sorted(set(secrets), key=len, reverse=True)
+        self._pattern = _secret_pattern(self.secrets)
 
     def redact(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, "***")
+        if self._pattern is not None:
+            text = self._pattern.sub("***", text)
         text = _URL_PASSWORD.sub(r"\1***@", text)
         return _BEARER.sub(r"\1***", text)
 

@@ -14,8 +14,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--loglevel", default="INFO")
     p.add_argument("--hostname", help="Celery node name (default: relay@<host>)")
     p.add_argument("--log-format", choices=["text", "json"], default=None)
+    p.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
     p.add_argument(
-        "--metrics-port", type=int, help="serve Prometheus metrics on this port (all interfaces)"
+        "--metrics-address",
+        help="the metrics port's bind address (default RELAY_WORKER_METRICS_ADDRESS, 127.0.0.1)",
     )
     p.set_defaults(func=run)
 
@@ -34,5 +36,6 @@ def run(args: argparse.Namespace) -> int:
         args.loglevel,
         args.hostname,
         metrics_port=args.metrics_port,
+        metrics_address=args.metrics_address,
     )
     return 0

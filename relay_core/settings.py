@@ -86,8 +86,10 @@ class Settings(BaseSettings):
     # On SIGTERM a worker lets in-flight calls run this long, then hands them back to their
     # queues; the API lets open requests finish for as long.
     shutdown_grace_s: float = Field(default=20.0, ge=0)
-    # Serve a worker's metrics on this port (for workers on machines without the API).
+    # Serve a worker's metrics on this port (for workers on machines without the API), on
+    # this address: loopback unless a scraper elsewhere needs it (docs/security.md).
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    worker_metrics_address: str = "127.0.0.1"
 
     # Circuit breakers
     breaker_failures: int = Field(default=5, gt=0)  # consecutive failures that open it
@@ -135,7 +137,15 @@ class Settings(BaseSettings):
 
     log_format: str = "text"
     flower_user: str = "relay"
+    # The default works on loopback only: `relay flower` beyond it wants a strong one.
     flower_password: SecretStr = SecretStr("relay")
+    # After 3 failed Flower logins a client is locked out this long, doubled at each further
+    # failure up to the maximum; while locked, even the right password is not tried.
+    flower_lockout_s: float = Field(default=5.0, gt=0)
+    flower_lockout_max_s: float = Field(default=60.0, gt=0)
+    # Beyond loopback, gateway keys and the Flower password must be at least this long (and
+    # no placeholder): relay_cli/exposure.py.
+    min_secret_chars: int = Field(default=16, ge=8)
 
     @field_validator("api_keys", mode="before")
     @classmethod

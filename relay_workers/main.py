@@ -40,6 +40,7 @@ def run_worker(
     hostname: str | None = None,
     *,
     metrics_port: int | None = None,
+    metrics_address: str | None = None,
 ) -> None:
     # Task threads hand each call to the event loop thread and back: with the default 5 ms GIL
     # switch interval every hand-off can wait that long behind a busy thread.
@@ -47,7 +48,8 @@ def run_worker(
     app, runtime = build_worker_app(settings, only)
     log.info("worker serving %s", ", ".join(runtime.served))
     port = metrics_port or settings.worker_metrics_port
-    stop_metrics = serve_metrics(port, runtime.metrics_registry) if port else None
+    address = metrics_address or settings.worker_metrics_address
+    stop_metrics = serve_metrics(port, runtime.metrics_registry, address) if port else None
 
     def on_shutdown(**_: object) -> None:
         # SIGTERM/SIGINT: Celery stops consuming and waits for running tasks; bound the wait.

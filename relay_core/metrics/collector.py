@@ -6,9 +6,7 @@ scrape) instead of being stored per process: they describe shared state, not a p
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import socket
 from collections.abc import Callable, Iterable, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest, start_http_server
@@ -21,7 +19,6 @@ from relay_core.metrics.batches import lines_by_state
 from relay_core.metrics.live import DISABLED, FarmSnapshot
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
-ANY_ADDRESS = str(ipaddress.IPv4Address(socket.INADDR_ANY))
 # Breaker states as numbers, so a dashboard can colour them and alert on > 0.
 BREAKER_VALUES = {"closed": 0.0, "half_open": 1.0, "open": 2.0, DISABLED: 3.0}
 
@@ -124,10 +121,10 @@ class _Forward(Collector):
         return self.registry.collect()
 
 
-def serve_metrics(port: int, own: CollectorRegistry, addr: str = ANY_ADDRESS) -> Callable[[], None]:
-    """Serve :func:`event_registry` on ``port`` in a background thread, for Prometheus to
-    scrape a worker on a machine without the API (so every interface by default, on purpose:
-    the scraper is elsewhere). Returns the function that stops it."""
+def serve_metrics(port: int, own: CollectorRegistry, addr: str) -> Callable[[], None]:
+    """Serve :func:`event_registry` on ``addr``:``port`` in a background thread, for
+    Prometheus to scrape a worker on a machine without the API (``relay worker`` binds
+    loopback unless told otherwise: docs/security.md). Returns the function that stops it."""
     server, thread = start_http_server(port, addr, event_registry(own))
 
     def stop() -> None:

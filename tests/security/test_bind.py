@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 import relay_cli.api
-from relay_cli.api import is_loopback
+from relay_cli.exposure import is_loopback
 from relay_cli.main import main
 from tests.support.farm import REDIS_URL
 

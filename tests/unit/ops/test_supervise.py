@@ -126,5 +126,5 @@ def test_secret_values_skip_names_that_hold_no_secret() -> None:
         "SHORT_TOKEN": "abc",
     }
     assert sorted(secret_values(env)) == sorted(
-        ["gsk_abcdef123456", "s3cret-pass", "relay:s3cret-pass"]
+        ["gsk_abcdef123456", "s3cret-pass", "relay:s3cret-pass", "abc"]  # short ones too
     )
