@@ -18,7 +18,7 @@ from relay_core.dispatch.envelope import Candidate, Envelope
 from relay_core.dispatch.publish import publish_envelope
 from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
 from relay_core.routing.live import live_states
-from relay_core.routing.targets import Selection, Target, resolve_targets
+from relay_core.routing.targets import Selection, Target, pinned_target, resolve_targets
 from relay_core.schemas.chat import ChatCompletionRequest
 
 router = APIRouter()
@@ -60,6 +60,12 @@ async def rank_candidates(
     targets, costs = await fit_candidates(body, targets, lambda t: t.model, state.settings)
     if len(targets) == 1:
         return targets, costs
+    explicit = pinned_target(state.providers, body.model)
+    if explicit is not None and targets[0] == explicit:
+        # ``provider/model`` with X-Relay-Fallback: any: the named target stays first (the
+        # worker moves on when it cannot serve); only the fallbacks are ranked.
+        live = await live_states(targets[1:], state.limiter, state.breaker, time.time())
+        return [explicit, *state.ranker.rank(targets[1:], live)], costs
     live = await live_states(targets, state.limiter, state.breaker, time.time())
     return prefer_pinned(state.ranker.rank(targets, live), live, pinned), costs
 
