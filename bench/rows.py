@@ -47,6 +47,22 @@ def by_third(seq: Result) -> str:
     return f"; by third {' / '.join(num(t) for t in thirds)}" if thirds else ""
 
 
+def _meta_rows(r: Result, seq: Result) -> list[Row]:
+    meta = r.get("meta_model")
+    if not meta:  # results from before the row existed
+        return []
+    extra = meta["added_p50_ms"] - seq["added_p50_ms"]
+    return [
+        Row(
+            f"(a) added latency p50, sequential, meta-model over {meta['providers']} providers",
+            "<= 1 ms more than one provider",
+            f"{num(meta['added_p50_ms'])} ms ({num(extra)} ms more; p99 "
+            f"{num(meta['added_p99_ms'])} ms){by_third(meta)}",
+            extra <= 1,
+        )
+    ]
+
+
 def farm_latency(r: Result) -> list[Row]:
     seq, conc = r["sequential"], r["concurrent"]
     width = f"{conc['width']} concurrent ({r.get('worker_processes', 1)} worker process(es))"
@@ -65,6 +81,7 @@ def farm_latency(r: Result) -> list[Row]:
             f"{num(seq['added_p99_ms'])} ms",
             seq["added_p99_ms"] <= 15,
         ),
+        *_meta_rows(r, seq),
         Row(
             f"(a) added latency p50 / p99 at {width}",
             "—",

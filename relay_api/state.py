@@ -18,6 +18,7 @@ from relay_core.limits import Limiter, RedisBackend
 from relay_core.owner_migration import move_legacy_owners
 from relay_core.owners import legacy_owner_id, owner_id, owner_secret
 from relay_core.redis_pool import redis_pool
+from relay_core.routing.live import LiveCache
 from relay_core.routing.ranking import Ranker
 from relay_core.settings import Settings
 
@@ -35,6 +36,7 @@ class ApiState:
     limiter: Limiter
     breaker: Breaker
     ranker: Ranker
+    live: LiveCache
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
 
     @classmethod
@@ -48,6 +50,8 @@ class ApiState:
         await move_legacy_owners(redis, settings.key_prefix, legacy)
         hub = ReplyHub(redis, settings.key_prefix)
         await hub.start()
+        limiter = Limiter.from_settings(settings, RedisBackend(redis))
+        breaker = Breaker.from_settings(settings, BreakerRedis(redis))
         return cls(
             settings=settings,
             catalogue=catalogue,
@@ -55,9 +59,10 @@ class ApiState:
             redis=redis,
             celery=create_celery(settings, [p.name for p in enabled]),
             hub=hub,
-            limiter=Limiter.from_settings(settings, RedisBackend(redis)),
-            breaker=Breaker.from_settings(settings, BreakerRedis(redis)),
+            limiter=limiter,
+            breaker=breaker,
             ranker=Ranker(settings.strategy, settings.mode),
+            live=LiveCache(limiter, breaker, settings.routing_state_ttl_s),
             key_ids=key_ids,
         )
 

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
 
     mode: Mode = Mode.free
     strategy: Strategy = Strategy.least_loaded
+    # How long the API ranks on one read of the limits and breakers (relay_core/routing/live.py);
+    # 0 reads them for every request.
+    routing_state_ttl_s: float = Field(default=0.25, ge=0)
     meta_model: str = "meta-model"
 
     host: str = "127.0.0.1"

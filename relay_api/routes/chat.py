@@ -17,7 +17,6 @@ from relay_core.context.prepare import fit_candidates
 from relay_core.dispatch.envelope import Candidate, Envelope
 from relay_core.dispatch.publish import publish_envelope
 from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
-from relay_core.routing.live import live_states
 from relay_core.routing.targets import Selection, Target, pinned_target, resolve_targets
 from relay_core.schemas.chat import ChatCompletionRequest
 
@@ -64,10 +63,13 @@ async def rank_candidates(
     if explicit is not None and targets[0] == explicit:
         # ``provider/model`` with X-Relay-Fallback: any: the named target stays first (the
         # worker moves on when it cannot serve); only the fallbacks are ranked.
-        live = await live_states(targets[1:], state.limiter, state.breaker, time.time())
-        return [explicit, *state.ranker.rank(targets[1:], live)], costs
-    live = await live_states(targets, state.limiter, state.breaker, time.time())
-    return prefer_pinned(state.ranker.rank(targets, live), live, pinned), costs
+        live = await state.live.states(targets[1:])
+        ranked = [explicit, *state.ranker.rank(targets[1:], live)]
+    else:
+        live = await state.live.states(targets)
+        ranked = prefer_pinned(state.ranker.rank(targets, live), live, pinned)
+    state.live.sent(ranked[0])
+    return ranked, costs
 
 
 @router.post("/v1/chat/completions", response_model=None)
