@@ -87,7 +87,7 @@ async def chat_completions(
     timeout = state.settings.request_timeout_s
     env = Envelope(
         id=f"chatcmpl-{uuid.uuid4().hex}",
-        request=body.model_dump(mode="json", exclude_none=True),
+        request=body,
         candidates=[Candidate(provider=t.provider.name, model=t.model.id) for t in ranked],
         deadline=time.time() + timeout,
         reply_to=None if body.stream else state.hub.channel,

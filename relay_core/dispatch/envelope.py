@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from relay_core.errors import ErrorInfo
+from relay_core.schemas.chat import ChatCompletionRequest
 
 
 class Kind(StrEnum):
@@ -32,7 +33,9 @@ class Candidate(BaseModel):
 
 class Envelope(BaseModel):
     id: str
-    request: dict[str, Any]
+    # Validated once where it enters (the API, or the feeder for a batch line); a worker
+    # decodes it with the envelope and never re-validates it per visit.
+    request: ChatCompletionRequest
     candidates: list[Candidate] = Field(min_length=1)
     index: int = 0
     attempts: int = 0

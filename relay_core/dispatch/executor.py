@@ -166,7 +166,7 @@ class Executor:
             return self._final(env, GatewayTimeout("No provider answered before the deadline."))
         if env.index >= len(env.candidates):
             return self._next_round(env, None)
-        request = ChatCompletionRequest.model_validate(env.request)
+        request = env.request
         if env.message_tokens is None or len(env.message_tokens) != len(request.messages):
             # Counted once (a batch line's first visit); every later visit reuses the counts.
             env = env.model_copy(update={"message_tokens": await count_request(request)})

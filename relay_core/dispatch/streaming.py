@@ -60,7 +60,7 @@ def cancel_key(prefix: str, request_id: str) -> str:
 
 
 def wants_stream(env: Envelope) -> bool:
-    return env.request.get("stream") is True
+    return env.request.stream is True
 
 
 class Written(Enum):

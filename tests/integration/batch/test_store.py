@@ -140,7 +140,7 @@ def books_for(store: BatchStore) -> LineBooks:
 def _env(batch_id: str, custom_id: str = "c0", index: int = 0) -> Envelope:
     return Envelope(
         id=f"{batch_id}:{index}:n",
-        request={"model": "m", "messages": []},
+        request={"model": "m", "messages": [{"role": "user", "content": "x"}]},
         candidates=[Candidate(provider="p", model="m")],
         kind=Kind.batch,
         deadline=time.time() + 60,
@@ -291,7 +291,7 @@ async def test_interactive_requests_mark_themselves_only_while_a_batch_is_about(
     worker = BatchWorker.build(shared, store.redis)
     env = Envelope(
         id="chatcmpl-1",
-        request={"model": "m", "messages": []},
+        request={"model": "m", "messages": [{"role": "user", "content": "x"}]},
         candidates=[Candidate(provider="p", model="m")],
         deadline=time.time() + 60,
     )

@@ -16,6 +16,7 @@ import pytest
 from relay_core.catalogue.models import Limits, ModelConfig, ProviderConfig
 from relay_core.dispatch.envelope import Kind
 from relay_core.errors import RelayError
+from relay_core.schemas.chat import ChatCompletionRequest
 from relay_sim import SimConfig, SimServer
 from tests.unit.dispatch.support import MODEL, build, done, forward
 
@@ -66,7 +67,11 @@ async def test_the_upstream_count_trims_and_retries_once(
 ) -> None:
     farm = build(http, [_config(dense)])
     env = farm.envelope("dense").model_copy(
-        update={"request": {"model": "chat", "messages": _conversation()}}
+        update={
+            "request": ChatCompletionRequest.model_validate(
+                {"model": "chat", "messages": _conversation()}
+            )
+        }
     )
     again = forward(await farm.visit(env)).envelope
     assert again.index == 0 and again.token_scale is not None and again.token_scale > 2
