@@ -145,6 +145,7 @@ class Executor:
 
     async def visit(self, env: Envelope) -> Outcome:
         try:
+            await self.state.refresh_learned(time.time())
             outcome = await self._visit(env)
         except (RedisError, OSError):
             raise  # the infrastructure failed: the message is redelivered, the line re-swept

@@ -67,6 +67,11 @@ class WorkerState:
         model = provider.config.model(cand.model)
         return None if model is None else LiveTarget(provider, model)
 
+    async def refresh_learned(self, now: float) -> None:
+        """Take up the rates other workers learned from 429s (at most once a second)."""
+        if self.limiter.learned is not None:
+            await self.limiter.learned.refresh(list(self.providers), now)
+
     def plan(self, t: LiveTarget, now: float) -> LimitPlan:
         return self.limiter.plan(t.config, t.model, now)
 
@@ -164,6 +169,12 @@ class WorkerState:
         if isinstance(exc, RateLimited):
             pause = exc.retry_after if exc.retry_after is not None else DEFAULT_PAUSE_S
             await self.limiter.pause(t.name, now + pause, now)
+            if self.limiter.learned is not None and (t.config.limits.rpm or t.config.limits.tpm):
+                # Our buckets let this call through: the provider enforces less than it says.
+                factor = await self.limiter.learned.rate_limited(t.name, now)
+                log.info(
+                    "%s: 429 under its published limit; pacing at %.0f %%", t.name, 100 * factor
+                )
             # A 429 is the provider's pacing, not sickness: release a probe slot as a success.
             await self.breaker.record_permit(permit, True, now)
             return
