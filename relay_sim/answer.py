@@ -73,6 +73,10 @@ class Call:
     # Request features a quirky server may fail on (``SimProvider.fails_on``).
     features: frozenset[str] = frozenset()
     over_window: bool = False  # streamed over the window, answered with an empty stream
+    # OpenAI's ``max_tokens`` alone (``max_tokens`` above is the cap whichever spelling set it).
+    max_tokens_param: int | None = None
+    n: int = 1  # choices asked for (OpenAI's ``n``)
+    repeat_tool_ids: bool = False  # every streamed tool-call delta repeats id, type and name
 
     def cost(self) -> int:
         """Tokens this request is charged against TPM/TPD: prompt + requested output."""

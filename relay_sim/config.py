@@ -123,6 +123,15 @@ class SimProvider(SimLimits):
     # Answer a *streamed* prompt over the model's context_window with a 200 and an empty
     # stream (llama.cpp's server), not the 400 context_length_exceeded it sends otherwise.
     empty_stream_over_window: bool = False
+    # OpenAI-compatible servers that implement less than OpenAI does (llama.cpp's server):
+    # read only ``max_tokens`` (``max_completion_tokens`` is ignored: the answer runs on);
+    # answer one choice whatever ``n`` asks; repeat the tool call's ``id``, ``type`` and
+    # ``name`` on every streamed tool-call delta; quote the server's own file paths (a Python
+    # traceback's) in the message of every 5xx.
+    ignores_max_completion_tokens: bool = False
+    ignores_n: bool = False
+    repeats_tool_call_ids: bool = False
+    traceback_in_errors: bool = False
 
     def header_style(self) -> HeaderStyle:
         return self.headers if self.headers is not None else FAMILY_HEADERS[self.api]

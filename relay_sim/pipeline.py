@@ -54,6 +54,14 @@ _UNSUPPORTED: Mapping[str, str] = MappingProxyType(
     }
 )
 
+# What a Python server's 5xx quotes with ``traceback_in_errors``: its own file paths.
+TRACEBACK = (
+    "Traceback (most recent call last):\n"
+    '  File "/usr/lib/python3/site-packages/llama_cpp/server/app.py", line 312, in create\n'
+    '  File "C:\\Users\\runner\\llama_cpp\\llama_chat_format.py", line 88, in chat\n'
+    "    llama = Llama(model_path='/opt/llama/models/smollm2.gguf')"
+)
+
 # Which counter a fault is counted in.
 _COUNTED_AS: Mapping[FaultKind, str] = MappingProxyType(
     {
@@ -109,9 +117,12 @@ def json_escaped(key: str) -> bytes:
 def error_response(
     family: Family, fault: SimFault, config: SimProvider | None = None, echo: str | None = None
 ) -> Response:
-    """``fault`` in ``family``'s shape; ``echo``: the caller's key, quoted in the message."""
+    """``fault`` in ``family``'s shape; ``echo``: the caller's key, quoted in the message
+    (and with ``traceback_in_errors``, a 5xx's message ends with :data:`TRACEBACK`)."""
     if echo:
         fault.message = f"{fault.message} (request sent with key {echo})"
+    if config is not None and config.traceback_in_errors and _COUNTED_AS[fault.kind] == "errors":
+        fault.message = f"{fault.message}\n{TRACEBACK}"
     status, body = family.error(fault)
     if echo:
         body = body.replace(echo.encode(), json_escaped(echo))
@@ -170,6 +181,7 @@ async def _read(
     except orjson.JSONDecodeError:
         raise SimFault.bad_request("We could not parse the JSON body of your request.") from None
     call = parse(body, request)
+    _quirks(call, provider.config)
     model = provider.model(call.model)
     if model is None:
         raise SimFault.model_not_found(call.model)
@@ -177,6 +189,15 @@ async def _read(
         raise SimFault.bad_request(f"{model.config.id} does not support embeddings", "model")
     _check_window(call, model, provider.config)
     return call, model
+
+
+def _quirks(call: Call, config: SimProvider) -> None:
+    """What a server that implements less than OpenAI does makes of the request."""
+    if config.ignores_max_completion_tokens:
+        call.max_tokens = call.max_tokens_param
+    if config.ignores_n:
+        call.n = 1
+    call.repeat_tool_ids = config.repeats_tool_call_ids
 
 
 def _check_window(call: Call, model: ModelState, config: SimProvider) -> None:

@@ -26,8 +26,10 @@ def test_answer_is_openai_shaped_and_says_who_served_it(make_farm: FarmFactory) 
     assert body["choices"][0]["message"] == {
         "role": "assistant",
         "content": f"sim:{provider}/{model}: hello there",
+        "refusal": None,  # as OpenAI sends it
     }
     assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["choices"][0]["logprobs"] is None
     assert body["usage"]["total_tokens"] == (
         body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
     )

@@ -49,7 +49,9 @@ async def test_success_is_done_with_the_reply_fields(
     assert reply.body["choices"][0]["message"] == {
         "role": "assistant",
         "content": "sim:a/m1: Hello",
+        "refusal": None,  # OpenAI's nulls are kept (issue 14, item 8)
     }
+    assert reply.body["choices"][0]["logprobs"] is None
     usage = {"prompt_tokens": 2, "completion_tokens": 4, "total_tokens": 6}
     assert reply.body["usage"] == usage
     # The TPM bucket was debited by the estimate, then corrected to the real 6 tokens.
