@@ -12,18 +12,18 @@ from tests.support.farm import model, sim_provider
 
 pytestmark = pytest.mark.integration
 
-LINES = 240
+LINES = 200
 
 
 def published(sim_url: str) -> list[dict[str, Any]]:
-    """One provider whose catalogue entry says 600 RPM."""
-    return [sim_provider("a", "openai", sim_url, [model("a-m", aliases=["chat"])], rpm=600)]
+    """One provider whose catalogue entry says 1,200 RPM."""
+    return [sim_provider("a", "openai", sim_url, [model("a-m", aliases=["chat"])], rpm=1200)]
 
 
 def test_a_hidden_limit_is_learned_after_a_few_429s(batch_farm: BatchFarm) -> None:
     farm = batch_farm(published)
-    # It really allows 40 % of that, counted per second.
-    farm.sim("a", rpm=240, window_s=1)
+    # It really allows 30 % of that (6 a second), counted per second.
+    farm.sim("a", rpm=360, window_s=1)
     lines = [chat_line(f"h{i}", f"q{i}") for i in range(LINES)]
     with farm.client() as http:
         batch = create(http, upload(http, jsonl(lines)))
@@ -31,7 +31,7 @@ def test_a_hidden_limit_is_learned_after_a_few_429s(batch_farm: BatchFarm) -> No
     assert final["status"] == "completed"
     assert final["request_counts"] == {"total": LINES, "completed": LINES, "failed": 0}
     refused = farm.sim_stats()["providers"]["a"]["rate_limited"]
-    # At the published pace about 6 calls in 10 would be refused, 140 or more of 240.
-    assert refused <= 25, refused
+    # Measured on this box: 21 with the learned rate, 33 without (the 429s' pauses alone).
+    assert refused <= LINES * 0.15, refused
     learned = farm.redis.hgetall(f"{farm.settings.key('limits')}:a:learned")
     assert 0.1 <= float(learned[b"base"]) < 0.5
