@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     batch_window_s: float = Field(default=0.25, gt=0)
     # Feed batches at this fraction of the pooled capacity (below 1 leaves room for chat).
     batch_pace: float = Field(default=1.0, gt=0, le=2)
+    # A batch whose output files cannot be written (storage full, read-only, ...) is tried
+    # again after this long, doubled at each failure up to the maximum (docs/batch.md).
+    batch_finalize_retry_s: float = Field(default=5.0, gt=0)
+    batch_finalize_retry_max_s: float = Field(default=300.0, gt=0)
 
     session_affinity: bool = True
     session_ttl_s: int = Field(default=24 * 3600, gt=0)
