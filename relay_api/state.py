@@ -48,7 +48,7 @@ class ApiState:
         redis = redis_pool(settings.redis_url, max_connections=256)
         legacy = {legacy_owner_id(key): owner for key, owner in key_ids.items()}
         await move_legacy_owners(redis, settings.key_prefix, legacy)
-        hub = ReplyHub(redis, settings.key_prefix)
+        hub = ReplyHub(redis, settings.key_prefix, settings.redeliver_after_s)
         await hub.start()
         limiter = Limiter.from_settings(settings, RedisBackend(redis))
         breaker = Breaker.from_settings(settings, BreakerRedis(redis))

@@ -32,6 +32,7 @@ processes as :class:`ErrorInfo`.
         ├── ProvidersDown                503 upstream_unavailable: every candidate is down
         │   └── BreakersOpen             503 circuit_open (``retry_after``: the cool-down)
         ├── ProviderKeysRefused          503 every candidate's provider refused Relay's key
+        ├── RedisUnavailable             503 redis_unavailable: Relay's Redis does not answer
         └── GatewayTimeout               504 no result before the request deadline
 """
 
@@ -294,6 +295,14 @@ class ProviderKeysRefused(ServiceError):
     change it. Names the providers, never the key."""
 
     code = "upstream_auth_failed"
+
+
+class RedisUnavailable(ServiceError):
+    """Relay's Redis (queues, limits, batch and file records) does not answer: the API
+    translates Redis's connection and timeout errors into this (``retry_after`` set)."""
+
+    code = "redis_unavailable"
+    retryable = True
 
 
 class GatewayTimeout(ServiceError):

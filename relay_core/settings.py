@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     # How long a worker may wait for a token in-place before re-queueing the task.
     token_wait_max_s: float = Field(default=2.0, ge=0)
     visibility_timeout_s: int = Field(default=300, gt=0)
+    # A request held by a worker that shows no sign of life for this long (its hold list is
+    # not refreshed: it died) is published again by the API waiting on it (docs/faults.md).
+    redeliver_after_s: float = Field(default=3.0, gt=0)
     # An interactive request waits in the queue for capacity at most this long, else 429.
     max_queue_wait_s: float = Field(default=30.0, ge=0)
     # The longest countdown a re-queued task gets (well under the visibility timeout).
@@ -120,6 +123,10 @@ class Settings(BaseSettings):
     batch_window_s: float = Field(default=0.25, gt=0)
     # Feed batches at this fraction of the pooled capacity (below 1 leaves room for chat).
     batch_pace: float = Field(default=1.0, gt=0, le=2)
+    # A batch whose output files cannot be written (storage full, read-only, ...) is tried
+    # again after this long, doubled at each failure up to the maximum (docs/batch.md).
+    batch_finalize_retry_s: float = Field(default=5.0, gt=0)
+    batch_finalize_retry_max_s: float = Field(default=300.0, gt=0)
 
     session_affinity: bool = True
     session_ttl_s: int = Field(default=24 * 3600, gt=0)

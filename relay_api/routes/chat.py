@@ -103,9 +103,9 @@ async def chat_completions(
             await affinity.pin(owner, x_session_id, provider, model)
 
         return await stream_chat(state, env, publish, repin if x_session_id else None)
-    fut = state.hub.expect(env.id)
+    fut = state.hub.expect(env)
     try:
-        await publish_envelope(state.redis, state.settings.key_prefix, env)
+        await state.hub.publish(env)
     except Exception:
         state.hub.forget(env.id)
         raise
