@@ -9,7 +9,8 @@ Scenarios (each on a fresh farm; the simulator enforces every limit per second, 
 ``lognormal``  four providers of 120 RPM, answers lognormal (median 1.5 s, p99 ~8 s);
 ``tpm``        four providers whose TPM binds first (a 300-token reservation per line against
                36,000 TPM: 120 lines/min each, under their 600 RPM), answers 200 ms;
-``ten``        ten providers of 10-60 RPM (the pool a free-tier user has), lognormal answers;
+``ten``        ten providers of 10-60 RPM (the pool a free-tier user has), lognormal answers,
+               limits counted per minute;
 ``hidden``     four providers of 240 published RPM that enforce 60 % of it.
 
 The ceiling is the simulator's own report (``GET /_sim/stats``, ``relay_sim.pooled_ceiling``):
@@ -25,12 +26,13 @@ import argparse
 import json
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from bench.batch_throughput import TERMINAL, batch_file, check
+from bench.batch_throughput import TERMINAL, batch_file
 from bench.harness import Farm, create_batch, farm, provider
 from relay_sim import pooled_ceiling
 
@@ -68,7 +70,8 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "sim": {"latency_ms": 200.0},
         "body": {"max_tokens": 100, "pad": True},
     },
-    "ten": {"providers": _ten, "sim": LOGNORMAL, "body": {}},
+    # Limits this small are counted per minute (per second, 10 RPM would round up to 60).
+    "ten": {"providers": _ten, "sim": LOGNORMAL, "body": {}, "window_s": 60},
     "hidden": {
         "providers": _four(240),
         "sim": {"latency_ms": 200.0, "hidden_factor": 0.6},
@@ -82,7 +85,7 @@ def lines_file(n: int, body: dict[str, Any]) -> bytes:
         return batch_file(n)
     rows = []
     for i in range(n):
-        text = f"{PROMPT_PAD}bench {i}" if body.get("pad") else f"bench {i}"
+        text = f"bench {i} {PROMPT_PAD}" if body.get("pad") else f"bench {i}"
         rows.append(
             {
                 "custom_id": f"q{i}",
@@ -96,6 +99,27 @@ def lines_file(n: int, body: dict[str, Any]) -> bytes:
             }
         )
     return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+def check(out: list[str], n: int) -> dict[str, int]:
+    """Every line once, each with its own answer (an answer cut at max_tokens still starts
+    with its line's text)."""
+    seen: Counter[str] = Counter()
+    wrong = 0
+    for raw in out:
+        line = json.loads(raw)
+        seen[line["custom_id"]] += 1
+        content = line["response"]["body"]["choices"][0]["message"]["content"]
+        asked = content.split(": ", 1)[-1]
+        number = line["custom_id"][1:]
+        if asked != f"bench {number}" and not asked.startswith(f"bench {number} "):
+            wrong += 1
+    expected = {f"q{i}" for i in range(n)}
+    return {
+        "lost": len(expected - set(seen)),
+        "duplicated": sum(c - 1 for c in seen.values() if c > 1),
+        "wrong_answers": wrong,
+    }
 
 
 def run_one(f: Farm, name: str, n: int, workers: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -175,7 +176,9 @@ class Executor:
         if isinstance(prepared, RelayError):
             return self._advance(env, prepared)
         target, request, prompt = prepared
-        estimate = estimate_request_tokens(prompt, request, target.model)
+        # Admission takes the prompt as this upstream counts it (learned from its usage).
+        counted = math.ceil(prompt * self.state.prompt_ratio(target))
+        estimate = estimate_request_tokens(counted, request, target.model)
         wait = await self._take(target, env, estimate)
         if wait is not None:
             return await self._no_capacity(env, wait, estimate)
@@ -268,6 +271,8 @@ class Executor:
         elapsed = self.clock() - started
         usage = completion.body.usage or _estimated_usage(completion.body, call)
         actual = usage.total_tokens
+        if completion.body.usage is not None:
+            self.state.learn_prompt_ratio(t, call.prompt, usage.prompt_tokens)
         # Bookkeeping after a success changes no decision about this request: it runs after
         # the reply is on its way, off the latency path.
         self._later(self._report(env, call, started, None, usage))
@@ -360,6 +365,8 @@ class Executor:
             )
             return self._final(env, result.error)
         usage = result.estimated_usage(call.request, call.prompt)
+        if result.usage is not None:
+            self.state.learn_prompt_ratio(t, call.prompt, result.usage.prompt_tokens)
         reply = relay.reply(usage, started, self.clock())
         if not result.taken:
             await self.streams.finish(env.id, reply)  # [DONE] first, the bookkeeping after

@@ -26,6 +26,9 @@ from relay_core.settings import Settings
 log = logging.getLogger("relay.dispatch")
 
 DEFAULT_PAUSE_S = 1.0
+# Learning the upstream's prompt count: prompts this short say little (templates dominate).
+MIN_PROMPT_FOR_RATIO = 16
+RATIO_MIN, RATIO_MAX, RATIO_ALPHA = 0.5, 4.0, 0.2
 # How long a worker trusts a closed breaker without asking Redis again.
 CLOSED_CACHE_S = 0.25
 
@@ -59,6 +62,8 @@ class WorkerState:
         self.breaker = breaker
         self.fingerprints = fingerprints
         self._closed_until: dict[tuple[str, str], float] = {}
+        # Per target: the upstream's prompt tokens / Relay's estimate (an EWMA of its usage).
+        self._prompt_ratio: dict[tuple[str, str], float] = {}
 
     def target(self, cand: Candidate) -> LiveTarget | None:
         provider = self.providers.get(cand.provider)
@@ -66,6 +71,20 @@ class WorkerState:
             return None
         model = provider.config.model(cand.model)
         return None if model is None else LiveTarget(provider, model)
+
+    def prompt_ratio(self, t: LiveTarget) -> float:
+        """How many tokens this upstream counts per token Relay estimates for a prompt (1.0
+        until it has reported usage): the TPM buckets take prompts as the provider counts
+        them, so a denser tokenizer does not over-admit a token-bound provider."""
+        return self._prompt_ratio.get((t.name, t.model.id), 1.0)
+
+    def learn_prompt_ratio(self, t: LiveTarget, estimated: int, counted: int) -> None:
+        if estimated < MIN_PROMPT_FOR_RATIO or counted <= 0:
+            return
+        sample = min(RATIO_MAX, max(RATIO_MIN, counted / estimated))
+        key = (t.name, t.model.id)
+        old = self._prompt_ratio.get(key)
+        self._prompt_ratio[key] = sample if old is None else old + RATIO_ALPHA * (sample - old)
 
     async def refresh_learned(self, now: float) -> None:
         """Take up the rates other workers learned from 429s (at most once a second)."""
