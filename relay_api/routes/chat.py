@@ -112,7 +112,7 @@ async def chat_completions(
     reply = await state.hub.wait(env.id, fut, timeout + 1.0)
     if reply is None:
         raise GatewayTimeout(f"No provider answered within {timeout:.0f} s.")
-    if not reply.ok or reply.body is None:
+    if not reply.ok or reply.completion is None:
         raise RelayError.from_info(reply.error) if reply.error else GatewayTimeout("No answer.")
     headers = {
         "x-relay-provider": reply.provider or "",
@@ -122,10 +122,9 @@ async def chat_completions(
         "x-relay-upstream-ms": f"{reply.upstream_s * 1000:.1f}",
         "x-request-id": env.id,
     }
-    usage = reply.body.get("usage")
-    if isinstance(usage, dict) and usage.get("estimated") is True:
+    completion = reply.completion.model_copy(update={"id": env.id})
+    if completion.usage is not None and completion.usage.is_estimate():
         headers["x-relay-usage"] = "estimated"  # the upstream sent none: Relay's estimate
-    reply.body["id"] = env.id
     if reply.provider and reply.model:
         await affinity.pin(owner, x_session_id, reply.provider, reply.model)
-    return JSONResponse(reply.body, headers=headers)
+    return JSONResponse(completion.model_dump(mode="json", exclude_none=True), headers=headers)

@@ -293,7 +293,7 @@ class Executor:
             Reply(
                 id=env.id,
                 ok=True,
-                body=body.model_dump(mode="json", exclude_none=True),
+                completion=body,
                 provider=t.name,
                 model=t.model.id,
                 attempts=env.attempts,

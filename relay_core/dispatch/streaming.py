@@ -309,13 +309,11 @@ class Relay:
 
     def reply(self, usage: Usage, started: float, now: float) -> Reply:
         """The final word on a stream that went through (or that the client left)."""
-        body: dict[str, Any] = {"usage": usage.model_dump(mode="json")}
-        if self.result.cancelled:
-            body["cancelled"] = True
         return Reply(
             id=self.env.id,
             ok=True,
-            body=body,
+            usage=usage,
+            cancelled=self.result.cancelled,
             provider=self.provider,
             model=self.model,
             attempts=self.env.attempts,

@@ -45,7 +45,11 @@ def success(custom_id: str, request_id: str, reply: Reply) -> bytes:
     """A stored result (``o`` + line) for a completion: its ``body`` as the API answers it,
     with the completion's own ``chatcmpl-…`` id (a fresh one when the upstream's id is in
     another form); ``request_id`` is Relay's id for the line's request."""
-    body = dict(reply.body or {})
+    body = (
+        {}
+        if reply.completion is None
+        else reply.completion.model_dump(mode="json", exclude_none=True)
+    )
     upstream_id = body.get("id")
     if not (isinstance(upstream_id, str) and upstream_id.startswith(COMPLETION_ID_PREFIX)):
         body["id"] = new_completion_id()

@@ -27,6 +27,7 @@ from relay_core.dispatch.priority import Gate, Priority
 from relay_core.errors import UpstreamModelNotFound
 from relay_core.limits import Limiter
 from relay_core.limits import RedisBackend as LimitsRedis
+from relay_core.schemas.chat import ChatCompletion
 from relay_core.settings import Settings
 from tests.support.farm import REDIS_URL
 
@@ -150,8 +151,9 @@ def _env(batch_id: str, custom_id: str = "c0", index: int = 0) -> Envelope:
 
 
 def _ok(env: Envelope) -> Outcome:
-    body = {"object": "chat.completion", "usage": {"prompt_tokens": 2, "completion_tokens": 5}}
-    return Done(Reply(id=env.id, ok=True, body=body, provider="p", model="m"))
+    usage = {"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7}
+    completion = ChatCompletion.model_validate({"model": "m", "choices": [], "usage": usage})
+    return Done(Reply(id=env.id, ok=True, completion=completion, provider="p", model="m"))
 
 
 async def test_a_line_run_twice_at_once_is_recorded_once(store: BatchStore) -> None:
