@@ -9,6 +9,8 @@ from celery import Celery
 from redis.asyncio import Redis
 
 from relay_api.replies import ReplyHub
+from relay_api.stream_mux import MAX_LANES, StreamMux
+from relay_api.stream_slots import StreamSlots
 from relay_core.breaker import Breaker
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, log_startup, resolve_catalogue
@@ -33,6 +35,8 @@ class ApiState:
     redis: Redis
     celery: Celery
     hub: ReplyHub
+    streams: StreamMux  # reads every stream this process relays, on a pool of its own
+    stream_slots: StreamSlots  # open streams per gateway key
     limiter: Limiter
     breaker: Breaker
     ranker: Ranker
@@ -45,7 +49,7 @@ class ApiState:
         enabled, disabled = enabled_providers(catalogue, settings.mode)
         log_startup(source, enabled, disabled)
         key_ids = owner_ids(settings)  # before any connection: a bad kept secret stops here
-        redis = redis_pool(settings.redis_url, max_connections=256)
+        redis = redis_pool(settings.redis_url, max_connections=settings.redis_max_connections)
         legacy = {legacy_owner_id(key): owner for key, owner in key_ids.items()}
         await move_legacy_owners(redis, settings.key_prefix, legacy)
         hub = ReplyHub(redis, settings.key_prefix, settings.redeliver_after_s)
@@ -59,6 +63,8 @@ class ApiState:
             redis=redis,
             celery=create_celery(settings, [p.name for p in enabled]),
             hub=hub,
+            streams=StreamMux(redis_pool(settings.redis_url, MAX_LANES + 2), settings.key_prefix),
+            stream_slots=StreamSlots(settings.max_streams_per_key),
             limiter=limiter,
             breaker=breaker,
             ranker=Ranker(settings.strategy, settings.mode),
@@ -68,6 +74,7 @@ class ApiState:
 
     async def close(self) -> None:
         await self.hub.stop()
+        await self.streams.stop()
         await self.redis.aclose(close_connection_pool=True)
         self.celery.close()
 

@@ -12,7 +12,8 @@ processes as :class:`ErrorInfo`.
     │   ├── PermissionDenied             403
     │   ├── NotFound                     404 (files, batches)
     │   │   └── ModelNotFound            404 model_not_found
-    │   └── PayloadTooLarge              413
+    │   ├── PayloadTooLarge              413
+    │   └── TooManyStreams               429 the key has RELAY_MAX_STREAMS_PER_KEY streams open
     ├── UpstreamError                    one provider failed this attempt (``provider`` set)
     │   ├── UpstreamAuthError            401/403 from the provider: the key is bad; try others
     │   ├── UpstreamModelNotFound        404 from the provider
@@ -175,6 +176,14 @@ class ModelNotFound(NotFound):
 class PayloadTooLarge(ClientError):
     status_code = 413
     code = "payload_too_large"
+
+
+class TooManyStreams(ClientError):
+    """The gateway key already has its share of open streams (``retry_after`` set)."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
 
 
 # ---- one provider failed one attempt --------------------------------------------------------

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Use the built-in demo catalogue (simulated providers) whatever files exist.
     demo: bool = False
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # The API process's Redis pool (workers size theirs from their concurrency). Streams do
+    # not hold these while they wait: one reader per API process serves them all.
+    redis_max_connections: int = Field(default=256, ge=4)
     key_prefix: str = "relay"
     # Gateway keys, comma-separated. None configured: the API binds to 127.0.0.1 only.
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -62,6 +65,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # POST /v1/files bodies (multipart, the whole body) may be this large (docs/security.md).
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    # Streams one gateway key may have open at once in an API process (429 beyond).
+    max_streams_per_key: int = Field(default=64, gt=0)
     # HTTP reading (relay_api/http_protocol.py, docs/security.md): a request's line and
     # headers may take this many bytes (431 beyond) and must arrive within this many seconds
     # (408); its body must arrive within the body timeout plus one second per

@@ -74,9 +74,11 @@ async def rank_candidates(
 
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
+    request: Request,
     body: ChatCompletionRequest,
     state: StateDep,
     owner: OwnerDep,
+    *,
     x_relay_fallback: Annotated[str | None, Header()] = None,
     x_session_id: Annotated[str | None, Header()] = None,
     _bounded: Annotated[None, Depends(bound_messages)] = None,
@@ -102,7 +104,9 @@ async def chat_completions(
         async def repin(provider: str, model: str) -> None:
             await affinity.pin(owner, x_session_id, provider, model)
 
-        return await stream_chat(state, env, publish, repin if x_session_id else None)
+        return await stream_chat(
+            state, env, publish, request.receive, repin if x_session_id else None
+        )
     fut = state.hub.expect(env)
     try:
         await state.hub.publish(env)

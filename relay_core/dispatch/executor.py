@@ -351,8 +351,7 @@ class Executor:
             clock=self.clock,
             prompt=call.prompt,
         )
-        async with t.provider.stream(call.request, t.model.id) as upstream:
-            result = await relay.run(upstream, started)
+        result = await relay.stream(t.provider.stream(call.request, t.model.id), started)
         if result.error is not None:  # after the first chunk: too late to fail over
             await self._report(env, call, started, result.error, ttft_s=result.ttft_s)
             await self.state.after_failure(
@@ -376,7 +375,7 @@ class Executor:
             permit=call.permit,
             lease=env.id,
             tokens=(call.estimate, usage.total_tokens),
-            feedback=upstream.feedback,
+            feedback=relay.feedback,
             now=self.clock(),
         )
         return self._final(env, relay.interrupted()) if result.taken else Done(reply)
