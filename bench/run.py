@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench import (
+    batch_realistic,
     batch_throughput,
     batch_upload,
     farm_latency,
@@ -54,6 +55,9 @@ class Bench:
 BENCHES: dict[str, Bench] = {
     "worker_drain": Bench(worker_drain.run, {"n": 500}, {"n": 100}),
     "routing": Bench(routing.run, {"n": 2000}, {"n": 300}),
+    "batch_realistic": Bench(
+        batch_realistic.run, {"lines": 600, "workers": 2}, {"lines": 150, "workers": 2}
+    ),
     "farm_latency": Bench(
         farm_latency.run,
         {"n": 300, "width": 50, "workers": 2},
