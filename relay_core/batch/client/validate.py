@@ -62,10 +62,10 @@ def _route_error(exc: RelayError, n: int, route: Selection) -> BatchError:
     return BatchError(code=code, message=f"Line {n}: {exc.message}", line=n, param=param)
 
 
-def too_long(n: int, size: int, limit: int) -> str:
-    """What to say of line ``n`` when it is ``size`` bytes, over ``limit``."""
+def too_long(n: int, limit: int) -> str:
+    """What to say of line ``n`` when it is over ``limit`` bytes (newline not counted)."""
     return (
-        f"Line {n} is {size:,} bytes, over the {limit:,} bytes a batch line may hold "
+        f"Line {n} is longer than the {limit:,} bytes a batch line may hold "
         "(RELAY_BATCH_MAX_LINE_BYTES)."
     )
 
@@ -117,7 +117,7 @@ def scan_file(
             problem: tuple[CheckedLine, int] | BatchError
             if raw is None:
                 problem = BatchError(
-                    code="invalid_request", message=too_long(n, size, max_line_bytes), line=n
+                    code="invalid_request", message=too_long(n, max_line_bytes), line=n
                 )
             else:
                 problem = _check(
