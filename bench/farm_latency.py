@@ -3,7 +3,9 @@
     .venv/bin/python -m bench.farm_latency [--requests 300] [--concurrent 50] [--workers 1]
 
 One simulated openai-family provider answering after 50 ms, no rate limits; one API process
-and ``--workers`` worker processes (threads pool; ``make bench`` runs two). Sequential latency
+and ``--workers`` worker processes (threads pool; ``make bench`` runs two). A second farm puts
+ten such providers behind ``meta-model``: every request is ranked over ten candidates on the
+farm's live state (the row users of the pool meet). Sequential latency
 is measured with direct and farm requests taking turns, so that a drift in the machine's speed
 weighs on both sides alike (measured one block after the other, the same code gave 6.3 to
 8.5 ms from run to run on the 2-core box). CPU per request counts the API and every worker,
@@ -27,13 +29,16 @@ from bench.harness import Farm, farm, percentile, provider
 UPSTREAM_MS = 50.0
 
 
-def body(i: int) -> dict[str, Any]:
-    return {"model": "chat", "messages": [{"role": "user", "content": f"latency probe {i}"}]}
+TEN = 10  # providers behind meta-model in the second row
 
 
-async def timed(client: httpx.AsyncClient, url: str, i: int) -> float:
+def body(i: int, model: str = "chat") -> dict[str, Any]:
+    return {"model": model, "messages": [{"role": "user", "content": f"latency probe {i}"}]}
+
+
+async def timed(client: httpx.AsyncClient, url: str, i: int, model: str = "chat") -> float:
     t = time.perf_counter()
-    r = await client.post(url, json=body(i))
+    r = await client.post(url, json=body(i, model))
     r.raise_for_status()
     return time.perf_counter() - t
 
@@ -44,16 +49,18 @@ async def sequential(url: str, n: int) -> list[float]:
         return [await timed(client, url, i) for i in range(n)]
 
 
-async def alternating(first: str, second: str, n: int) -> tuple[list[float], list[float]]:
+async def alternating(
+    first: str, second: str, n: int, second_model: str = "chat"
+) -> tuple[list[float], list[float]]:
     """``n`` requests to each URL, one at a time, taking turns (first, second, first...)."""
     async with httpx.AsyncClient(timeout=30) as client:
         await timed(client, first, -1)  # warm both connections
-        await timed(client, second, -1)
+        await timed(client, second, -1, second_model)
         a: list[float] = []
         b: list[float] = []
         for i in range(n):
             a.append(await timed(client, first, i))
-            b.append(await timed(client, second, i))
+            b.append(await timed(client, second, i, second_model))
         return a, b
 
 
@@ -130,10 +137,34 @@ def measure(f: Farm, n: int, width: int) -> dict[str, Any]:
     }
 
 
+def measure_meta(f: Farm, n: int) -> dict[str, Any]:
+    """Sequential added latency of ``meta-model`` over ten providers (every request ranks
+    ten candidates on the farm's live state), against calling one of them directly."""
+    direct_url = f"{f.sim_url}/p0/v1/chat/completions"
+    farm_url = f"{f.api_url}/v1/chat/completions"
+    direct, through = asyncio.run(alternating(direct_url, farm_url, n, "meta-model"))
+    return {
+        "providers": TEN,
+        "direct_p50_ms": ms(percentile(direct, 50)),
+        "farm_p50_ms": ms(percentile(through, 50)),
+        "added_p50_ms": ms(percentile(through, 50) - percentile(direct, 50)),
+        "added_p99_ms": ms(percentile(through, 99) - percentile(direct, 99)),
+        "added_p50_by_third_ms": added_by_third(direct, through),
+    }
+
+
+def ten_providers(url: str) -> list[dict[str, Any]]:
+    return [provider(f"p{i}", "openai", url) for i in range(TEN)]
+
+
 def run(n: int = 300, width: int = 50, workers: int = 1) -> dict[str, Any]:
     with farm(lambda url: [provider("solo", "openai", url)], workers=workers) as f:
         f.sim("solo", latency_ms=UPSTREAM_MS)
         result = measure(f, n, width)
+    with farm(ten_providers, workers=workers) as f:
+        for i in range(TEN):
+            f.sim(f"p{i}", latency_ms=UPSTREAM_MS)
+        result["meta_model"] = measure_meta(f, n)
     result["worker_processes"] = workers
     return result
 

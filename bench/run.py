@@ -35,6 +35,7 @@ from bench import (
     farm_limits,
     load,
     report,
+    routing,
     scaling,
     ttft,
     worker_drain,
@@ -52,6 +53,7 @@ class Bench:
 # concurrent); the one-down and flapping batches are 5,000 lines to keep the run near 30 min.
 BENCHES: dict[str, Bench] = {
     "worker_drain": Bench(worker_drain.run, {"n": 500}, {"n": 100}),
+    "routing": Bench(routing.run, {"n": 2000}, {"n": 300}),
     "farm_latency": Bench(
         farm_latency.run,
         {"n": 300, "width": 50, "workers": 2},

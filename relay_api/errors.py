@@ -1,20 +1,33 @@
 """Every error the API answers, rendered in one place as OpenAI's error JSON.
 
-``{"error": {"message", "type", "param", "code"}}``; 429s carry ``Retry-After``. Validation
-errors name the offending field as ``param`` (dotted path, e.g. ``messages.0.role``).
+``{"error": {"message", "type", "param", "code"}}``; 429s and 503s carry ``Retry-After``.
+Validation errors name the offending field as ``param`` (dotted path, e.g. ``messages.0.role``).
+
+Foreign errors are translated here, by class, through :data:`FOREIGN`: Redis's connection and
+timeout errors (Redis down, restarting, still loading its data, or the pool exhausted) become
+:class:`RedisUnavailable`, a 503 with ``Retry-After`` that OpenAI's SDKs retry, not a 500.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from starlette.exceptions import HTTPException
 
-from relay_core.errors import INTERNAL_MESSAGE, InternalError, InvalidRequest, RelayError
+from relay_core.errors import (
+    INTERNAL_MESSAGE,
+    InternalError,
+    InvalidRequest,
+    RedisUnavailable,
+    RelayError,
+)
 
 log = logging.getLogger("relay.api")
 
@@ -26,6 +39,28 @@ _HTTP_TYPES = {
     413: ("invalid_request_error", "payload_too_large"),
     429: ("rate_limit_error", "rate_limit_exceeded"),
 }
+
+# A Redis restart (AOF replay included) usually takes a few seconds.
+REDIS_RETRY_AFTER_S = 5.0
+REDIS_MESSAGE = (
+    "Relay's Redis is unreachable (down, restarting or loading its data); "
+    "the request was not served. Retry shortly."
+)
+
+
+def redis_unavailable(exc: Exception) -> RelayError:
+    # BusyLoadingError (Redis replaying its AOF) is a ConnectionError; so is "no connection
+    # available" from a full pool.
+    log.warning("Redis unavailable: %s: %s", type(exc).__name__, exc)
+    return RedisUnavailable(REDIS_MESSAGE, retry_after=REDIS_RETRY_AFTER_S)
+
+
+FOREIGN: dict[type[Exception], Callable[[Exception], RelayError]] = {
+    RedisConnectionError: redis_unavailable,
+    RedisTimeoutError: redis_unavailable,
+}
+"""Errors raised by libraries, and the :class:`RelayError` each becomes (looked up along the
+exception's class hierarchy, so subclasses are covered)."""
 
 
 def error_response(exc: RelayError) -> JSONResponse:
@@ -64,6 +99,14 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
+async def _foreign(_: Request, exc: Exception) -> JSONResponse:
+    for cls in type(exc).__mro__:
+        translate = FOREIGN.get(cls)
+        if translate is not None:
+            return error_response(translate(exc))
+    return await _unexpected(_, exc)
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return await _relay_error(_, InternalError(INTERNAL_MESSAGE))
@@ -73,4 +116,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RelayError, _relay_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    for cls in FOREIGN:
+        app.add_exception_handler(cls, _foreign)
     app.add_exception_handler(Exception, _unexpected)

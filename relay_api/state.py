@@ -9,6 +9,8 @@ from celery import Celery
 from redis.asyncio import Redis
 
 from relay_api.replies import ReplyHub
+from relay_api.stream_mux import MAX_LANES, StreamMux
+from relay_api.stream_slots import StreamSlots
 from relay_core.breaker import Breaker
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, log_startup, resolve_catalogue
@@ -18,6 +20,7 @@ from relay_core.limits import Limiter, RedisBackend
 from relay_core.owner_migration import move_legacy_owners
 from relay_core.owners import legacy_owner_id, owner_id, owner_secret
 from relay_core.redis_pool import redis_pool
+from relay_core.routing.live import LiveCache
 from relay_core.routing.ranking import Ranker
 from relay_core.settings import Settings
 
@@ -32,9 +35,12 @@ class ApiState:
     redis: Redis
     celery: Celery
     hub: ReplyHub
+    streams: StreamMux  # reads every stream this process relays, on a pool of its own
+    stream_slots: StreamSlots  # open streams per gateway key
     limiter: Limiter
     breaker: Breaker
     ranker: Ranker
+    live: LiveCache
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
 
     @classmethod
@@ -43,11 +49,13 @@ class ApiState:
         enabled, disabled = enabled_providers(catalogue, settings.mode)
         log_startup(source, enabled, disabled)
         key_ids = owner_ids(settings)  # before any connection: a bad kept secret stops here
-        redis = redis_pool(settings.redis_url, max_connections=256)
+        redis = redis_pool(settings.redis_url, max_connections=settings.redis_max_connections)
         legacy = {legacy_owner_id(key): owner for key, owner in key_ids.items()}
         await move_legacy_owners(redis, settings.key_prefix, legacy)
-        hub = ReplyHub(redis, settings.key_prefix)
+        hub = ReplyHub(redis, settings.key_prefix, settings.redeliver_after_s)
         await hub.start()
+        limiter = Limiter.from_settings(settings, RedisBackend(redis))
+        breaker = Breaker.from_settings(settings, BreakerRedis(redis))
         return cls(
             settings=settings,
             catalogue=catalogue,
@@ -55,14 +63,18 @@ class ApiState:
             redis=redis,
             celery=create_celery(settings, [p.name for p in enabled]),
             hub=hub,
-            limiter=Limiter.from_settings(settings, RedisBackend(redis)),
-            breaker=Breaker.from_settings(settings, BreakerRedis(redis)),
+            streams=StreamMux(redis_pool(settings.redis_url, MAX_LANES + 2), settings.key_prefix),
+            stream_slots=StreamSlots(settings.max_streams_per_key),
+            limiter=limiter,
+            breaker=breaker,
             ranker=Ranker(settings.strategy, settings.mode),
+            live=LiveCache(limiter, breaker, settings.routing_state_ttl_s),
             key_ids=key_ids,
         )
 
     async def close(self) -> None:
         await self.hub.stop()
+        await self.streams.stop()
         await self.redis.aclose(close_connection_pool=True)
         self.celery.close()
 

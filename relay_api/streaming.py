@@ -1,7 +1,8 @@
 """Streaming through the farm: the API's half (the worker's is ``relay_core.dispatch.streaming``).
 
-The API reads the request's Redis Stream with ``XREAD BLOCK`` (no polling sleeps) and relays
-each chunk entry as one SSE event, passing the worker's JSON bytes through as they are:
+The API reads the request's Redis Stream through the process's stream reader
+(``relay_api.stream_mux``: one ``XREAD BLOCK`` over many streams, no connection held per
+stream) and relays each chunk entry as one SSE event, passing the worker's JSON bytes through:
 
 * until the first entry arrives nothing is sent, so an error before the first chunk is an
   ordinary JSON error with its status code (429 with ``Retry-After``, 503, ...);
@@ -9,12 +10,15 @@ each chunk entry as one SSE event, passing the worker's JSON bytes through as th
   ``data: {...}`` event per chunk, and ``data: [DONE]``;
 * an error after the first chunk is an ``event: error`` whose data is the OpenAI error object,
   then ``data: [DONE]``;
-* a client that disconnects sets the cancel key the worker checks between chunks, and frees
-  the call's concurrency slot at once.
+* a client that disconnects — while its stream waits for the first entry, or later — sets the
+  cancel key the worker watches (between chunks, and while it waits for the provider's first
+  one), deletes the stream's key, and frees the call's concurrency slot at once;
+* a gateway key has at most ``RELAY_MAX_STREAMS_PER_KEY`` streams open (``relay_api.stream_slots``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -22,12 +26,13 @@ from typing import Any
 
 import anyio
 import orjson
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from relay_api.state import ApiState
+from relay_api.stream_mux import ClientLeft, Fields, Subscription
+from relay_api.stream_slots import StreamSlot
 from relay_core.dispatch.envelope import Envelope, Reply
 from relay_core.dispatch.streaming import (
     ATTEMPTS,
@@ -42,50 +47,15 @@ from relay_core.dispatch.streaming import (
     cancel_key,
     stream_key,
 )
-from relay_core.errors import GatewayTimeout, RelayError, ServiceError, UpstreamUnavailable
+from relay_core.errors import RelayError, ServiceError, UpstreamUnavailable
 
 log = logging.getLogger("relay.api")
 
-BLOCK_MS = 1_000  # one XREAD waits at most this long (then checks the deadline and waits again)
-READ_COUNT = 512  # entries taken per XREAD when the worker is ahead
 DONE_EVENT = b"data: [DONE]\n\n"
+CLIENT_CLOSED_REQUEST = 499  # the status logged for a client that left before any answer
 
-Fields = dict[bytes, bytes]
 Publish = Callable[[Envelope], Awaitable[None]]
 AfterFirst = Callable[[str, str], Awaitable[None]]
-
-
-class StreamReader:
-    """Reads one request's stream entries in order."""
-
-    def __init__(self, redis: Redis, key: str) -> None:
-        self.redis = redis
-        self.key = key
-        self.last = b"0-0"
-
-    async def read(self, wait_s: float) -> list[Fields]:
-        """The next entries; :class:`GatewayTimeout` when none comes within ``wait_s``."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            left_ms = int((deadline - time.monotonic()) * 1000)
-            if left_ms <= 0:
-                raise GatewayTimeout(f"No answer within {wait_s:.0f} s.")
-            found = await self.redis.xread(
-                {self.key: self.last}, count=READ_COUNT, block=min(BLOCK_MS, left_ms)
-            )
-            entries = _entries(found)
-            if entries:
-                self.last = entries[-1][0]
-                return [fields for _, fields in entries]
-
-
-def _entries(found: Any) -> list[tuple[bytes, Fields]]:
-    """The entries of the one stream read (RESP2 answers a list, RESP3 a mapping)."""
-    if not found:
-        return []
-    streams = list(found.values()) if isinstance(found, dict) else [s[1] for s in found]
-    entries: list[tuple[bytes, Fields]] = streams[0]
-    return entries
 
 
 def error_event(exc: RelayError) -> bytes:
@@ -153,23 +123,33 @@ class StreamRelay:
         self.state = state
         self.env = env
         self.prefix = state.settings.key_prefix
-        self.reader = StreamReader(state.redis, stream_key(self.prefix, env.id))
+        self.key = stream_key(self.prefix, env.id)
         self.after_first = after_first
         self.provider = ""
         self.model = ""
+        self.slot: StreamSlot | None = None
+        self.sub: Subscription | None = None
 
-    async def start(self, publish: Publish) -> SSEResponse:
-        """Publish and wait for the first entry: a stream to relay, or the error raised."""
-        await publish(self.env)
-        wait_s = self.state.settings.request_timeout_s + 1.0
+    async def start(self, publish: Publish, receive: Receive) -> Response:
+        """Publish and wait for the first entry: a stream to relay, or the error raised (a
+        bare 499 when the client left first)."""
+        self.slot = self.state.stream_slots.take(self.env.owner or "")  # 429 beyond the key's cap
+        self.sub = self.state.streams.open(self.key)
         try:
-            first = await self.reader.read(wait_s)
-        except GatewayTimeout:
-            await self.close(finished=False)  # a late worker must not stream to nobody
+            await publish(self.env)
+            first = await self._first(self.sub, receive)
+        except ClientLeft:
+            await self.close(finished=False)
+            return Response(status_code=CLIENT_CLOSED_REQUEST)
+        except Exception:  # a deadline, Redis: a late worker must not stream to nobody
+            await self.close(finished=False)
+            raise
+        except BaseException:
+            self._forget()
             raise
         head = first[0]
         if ERROR in head:
-            await self.state.redis.delete(self.reader.key)
+            await self.close(finished=True)
             raise terminal_error(head)
         self.provider = head.get(PROVIDER, b"").decode()
         self.model = head.get(MODEL, b"").decode()
@@ -185,8 +165,24 @@ class StreamRelay:
         }
         return SSEResponse(self, first, headers)
 
+    async def _first(self, sub: Subscription, receive: Receive) -> list[Fields]:
+        """The first entries; :class:`ClientLeft` as soon as the client disconnects."""
+
+        def gone(task: asyncio.Task[None]) -> None:
+            if not task.cancelled():
+                task.exception()  # retrieved: a receive that failed means the client is gone
+                sub.leave()
+
+        watch = asyncio.create_task(_disconnected(receive))
+        watch.add_done_callback(gone)
+        try:
+            return await sub.read(self.state.settings.request_timeout_s + 1.0)
+        finally:
+            watch.cancel()
+
     async def pump(self, first: list[Fields], send: Send) -> bool:
         """Send every event; True when the stream ended (done or error event sent)."""
+        assert self.sub is not None
         batch = first
         idle_s = self.state.settings.request_timeout_s
         while True:
@@ -199,8 +195,8 @@ class StreamRelay:
             if batch is first:
                 await self._after_first()
             try:
-                batch = await self.reader.read(idle_s)
-            except (GatewayTimeout, RedisError) as exc:
+                batch = await self.sub.read(idle_s)
+            except (RelayError, RedisError) as exc:
                 await send(_body(error_event(_as_relay_error(exc)), more=False))
                 return False
 
@@ -212,15 +208,29 @@ class StreamRelay:
         except RedisError:  # re-pinning is a preference: never break a stream for it
             log.warning("could not pin session for %s", self.env.id, exc_info=True)
 
+    def _forget(self) -> None:
+        """Give back the key's stream slot and leave the reader (at once, no I/O)."""
+        if self.sub is not None:
+            self.sub.close()
+        if self.slot is not None:
+            self.slot.release()
+
     async def close(self, finished: bool) -> None:
-        """After the last event, or when the client left: tidy up, cancel the upstream call."""
+        """After the last event, or when the client left: tidy up, cancel the upstream call.
+
+        The cancel key goes first, then the stream's key is deleted: a worker writes nothing
+        once the cancel key is set, so no key is left behind."""
+        self._forget()
         try:
             if finished:
-                await self.state.redis.delete(self.reader.key)
+                await self.state.redis.delete(self.key)
                 return
             if self.provider:
                 log.info("stream %s: client gone, cancelling %s", self.env.id, self.provider)
-            await self.state.redis.set(cancel_key(self.prefix, self.env.id), b"1", ex=CANCEL_TTL_S)
+            async with self.state.redis.pipeline(transaction=False) as pipe:
+                pipe.set(cancel_key(self.prefix, self.env.id), b"1", ex=CANCEL_TTL_S)
+                pipe.delete(self.key)
+                await pipe.execute()
             await self._release_slot()
         except Exception:  # Redis blinked: the keys expire on their own
             log.warning("could not tidy up stream %s", self.env.id, exc_info=True)
@@ -236,6 +246,12 @@ class StreamRelay:
         await self.state.limiter.release(plan, self.env.id, 0, 0, now)
 
 
+async def _disconnected(receive: Receive) -> None:
+    """Returns when the client has disconnected (the request's body was read already)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
 def _as_relay_error(exc: Exception) -> RelayError:
     if isinstance(exc, RelayError):
         return exc
@@ -249,7 +265,12 @@ def _body(data: bytes, more: bool = True) -> Message:
 
 
 async def stream_chat(
-    state: ApiState, env: Envelope, publish: Publish, after_first: AfterFirst | None = None
-) -> SSEResponse:
-    """Publish ``env`` (a ``stream: true`` request) and return its SSE response."""
-    return await StreamRelay(state, env, after_first).start(publish)
+    state: ApiState,
+    env: Envelope,
+    publish: Publish,
+    receive: Receive,
+    after_first: AfterFirst | None = None,
+) -> Response:
+    """Publish ``env`` (a ``stream: true`` request) and return its SSE response; ``receive``
+    is the request's, to notice the client leaving while the stream waits."""
+    return await StreamRelay(state, env, after_first).start(publish, receive)

@@ -199,6 +199,15 @@ def served_lines(status: FarmStatus) -> list[str]:
     return lines
 
 
+def failing_lines(status: FarmStatus) -> list[str]:
+    """Each batch whose output files could not be written, and why (below the table)."""
+    return [
+        f"{b.id}: output not written ({b.finalize_failures} attempt(s) failed): {b.finalize_error}"
+        for b in status.snapshot.batches
+        if b.finalize_error
+    ]
+
+
 def _indent(text: Text) -> Padding:
     return Padding(text, (0, 0, 0, 2), expand=False)
 
@@ -227,6 +236,10 @@ def render(status: FarmStatus, console: Console) -> None:
     if status.snapshot.batches:
         console.print(batches_table(status))
         _indented(console, served_lines(status))
+        failing = failing_lines(status)
+        if failing:
+            console.print("[red]Batches whose output could not be written[/] (retrying):")
+            _indented(console, failing)
     else:
         console.print("Batches: none running")
 

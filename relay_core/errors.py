@@ -12,7 +12,8 @@ processes as :class:`ErrorInfo`.
     │   ├── PermissionDenied             403
     │   ├── NotFound                     404 (files, batches)
     │   │   └── ModelNotFound            404 model_not_found
-    │   └── PayloadTooLarge              413
+    │   ├── PayloadTooLarge              413
+    │   └── TooManyStreams               429 the key has RELAY_MAX_STREAMS_PER_KEY streams open
     ├── UpstreamError                    one provider failed this attempt (``provider`` set)
     │   ├── UpstreamAuthError            401/403 from the provider: the key is bad; try others
     │   ├── UpstreamModelNotFound        404 from the provider
@@ -32,6 +33,7 @@ processes as :class:`ErrorInfo`.
         ├── ProvidersDown                503 upstream_unavailable: every candidate is down
         │   └── BreakersOpen             503 circuit_open (``retry_after``: the cool-down)
         ├── ProviderKeysRefused          503 every candidate's provider refused Relay's key
+        ├── RedisUnavailable             503 redis_unavailable: Relay's Redis does not answer
         └── GatewayTimeout               504 no result before the request deadline
 """
 
@@ -176,6 +178,14 @@ class PayloadTooLarge(ClientError):
     code = "payload_too_large"
 
 
+class TooManyStreams(ClientError):
+    """The gateway key already has its share of open streams (``retry_after`` set)."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+    code = "rate_limit_exceeded"
+
+
 # ---- one provider failed one attempt --------------------------------------------------------
 
 
@@ -294,6 +304,14 @@ class ProviderKeysRefused(ServiceError):
     change it. Names the providers, never the key."""
 
     code = "upstream_auth_failed"
+
+
+class RedisUnavailable(ServiceError):
+    """Relay's Redis (queues, limits, batch and file records) does not answer: the API
+    translates Redis's connection and timeout errors into this (``retry_after`` set)."""
+
+    code = "redis_unavailable"
+    retryable = True
 
 
 class GatewayTimeout(ServiceError):

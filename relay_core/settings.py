@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Use the built-in demo catalogue (simulated providers) whatever files exist.
     demo: bool = False
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # The API process's Redis pool (workers size theirs from their concurrency). Streams do
+    # not hold these while they wait: one reader per API process serves them all.
+    redis_max_connections: int = Field(default=256, ge=4)
     key_prefix: str = "relay"
     # Gateway keys, comma-separated. None configured: the API binds to 127.0.0.1 only.
     api_keys: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
@@ -51,6 +54,9 @@ class Settings(BaseSettings):
 
     mode: Mode = Mode.free
     strategy: Strategy = Strategy.least_loaded
+    # How long the API ranks on one read of the limits and breakers (relay_core/routing/live.py);
+    # 0 reads them for every request.
+    routing_state_ttl_s: float = Field(default=0.25, ge=0)
     meta_model: str = "meta-model"
 
     host: str = "127.0.0.1"
@@ -59,6 +65,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
     # POST /v1/files bodies (multipart, the whole body) may be this large (docs/security.md).
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    # Streams one gateway key may have open at once in an API process (429 beyond).
+    max_streams_per_key: int = Field(default=64, gt=0)
     # HTTP reading (relay_api/http_protocol.py, docs/security.md): a request's line and
     # headers may take this many bytes (431 beyond) and must arrive within this many seconds
     # (408); its body must arrive within the body timeout plus one second per
@@ -79,6 +87,9 @@ class Settings(BaseSettings):
     # How long a worker may wait for a token in-place before re-queueing the task.
     token_wait_max_s: float = Field(default=2.0, ge=0)
     visibility_timeout_s: int = Field(default=300, gt=0)
+    # A request held by a worker that shows no sign of life for this long (its hold list is
+    # not refreshed: it died) is published again by the API waiting on it (docs/faults.md).
+    redeliver_after_s: float = Field(default=3.0, gt=0)
     # An interactive request waits in the queue for capacity at most this long, else 429.
     max_queue_wait_s: float = Field(default=30.0, ge=0)
     # The longest countdown a re-queued task gets (well under the visibility timeout).
@@ -123,6 +134,10 @@ class Settings(BaseSettings):
     batch_window_s: float = Field(default=0.25, gt=0)
     # Feed batches at this fraction of the pooled capacity (below 1 leaves room for chat).
     batch_pace: float = Field(default=1.0, gt=0, le=2)
+    # A batch whose output files cannot be written (storage full, read-only, ...) is tried
+    # again after this long, doubled at each failure up to the maximum (docs/batch.md).
+    batch_finalize_retry_s: float = Field(default=5.0, gt=0)
+    batch_finalize_retry_max_s: float = Field(default=300.0, gt=0)
 
     session_affinity: bool = True
     session_ttl_s: int = Field(default=24 * 3600, gt=0)

@@ -2,7 +2,8 @@
 
 ==================================  ==========================================================
 ``GET  /_sim/health``               ``{"status": "ok", "providers": [...]}``
-``GET  /_sim/stats``                counters per provider and per model, and totals
+``GET  /_sim/stats``                counters per provider and per model (each with its run's
+                                    binding ceiling, :mod:`relay_sim.ceiling`), and totals
 ``GET  /_sim/providers/{name}``     a provider's configuration (the key masked)
 ``POST /_sim/providers/{name}``     change its behaviour: a JSON object of
                                     :class:`~relay_sim.config.SimProvider` fields

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from relay_sim.config import TpmCounting
+
 DEFAULT_MAX_TOKENS = 16  # what a request without an output cap costs against TPM
 
 _TRIGGER = re.compile(r"\[sim:(400|429|500|hang|garbage|truncate|slow=(\d+))\]")
@@ -73,11 +75,22 @@ class Call:
     # Request features a quirky server may fail on (``SimProvider.fails_on``).
     features: frozenset[str] = frozenset()
     over_window: bool = False  # streamed over the window, answered with an empty stream
+    # OpenAI's ``max_tokens`` alone (``max_tokens`` above is the cap whichever spelling set it).
+    max_tokens_param: int | None = None
+    n: int = 1  # choices asked for (OpenAI's ``n``)
+    repeat_tool_ids: bool = False  # every streamed tool-call delta repeats id, type and name
 
     def cost(self) -> int:
-        """Tokens this request is charged against TPM/TPD: prompt + requested output."""
+        """Tokens this request reserves against TPM/TPD: prompt + requested output."""
         output = 0 if self.embed_inputs is not None else self.max_tokens or DEFAULT_MAX_TOKENS
         return estimate_tokens(self.prompt_chars) + output
+
+    def charge(self, counting: TpmCounting, density: float = 1.0) -> int:
+        """Tokens charged at admission: the reservation (``reserve``), or only the prompt as
+        the provider counts it (``usage``: the completion is charged once it is known)."""
+        if counting == "usage":
+            return estimate_tokens(self.prompt_chars, density)
+        return self.cost()
 
 
 class Finish(StrEnum):

@@ -67,6 +67,7 @@ class SimModel(SimLimits):
 
 
 Unsupported = Literal["json_schema", "null_content"]
+TpmCounting = Literal["reserve", "usage"]
 
 
 class SimProvider(SimLimits):
@@ -101,12 +102,28 @@ class SimProvider(SimLimits):
     echo_key_in_errors: bool = False
     echo_key_in_answers: bool = False
 
-    # Timing: the answer starts after latency_ms ± jitter_ms (uniform); stream chunks of
-    # ``chunk_chars`` characters follow each other every chunk_delay_ms.
+    # Timing (relay_sim/timing.py): the answer starts after latency_ms ± jitter_ms (uniform)
+    # plus a lognormal draw of median latency_median_ms and shape latency_sigma (0: exactly the
+    # median), plus straggler_ms for a share straggler_rate of answers; then it takes
+    # ms_per_output_token per completion token (a stream spreads that over its chunks). Stream
+    # chunks of ``chunk_chars`` characters follow each other every chunk_delay_ms.
     latency_ms: NonNegativeFloat = 0.0
     jitter_ms: NonNegativeFloat = 0.0
+    latency_median_ms: NonNegativeFloat = 0.0
+    latency_sigma: NonNegativeFloat = 0.0
+    straggler_rate: float = Field(default=0.0, ge=0.0, le=1.0)
+    straggler_ms: NonNegativeFloat = 0.0
+    ms_per_output_token: NonNegativeFloat = 0.0
     chunk_delay_ms: NonNegativeFloat = 0.0
     chunk_chars: PositiveInt = 16
+
+    # How TPM/TPD count a request: ``reserve`` charges prompt + max_tokens (16 if absent) at
+    # admission (Cerebras, Groq); ``usage`` charges the prompt at admission and the answer's
+    # actual completion tokens when it is sent (OpenAI-style usage accounting).
+    tpm_counting: TpmCounting = "reserve"
+    # Hidden limits: enforce this share of rpm/tpm/rpd/tpd (model limits too) while headers
+    # and 429 messages state the published figures, as a wrong catalogue entry looks.
+    hidden_factor: float = Field(default=1.0, gt=0.0, le=1.0)
 
     # Upstream quirks (off by default)
     # A "denser tokenizer": tokens per character are this many times the default (one per
@@ -123,6 +140,15 @@ class SimProvider(SimLimits):
     # Answer a *streamed* prompt over the model's context_window with a 200 and an empty
     # stream (llama.cpp's server), not the 400 context_length_exceeded it sends otherwise.
     empty_stream_over_window: bool = False
+    # OpenAI-compatible servers that implement less than OpenAI does (llama.cpp's server):
+    # read only ``max_tokens`` (``max_completion_tokens`` is ignored: the answer runs on);
+    # answer one choice whatever ``n`` asks; repeat the tool call's ``id``, ``type`` and
+    # ``name`` on every streamed tool-call delta; quote the server's own file paths (a Python
+    # traceback's) in the message of every 5xx.
+    ignores_max_completion_tokens: bool = False
+    ignores_n: bool = False
+    repeats_tool_call_ids: bool = False
+    traceback_in_errors: bool = False
 
     def header_style(self) -> HeaderStyle:
         return self.headers if self.headers is not None else FAMILY_HEADERS[self.api]
@@ -175,4 +201,12 @@ class SimConfig(BaseModel):
         return next((p for p in self.providers if p.name == name), None)
 
 
-__all__ = ["HeaderStyle", "SimConfig", "SimLimits", "SimModel", "SimProvider", "sim_base_url"]
+__all__ = [
+    "HeaderStyle",
+    "SimConfig",
+    "SimLimits",
+    "SimModel",
+    "SimProvider",
+    "TpmCounting",
+    "sim_base_url",
+]

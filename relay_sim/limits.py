@@ -5,8 +5,10 @@ budget ran out and for how long); :meth:`LimitSet.take` debits it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 from relay_sim.config import SimLimits
 from relay_sim.window import DailyWindow, SlidingWindow
@@ -63,45 +65,70 @@ class RateSnapshot:
 
 Window = SlidingWindow | DailyWindow
 
+# A limit by its catalogue name.
+LimitName = Literal["rpm", "tpm", "rpd", "tpd"]
+
 
 @dataclass(slots=True)
-class _Budget:
+class Budget:
+    """One enforced limit. ``published`` is the figure headers and 429 messages state; the
+    window enforces ``published * hidden_factor`` (the same figure unless the limit is hidden)."""
+
+    name: LimitName
     kind: LimitKind
     what: str
+    published: int
     window: Window
+
+    def amount(self, tokens: int) -> int:
+        return 1 if self.kind == LimitKind.requests else tokens
+
+    def remaining(self, now: float) -> int:
+        """What the headers say is left: the published figure less what was used."""
+        return max(0, math.floor(self.published - self.window.used(now)))
 
 
 class LimitSet:
     """Every limit of one provider or one model."""
 
-    __slots__ = ("_budgets", "_requests", "_tokens", "concurrency")
+    __slots__ = ("_requests", "_tokens", "budgets", "concurrency")
 
-    def __init__(self, limits: SimLimits, window_s: float = 60.0, daily_reset: str = "00:00 UTC"):
+    def __init__(
+        self,
+        limits: SimLimits,
+        window_s: float = 60.0,
+        daily_reset: str = "00:00 UTC",
+        hidden_factor: float = 1.0,
+    ):
         self.concurrency = limits.concurrency
         scale = window_s / 60.0
         minute = "minute" if window_s == 60.0 else f"{window_s:g}s window"
-        per_minute = [
-            (LimitKind.requests, f"requests per {minute} (RPM)", limits.rpm),
-            (LimitKind.tokens, f"tokens per {minute} (TPM)", limits.tpm),
+        per_minute: list[tuple[LimitName, LimitKind, str, int | None]] = [
+            ("rpm", LimitKind.requests, f"requests per {minute} (RPM)", limits.rpm),
+            ("tpm", LimitKind.tokens, f"tokens per {minute} (TPM)", limits.tpm),
         ]
-        per_day = [
-            (LimitKind.requests, "requests per day (RPD)", limits.rpd),
-            (LimitKind.tokens, "tokens per day (TPD)", limits.tpd),
+        per_day: list[tuple[LimitName, LimitKind, str, int | None]] = [
+            ("rpd", LimitKind.requests, "requests per day (RPD)", limits.rpd),
+            ("tpd", LimitKind.tokens, "tokens per day (TPD)", limits.tpd),
         ]
-        self._budgets: list[_Budget] = [
-            _Budget(kind, what, SlidingWindow(max(1.0, n * scale), window_s))
-            for kind, what, n in per_minute
+        self.budgets: list[Budget] = [
+            Budget(
+                name,
+                kind,
+                what,
+                int(max(1.0, n * scale)),
+                SlidingWindow(max(1.0, n * scale * hidden_factor), window_s),
+            )
+            for name, kind, what, n in per_minute
             if n is not None
         ] + [
-            _Budget(kind, what, DailyWindow(n, daily_reset))
-            for kind, what, n in per_day
+            Budget(name, kind, what, n, DailyWindow(max(1.0, n * hidden_factor), daily_reset))
+            for name, kind, what, n in per_day
             if n is not None
         ]
         # The budget each header family reports: the per-minute one, else the daily one.
-        self._requests = next(
-            (b.window for b in self._budgets if b.kind == LimitKind.requests), None
-        )
-        self._tokens = next((b.window for b in self._budgets if b.kind == LimitKind.tokens), None)
+        self._requests = next((b for b in self.budgets if b.kind == LimitKind.requests), None)
+        self._tokens = next((b for b in self.budgets if b.kind == LimitKind.tokens), None)
 
     def check(self, tokens: int, now: float, in_flight: int = 0) -> Rejection | None:
         """Why a request costing ``tokens`` does not fit now (the longest wait), or None.
@@ -113,32 +140,36 @@ class LimitSet:
             worst = Rejection(
                 LimitKind.requests, "concurrent requests", self.concurrency, in_flight - 1, 1, 1.0
             )
-        for budget in self._budgets:
-            amount = 1 if budget.kind == LimitKind.requests else tokens
+        for budget in self.budgets:
+            amount = budget.amount(tokens)
             wait = budget.window.wait_s(amount, now)
             if wait > 0 and (worst is None or wait > worst.retry_after_s):
                 used = round(budget.window.used(now))
-                worst = Rejection(
-                    budget.kind, budget.what, int(budget.window.limit), used, amount, wait
-                )
+                worst = Rejection(budget.kind, budget.what, budget.published, used, amount, wait)
         return worst
 
     def take(self, tokens: int, now: float) -> None:
-        for budget in self._budgets:
-            budget.window.take(1 if budget.kind == LimitKind.requests else tokens, now)
+        for budget in self.budgets:
+            budget.window.take(budget.amount(tokens), now)
+
+    def take_tokens(self, tokens: int, now: float) -> None:
+        """Debit ``tokens`` from the token budgets only (usage counted after the answer)."""
+        for budget in self.budgets:
+            if budget.kind == LimitKind.tokens:
+                budget.window.take(tokens, now)
 
     def snapshot(self, now: float) -> RateSnapshot:
         snap = RateSnapshot()
         if self._requests is not None:
-            snap.limit_requests = int(self._requests.limit)
+            snap.limit_requests = self._requests.published
             snap.remaining_requests = self._requests.remaining(now)
-            snap.reset_requests_s = self._requests.reset_s(now)
+            snap.reset_requests_s = self._requests.window.reset_s(now)
         if self._tokens is not None:
-            snap.limit_tokens = int(self._tokens.limit)
+            snap.limit_tokens = self._tokens.published
             snap.remaining_tokens = self._tokens.remaining(now)
-            snap.reset_tokens_s = self._tokens.reset_s(now)
+            snap.reset_tokens_s = self._tokens.window.reset_s(now)
         return snap
 
     def clear(self) -> None:
-        for budget in self._budgets:
+        for budget in self.budgets:
             budget.window.clear()

@@ -7,7 +7,8 @@
 5. ``hang`` / ``[sim:hang]`` → no answer until the client gives up; ``[sim:400]`` → 400
 6. ``[sim:429]``, then the limits (concurrency, RPM, TPM, RPD, TPD of provider and model) → 429
 7. ``error_rate`` / ``[sim:500]`` → 500 (the request already counted against the limits)
-8. latency (``latency_ms`` ± ``jitter_ms``, plus ``[sim:slow=MS]``)
+8. latency (:mod:`relay_sim.timing`: the first byte, plus ``[sim:slow=MS]``, then the output
+   time ``ms_per_output_token`` per completion token; a stream spreads it over its frames)
 9. ``garbage`` / ``[sim:garbage]`` → 200 with a body that is not the wire format
 10. ``truncate`` / ``[sim:truncate]`` → 200 whose body stops half-way (the connection drops)
 11. the answer, whole or streamed (``chunk_delay_ms`` between frames)
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -32,6 +33,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from relay_sim import timing
 from relay_sim.answer import Answer, Call, Triggers, estimate_tokens, make_answer
 from relay_sim.config import SimProvider
 from relay_sim.families.base import Family
@@ -52,6 +54,14 @@ _UNSUPPORTED: Mapping[str, str] = MappingProxyType(
         "json_schema": "'schema'",
         "null_content": 'can only concatenate str (not "NoneType") to str',
     }
+)
+
+# What a Python server's 5xx quotes with ``traceback_in_errors``: its own file paths.
+TRACEBACK = (
+    "Traceback (most recent call last):\n"
+    '  File "/usr/lib/python3/site-packages/llama_cpp/server/app.py", line 312, in create\n'
+    '  File "C:\\Users\\runner\\llama_cpp\\llama_chat_format.py", line 88, in chat\n'
+    "    llama = Llama(model_path='/opt/llama/models/smollm2.gguf')"
 )
 
 # Which counter a fault is counted in.
@@ -109,9 +119,12 @@ def json_escaped(key: str) -> bytes:
 def error_response(
     family: Family, fault: SimFault, config: SimProvider | None = None, echo: str | None = None
 ) -> Response:
-    """``fault`` in ``family``'s shape; ``echo``: the caller's key, quoted in the message."""
+    """``fault`` in ``family``'s shape; ``echo``: the caller's key, quoted in the message
+    (and with ``traceback_in_errors``, a 5xx's message ends with :data:`TRACEBACK`)."""
     if echo:
         fault.message = f"{fault.message} (request sent with key {echo})"
+    if config is not None and config.traceback_in_errors and _COUNTED_AS[fault.kind] == "errors":
+        fault.message = f"{fault.message}\n{TRACEBACK}"
     status, body = family.error(fault)
     if echo:
         body = body.replace(echo.encode(), json_escaped(echo))
@@ -170,6 +183,7 @@ async def _read(
     except orjson.JSONDecodeError:
         raise SimFault.bad_request("We could not parse the JSON body of your request.") from None
     call = parse(body, request)
+    _quirks(call, provider.config)
     model = provider.model(call.model)
     if model is None:
         raise SimFault.model_not_found(call.model)
@@ -177,6 +191,15 @@ async def _read(
         raise SimFault.bad_request(f"{model.config.id} does not support embeddings", "model")
     _check_window(call, model, provider.config)
     return call, model
+
+
+def _quirks(call: Call, config: SimProvider) -> None:
+    """What a server that implements less than OpenAI does makes of the request."""
+    if config.ignores_max_completion_tokens:
+        call.max_tokens = call.max_tokens_param
+    if config.ignores_n:
+        call.n = 1
+    call.repeat_tool_ids = config.repeats_tool_call_ids
 
 
 def _check_window(call: Call, model: ModelState, config: SimProvider) -> None:
@@ -212,7 +235,12 @@ class _Job:
         _count(field, self.provider.counters, self.model.counters)
 
     def ticket(self) -> Ticket:
-        return Ticket(self.state.flight, self.provider.counters, self.model.counters)
+        return Ticket(
+            self.state.flight, self.provider.counters, self.model.counters, on_leave=self.ended
+        )
+
+    def ended(self) -> None:
+        self.provider.ended(self.model, self.state.clock())
 
 
 async def _respond(job: _Job, request: Request) -> Response:
@@ -233,7 +261,9 @@ async def _respond(job: _Job, request: Request) -> Response:
             limit=LimitKind.requests,
             headers=provider.rate_headers(model, now),
         )
-    headers = provider.admit(model, job.call.cost(), now)
+    config = provider.config
+    charge = job.call.charge(config.tpm_counting, config.token_density)
+    headers = provider.admit(model, charge, now)
     job.count("accepted")
     # In flight from admission until the answer is out (for a paced stream: its last frame).
     ticket = job.ticket()
@@ -256,29 +286,54 @@ async def _admitted(
     failing = sorted(call.features.intersection(config.fails_on))
     if failing:
         raise SimFault(FaultKind.server_error, _UNSUPPORTED[failing[0]], headers=headers)
-    delay = _latency_s(job.state, config) + triggers.slow_ms / 1000
-    if delay > 0:
-        await asyncio.sleep(delay)
+    first_s = timing.first_byte_s(config, job.state.rng) + triggers.slow_ms / 1000
     media = family.stream_media_type if call.stream else JSON
-    if call.over_window:
-        job.count("empty_streams")
-        return Response(b"", headers=headers, media_type=media)
-    if config.garbage or triggers.garbage:
+    if call.over_window or config.garbage or triggers.garbage:
+        await _wait(first_s)
+        if call.over_window:
+            job.count("empty_streams")
+            return Response(b"", headers=headers, media_type=media)
         job.count("garbage")
         return Response(family.garbage(call.stream), headers=headers, media_type=media)
     answer = make_answer(config.name, job.model.config.id, call, job.echo, config.token_density)
     call.include_usage = call.include_usage and config.stream_usage
-    if config.truncate or triggers.truncate:
-        return _truncated(job, answer, headers, media)
-    _record(answer, job.provider.counters, job.model.counters)
-    if not call.stream:
+    output_s = timing.output_s(config, answer.completion_tokens)
+    if not call.stream or config.truncate or triggers.truncate:
+        await _wait(first_s + output_s)
+        job.provider.answered(job.model, answer, first_s + output_s, job.state.clock())
+        if config.truncate or triggers.truncate:
+            return _truncated(job, answer, headers, media)
+        _record(answer, job.provider.counters, job.model.counters)
         return Response(job.render(call, answer), headers=headers, media_type=media)
-    frames = family.frames(call, answer, config.chunk_chars)
-    if config.chunk_delay_ms <= 0:
+    return await _stream(job, answer, headers, ticket, first_s=first_s, output_s=output_s)
+
+
+async def _stream(
+    job: _Job,
+    answer: Answer,
+    headers: dict[str, str],
+    ticket: Ticket,
+    *,
+    first_s: float,
+    output_s: float,
+) -> Response:
+    """A streamed answer after ``first_s``; its frames spread ``output_s`` between them."""
+    config, media = job.provider.config, job.family.stream_media_type
+    frames = list(job.family.frames(job.call, answer, config.chunk_chars))
+    gaps = timing.frame_gaps_s(len(frames), config.chunk_delay_ms / 1000, output_s)
+    await _wait(first_s)
+    job.provider.answered(job.model, answer, first_s + sum(gaps), job.state.clock())
+    _record(answer, job.provider.counters, job.model.counters)
+    if not any(gaps):
         # Unpaced: the whole event stream as one body. Clients read it exactly as a stream,
         # and it costs no more than a JSON answer (a paced stream costs a task per request).
         return Response(b"".join(frames), headers=headers, media_type=media)
-    return TrackedStream(_paced(frames, config.chunk_delay_ms / 1000), ticket, headers, media)
+    return TrackedStream(_paced(frames, gaps), ticket, headers, media)
+
+
+async def _wait(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
 
 
 def _truncated(job: _Job, answer: Answer, headers: dict[str, str], media: str) -> Truncated:
@@ -298,17 +353,9 @@ def _record(answer: Answer, *counters: Counters) -> None:
         c.total_tokens += answer.total_tokens
 
 
-def _latency_s(state: SimState, config: SimProvider) -> float:
-    if not config.latency_ms and not config.jitter_ms:
-        return 0.0
-    jitter = state.rng.uniform(-config.jitter_ms, config.jitter_ms) if config.jitter_ms else 0.0
-    return max(0.0, config.latency_ms + jitter) / 1000
-
-
-async def _paced(frames: Iterator[bytes], delay_s: float) -> AsyncIterator[bytes]:
-    for i, frame in enumerate(frames):
-        if i:
-            await asyncio.sleep(delay_s)
+async def _paced(frames: list[bytes], gaps_s: list[float]) -> AsyncIterator[bytes]:
+    for frame, gap in zip(frames, gaps_s, strict=True):
+        await _wait(gap)
         yield frame
 
 

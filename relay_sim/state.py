@@ -11,9 +11,11 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from relay_core.catalogue.models import ApiFamily
+from relay_sim.answer import Answer
+from relay_sim.ceiling import Ceiling, Demand, Span, ceiling
 from relay_sim.config import SimConfig, SimModel, SimProvider
 from relay_sim.faults import FaultKind, SimFault
 from relay_sim.headers import rate_headers
@@ -21,8 +23,20 @@ from relay_sim.limits import LimitSet
 
 Clock = Callable[[], float]
 
-# Fields whose change rebuilds a provider's limit windows (anything else keeps them).
-_LIMIT_FIELDS = ("rpm", "tpm", "rpd", "tpd", "concurrency", "window_s", "daily_reset", "models")
+# Fields whose change rebuilds a provider's limit windows and starts a new run for its ceiling
+# (anything else keeps them).
+_LIMIT_FIELDS = (
+    "rpm",
+    "tpm",
+    "rpd",
+    "tpd",
+    "concurrency",
+    "window_s",
+    "daily_reset",
+    "models",
+    "hidden_factor",
+    "tpm_counting",
+)
 
 
 @dataclass(slots=True)
@@ -55,20 +69,25 @@ class Counters:
 
 
 class Ticket:
-    """One request in flight on some counters; :meth:`leave` (once) when it is answered."""
+    """One request in flight on some counters; :meth:`leave` (once) when it is answered, which
+    also calls ``on_leave``."""
 
-    __slots__ = ("_counters",)
+    __slots__ = ("_counters", "_on_leave")
 
-    def __init__(self, *counters: Counters) -> None:
+    def __init__(self, *counters: Counters, on_leave: Callable[[], None] | None = None) -> None:
         for c in counters:
             c.in_flight += 1
             c.max_in_flight = max(c.max_in_flight, c.in_flight)
         self._counters = counters
+        self._on_leave = on_leave
 
     def leave(self) -> None:
         for c in self._counters:
             c.in_flight -= 1
         self._counters = ()
+        if self._on_leave is not None:
+            self._on_leave()
+            self._on_leave = None
 
 
 @dataclass(slots=True)
@@ -76,6 +95,7 @@ class ModelState:
     config: SimModel
     limits: LimitSet
     counters: Counters
+    demand: Demand = field(default_factory=Demand)
 
 
 class ProviderState:
@@ -86,12 +106,14 @@ class ProviderState:
         self._rebuild(config, now)
 
     def _rebuild(self, config: SimProvider, now: float) -> None:
-        self.limits = LimitSet(config, config.window_s, config.daily_reset)
+        hidden = config.hidden_factor
+        self.limits = LimitSet(config, config.window_s, config.daily_reset, hidden)
+        self.demand = Demand()
         old = self.models
         self.models = {
             m.id: ModelState(
                 m,
-                LimitSet(m, config.window_s, config.daily_reset),
+                LimitSet(m, config.window_s, config.daily_reset, hidden),
                 old[m.id].counters if m.id in old else Counters(),
             )
             for m in config.models
@@ -124,8 +146,11 @@ class ProviderState:
         """Debit one request costing ``cost`` tokens; returns the rate-limit headers.
 
         Raises a ``rate_limited`` :class:`SimFault` (with those headers) when any limit of the
-        provider or the model would be exceeded; then nothing is debited.
+        provider or the model would be exceeded; then nothing is debited. Either way the
+        request counts in the run's demand (:mod:`relay_sim.ceiling`).
         """
+        self.demand.seen(self.limits, cost, now)
+        model.demand.seen(model.limits, cost, now)
         rejections = [
             r
             for r in (
@@ -147,6 +172,20 @@ class ProviderState:
         model.limits.take(cost, now)
         return self.rate_headers(model, now)
 
+    def answered(self, model: ModelState, answer: Answer, answer_s: float, now: float) -> None:
+        """``answer`` is going out after a planned ``answer_s`` seconds: under ``usage``
+        counting, its completion tokens are debited now."""
+        if self.config.tpm_counting == "usage":
+            self.limits.take_tokens(answer.completion_tokens, now)
+            model.limits.take_tokens(answer.completion_tokens, now)
+        for demand in (self.demand, model.demand):
+            demand.answered(answer.total_tokens, answer_s)
+
+    def ended(self, model: ModelState, now: float) -> None:
+        """A request admitted to ``model`` is out (answered, failed or cut off)."""
+        self.demand.ended(now)
+        model.demand.ended(now)
+
     def rate_headers(self, model: ModelState, now: float) -> dict[str, str]:
         style = self.config.header_style()
         if style == "none":
@@ -160,9 +199,29 @@ class ProviderState:
             m.counters.clear()
         self._rebuild(self.config, now)
 
-    def stats(self) -> dict[str, object]:
-        models = {name: asdict(m.counters) for name, m in self.models.items()}
-        return {"api": self.config.api, **asdict(self.counters), "models": models}
+    def ceiling(self, now: float) -> tuple[Ceiling, dict[str, Ceiling]]:
+        """The run's binding ceiling, the provider's and each model's (over the same span)."""
+        demand = self.demand
+        start = demand.first_at if demand.first_at is not None else now
+        busy = self.counters.in_flight > 0 or demand.last_at is None
+        span = Span(start, now if busy else demand.last_at or now)
+        usage = self.config.tpm_counting == "usage"
+        parts = [(name, m.limits, m.demand) for name, m in self.models.items()]
+        models = {name: ceiling(lim, dem, span, usage) for name, lim, dem in parts}
+        return ceiling(self.limits, demand, span, usage, parts), models
+
+    def stats(self, now: float) -> dict[str, object]:
+        whole, per_model = self.ceiling(now)
+        models = {
+            name: {**asdict(m.counters), "ceiling": per_model[name].model_dump()}
+            for name, m in self.models.items()
+        }
+        return {
+            "api": self.config.api,
+            **asdict(self.counters),
+            "ceiling": whole.model_dump(),
+            "models": models,
+        }
 
 
 class SimState:
@@ -203,7 +262,8 @@ class SimState:
             totals.add(state.counters)
         totals.in_flight = self.flight.in_flight
         totals.max_in_flight = self.flight.max_in_flight
+        now = self.clock()
         return {
-            "providers": {name: s.stats() for name, s in self.providers.items()},
+            "providers": {name: s.stats(now) for name, s in self.providers.items()},
             "totals": asdict(totals),
         }

@@ -131,6 +131,10 @@ class DailyWindow:
     def remaining(self, now: float) -> int:
         return max(0, math.floor(self.limit - self.used(now)))
 
+    def resets_between(self, start: float, end: float) -> int:
+        """How many daily resets fall after ``start`` and up to ``end``."""
+        return max(0, (self._day(end) - self._day(start)).days)
+
     def clear(self) -> None:
         self._used = 0.0
         self._next_reset = -math.inf

@@ -28,12 +28,20 @@ from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, resolve_catalogue
 from relay_core.dispatch.envelope import Envelope
 from relay_core.dispatch.executor import Executor
+from relay_core.dispatch.holds import (
+    HOLD_WRITE_SOON_S,
+    HeldSet,
+    HoldRecord,
+    drop_holds,
+    write_holds,
+)
 from relay_core.dispatch.outcome import Done, Forward, Outcome
 from relay_core.dispatch.replies import publish_reply
 from relay_core.dispatch.state import WorkerState
 from relay_core.dispatch.streaming import RedisStreams
 from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget
 from relay_core.limits import Limiter, RedisBackend
+from relay_core.limits.learned import RedisLearned
 from relay_core.metrics import InFlight, MetricsSink, RelayMetrics, publish_load
 from relay_core.metrics.load import forget_load
 from relay_core.providers.registry import build_provider, make_http_client
@@ -82,6 +90,11 @@ class Runtime:
         self.stopping = False  # set by stop(): new envelopes go straight back to their queue
         self._visits: set[asyncio.Task[Any]] = set()
         self._beat: asyncio.Task[None] | None = None
+        # The messages this process holds, written for the API to see (relay_core.dispatch.holds)
+        self.held = HeldSet(self._held_changed)
+        self._hold_news = asyncio.Event()
+        self._hold_flagged = False
+        self._holds: asyncio.Task[None] | None = None
         self.batches: BatchWorker
         self.run(self._build())
 
@@ -96,7 +109,9 @@ class Runtime:
         state = WorkerState(
             self.settings,
             providers,
-            Limiter.from_settings(self.settings, RedisBackend(self.redis)),
+            Limiter.from_settings(
+                self.settings, RedisBackend(self.redis), RedisLearned(self.redis)
+            ),
             Breaker.from_settings(self.settings, BreakerRedis(self.redis), tally_s=TALLY_S),
             fingerprints,
         )
@@ -108,6 +123,7 @@ class Runtime:
         self.executor = Executor(state, sinks=[metrics, self.usage], streams=streams)
         self.served = sorted(providers)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
+        self._holds = asyncio.create_task(self._write_holds(), name="relay-holds")
         # Batches: every worker feeds, sweeps and finalizes them (relay_core/batch/run/worker.py).
         shared = Shared(self.settings, enabled, state.limiter, state.breaker, self.name)
         self.batches = BatchWorker.build(shared, self.redis)
@@ -130,6 +146,31 @@ class Runtime:
             except Exception:  # Redis blinked: the next beat will do
                 log.warning("heartbeat failed", exc_info=True)
             await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+    def _held_changed(self) -> None:
+        """A message arrived (on Celery's consumer thread): write the holds soon."""
+        if not self._hold_flagged:  # one wake-up of the loop per write, not per message
+            self._hold_flagged = True
+            self.loop.call_soon_threadsafe(self._hold_news.set)
+
+    async def _write_holds(self) -> None:
+        """Write what this process holds every third of ``redeliver_after_s``, and soon after
+        a message arrives; ``seq`` moves at every write (it is the sign of life)."""
+        every_s = self.settings.redeliver_after_s / 3
+        seq = 0
+        while True:
+            self._hold_flagged = False
+            self._hold_news.clear()
+            seq += 1
+            record = HoldRecord(seq=seq, ids=self.held.ids())
+            try:
+                await write_holds(self.redis, self.settings.key_prefix, self.name, record)
+            except Exception:  # Redis blinked: the next write will do
+                log.warning("writing the held messages failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(every_s):
+                    await self._hold_news.wait()
+            await asyncio.sleep(HOLD_WRITE_SOON_S)  # coalesce the arrivals of a burst
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the loop thread and wait for it (called from task threads)."""
@@ -190,12 +231,14 @@ class Runtime:
                 with contextlib.suppress(Exception):
                     await tally.aclose()
             await self.batches.stop()
-            if self._beat is not None:
-                self._beat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._beat
+            for task in (self._beat, self._holds):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             with contextlib.suppress(Exception):
                 await forget(self.redis, self.settings.key_prefix, self.name)
+                await drop_holds(self.redis, self.settings.key_prefix, [self.name])
                 await forget_load(self.redis, self.settings.key_prefix, self.name)
             await self.http.aclose()
             await self.redis.aclose(close_connection_pool=True)

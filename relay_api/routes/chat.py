@@ -17,8 +17,7 @@ from relay_core.context.prepare import fit_candidates
 from relay_core.dispatch.envelope import Candidate, Envelope
 from relay_core.dispatch.publish import publish_envelope
 from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
-from relay_core.routing.live import live_states
-from relay_core.routing.targets import Selection, Target, resolve_targets
+from relay_core.routing.targets import Selection, Target, pinned_target, resolve_targets
 from relay_core.schemas.chat import ChatCompletionRequest
 
 router = APIRouter()
@@ -60,15 +59,26 @@ async def rank_candidates(
     targets, costs = await fit_candidates(body, targets, lambda t: t.model, state.settings)
     if len(targets) == 1:
         return targets, costs
-    live = await live_states(targets, state.limiter, state.breaker, time.time())
-    return prefer_pinned(state.ranker.rank(targets, live), live, pinned), costs
+    explicit = pinned_target(state.providers, body.model)
+    if explicit is not None and targets[0] == explicit:
+        # ``provider/model`` with X-Relay-Fallback: any: the named target stays first (the
+        # worker moves on when it cannot serve); only the fallbacks are ranked.
+        live = await state.live.states(targets[1:])
+        ranked = [explicit, *state.ranker.rank(targets[1:], live)]
+    else:
+        live = await state.live.states(targets)
+        ranked = prefer_pinned(state.ranker.rank(targets, live), live, pinned)
+    state.live.sent(ranked[0])
+    return ranked, costs
 
 
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
+    request: Request,
     body: ChatCompletionRequest,
     state: StateDep,
     owner: OwnerDep,
+    *,
     x_relay_fallback: Annotated[str | None, Header()] = None,
     x_session_id: Annotated[str | None, Header()] = None,
     _bounded: Annotated[None, Depends(bound_messages)] = None,
@@ -79,7 +89,7 @@ async def chat_completions(
     timeout = state.settings.request_timeout_s
     env = Envelope(
         id=f"chatcmpl-{uuid.uuid4().hex}",
-        request=body.model_dump(mode="json", exclude_none=True),
+        request=body,
         candidates=[Candidate(provider=t.provider.name, model=t.model.id) for t in ranked],
         deadline=time.time() + timeout,
         reply_to=None if body.stream else state.hub.channel,
@@ -94,17 +104,19 @@ async def chat_completions(
         async def repin(provider: str, model: str) -> None:
             await affinity.pin(owner, x_session_id, provider, model)
 
-        return await stream_chat(state, env, publish, repin if x_session_id else None)
-    fut = state.hub.expect(env.id)
+        return await stream_chat(
+            state, env, publish, request.receive, repin if x_session_id else None
+        )
+    fut = state.hub.expect(env)
     try:
-        await publish_envelope(state.redis, state.settings.key_prefix, env)
+        await state.hub.publish(env)
     except Exception:
         state.hub.forget(env.id)
         raise
     reply = await state.hub.wait(env.id, fut, timeout + 1.0)
     if reply is None:
         raise GatewayTimeout(f"No provider answered within {timeout:.0f} s.")
-    if not reply.ok or reply.body is None:
+    if not reply.ok or reply.completion is None:
         raise RelayError.from_info(reply.error) if reply.error else GatewayTimeout("No answer.")
     headers = {
         "x-relay-provider": reply.provider or "",
@@ -114,10 +126,9 @@ async def chat_completions(
         "x-relay-upstream-ms": f"{reply.upstream_s * 1000:.1f}",
         "x-request-id": env.id,
     }
-    usage = reply.body.get("usage")
-    if isinstance(usage, dict) and usage.get("estimated") is True:
+    completion = reply.completion.model_copy(update={"id": env.id})
+    if completion.usage is not None and completion.usage.is_estimate():
         headers["x-relay-usage"] = "estimated"  # the upstream sent none: Relay's estimate
-    reply.body["id"] = env.id
     if reply.provider and reply.model:
         await affinity.pin(owner, x_session_id, reply.provider, reply.model)
-    return JSONResponse(reply.body, headers=headers)
+    return JSONResponse(completion.model_dump(mode="json", exclude_none=True), headers=headers)

@@ -1,6 +1,12 @@
-"""``GET /health`` (the process is up) and ``GET /ready`` (Redis answers, a worker consumes)."""
+"""``GET /health`` (the process is up; and whether Redis answers) and ``GET /ready`` (Redis
+answers, a worker consumes).
+
+``/health`` stays 200 while Redis is down: the process is alive and answers 503s that say so,
+and restarting it would not bring Redis back. ``/ready`` is the one that fails then."""
 
 from __future__ import annotations
+
+import asyncio
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -9,11 +15,17 @@ from relay_api.deps import StateDep
 from relay_core.heartbeat import live_workers
 
 router = APIRouter()
+PING_TIMEOUT_S = 1.0
 
 
 @router.get("/health")
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+async def health(state: StateDep) -> dict[str, str]:
+    try:
+        await asyncio.wait_for(state.redis.ping(), PING_TIMEOUT_S)
+        redis = "ok"
+    except Exception:  # any failure to answer: the process is up, Redis is not
+        redis = "unreachable"
+    return {"status": "ok", "redis": redis}
 
 
 @router.get("/ready", response_model=None)

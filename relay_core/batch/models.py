@@ -170,3 +170,7 @@ class BatchProgress(BaseModel):
     created_at: int
     in_progress_at: int | None = None
     expires_at: int | None = None
+    # Relay's extension: why the output files could not be written yet, and how many
+    # attempts failed (None and 0 while nothing failed).
+    finalize_error: str | None = None
+    finalize_failures: int = 0

@@ -93,6 +93,12 @@ class ProviderConfig(BaseModel):
     models: list[ModelConfig] = Field(min_length=1)
     # Extra headers sent with every request (e.g. OpenRouter's HTTP-Referer). Not secrets.
     headers: dict[str, str] = Field(default_factory=dict)
+    # OpenAI-compatible servers that implement less than OpenAI does (llama.cpp's server):
+    # ``max_tokens_only``: it reads ``max_tokens`` and ignores ``max_completion_tokens``, so
+    # Relay sends the client's ``max_completion_tokens`` as ``max_tokens``;
+    # ``single_choice``: it answers one choice whatever ``n`` asks, so Relay refuses ``n > 1``.
+    max_tokens_only: bool = False
+    single_choice: bool = False
 
     @field_validator("base_url")
     @classmethod
@@ -113,6 +119,21 @@ class ProviderConfig(BaseModel):
                     },
                 )
         return value
+
+    @model_validator(mode="after")
+    def _openai_flags_on_openai(self) -> ProviderConfig:
+        if self.api != "openai":
+            for flag in ("max_tokens_only", "single_choice"):
+                if getattr(self, flag):
+                    raise PydanticCustomError(
+                        "openai_only",
+                        "{flag} applies to api: openai providers only",
+                        {
+                            "flag": flag,
+                            "fix": f"remove it: Relay maps the {self.api} API's parameters itself",
+                        },
+                    )
+        return self
 
     @model_validator(mode="after")
     def _unique_model_ids(self) -> ProviderConfig:

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import time
 from enum import StrEnum
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from relay_core.errors import ErrorInfo
+from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
 
 
 class Kind(StrEnum):
@@ -32,7 +32,9 @@ class Candidate(BaseModel):
 
 class Envelope(BaseModel):
     id: str
-    request: dict[str, Any]
+    # Validated once where it enters (the API, or the feeder for a batch line); a worker
+    # decodes it with the envelope and never re-validates it per visit.
+    request: ChatCompletionRequest
     candidates: list[Candidate] = Field(min_length=1)
     index: int = 0
     attempts: int = 0
@@ -64,11 +66,15 @@ def queue_name(prefix: str, provider: str) -> str:
 
 
 class Reply(BaseModel):
-    """A worker's final word on one envelope, published to ``reply_to``."""
+    """A worker's final word on one envelope, published to ``reply_to``: a whole answer
+    (``completion``), the end of a stream whose chunks went by its stream key (``usage``,
+    ``cancelled`` when the client left), or why it failed (``error``)."""
 
     id: str
     ok: bool
-    body: dict[str, Any] | None = None
+    completion: ChatCompletion | None = None
+    usage: Usage | None = None  # a stream's
+    cancelled: bool = False
     error: ErrorInfo | None = None
     provider: str | None = None
     model: str | None = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -145,6 +146,7 @@ class Executor:
 
     async def visit(self, env: Envelope) -> Outcome:
         try:
+            await self.state.refresh_learned(time.time())
             outcome = await self._visit(env)
         except (RedisError, OSError):
             raise  # the infrastructure failed: the message is redelivered, the line re-swept
@@ -166,7 +168,7 @@ class Executor:
             return self._final(env, GatewayTimeout("No provider answered before the deadline."))
         if env.index >= len(env.candidates):
             return self._next_round(env, None)
-        request = ChatCompletionRequest.model_validate(env.request)
+        request = env.request
         if env.message_tokens is None or len(env.message_tokens) != len(request.messages):
             # Counted once (a batch line's first visit); every later visit reuses the counts.
             env = env.model_copy(update={"message_tokens": await count_request(request)})
@@ -174,7 +176,9 @@ class Executor:
         if isinstance(prepared, RelayError):
             return self._advance(env, prepared)
         target, request, prompt = prepared
-        estimate = estimate_request_tokens(prompt, request, target.model)
+        # Admission takes the prompt as this upstream counts it (learned from its usage).
+        counted = math.ceil(prompt * self.state.prompt_ratio(target))
+        estimate = estimate_request_tokens(counted, request, target.model)
         wait = await self._take(target, env, estimate)
         if wait is not None:
             return await self._no_capacity(env, wait, estimate)
@@ -267,6 +271,8 @@ class Executor:
         elapsed = self.clock() - started
         usage = completion.body.usage or _estimated_usage(completion.body, call)
         actual = usage.total_tokens
+        if completion.body.usage is not None:
+            self.state.learn_prompt_ratio(t, call.prompt, usage.prompt_tokens)
         # Bookkeeping after a success changes no decision about this request: it runs after
         # the reply is on its way, off the latency path.
         self._later(self._report(env, call, started, None, usage))
@@ -287,7 +293,7 @@ class Executor:
             Reply(
                 id=env.id,
                 ok=True,
-                body=body.model_dump(mode="json", exclude_none=True),
+                completion=body,
                 provider=t.name,
                 model=t.model.id,
                 attempts=env.attempts,
@@ -345,8 +351,7 @@ class Executor:
             clock=self.clock,
             prompt=call.prompt,
         )
-        async with t.provider.stream(call.request, t.model.id) as upstream:
-            result = await relay.run(upstream, started)
+        result = await relay.stream(t.provider.stream(call.request, t.model.id), started)
         if result.error is not None:  # after the first chunk: too late to fail over
             await self._report(env, call, started, result.error, ttft_s=result.ttft_s)
             await self.state.after_failure(
@@ -359,6 +364,8 @@ class Executor:
             )
             return self._final(env, result.error)
         usage = result.estimated_usage(call.request, call.prompt)
+        if result.usage is not None:
+            self.state.learn_prompt_ratio(t, call.prompt, result.usage.prompt_tokens)
         reply = relay.reply(usage, started, self.clock())
         if not result.taken:
             await self.streams.finish(env.id, reply)  # [DONE] first, the bookkeeping after
@@ -368,7 +375,7 @@ class Executor:
             permit=call.permit,
             lease=env.id,
             tokens=(call.estimate, usage.total_tokens),
-            feedback=upstream.feedback,
+            feedback=relay.feedback,
             now=self.clock(),
         )
         return self._final(env, relay.interrupted()) if result.taken else Done(reply)

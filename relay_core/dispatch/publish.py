@@ -24,7 +24,7 @@ _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 _ORIGIN = f"relay-api@{socket.gethostname()}.{os.getpid()}"
 
 
-def task_message(env: Envelope, queue: str) -> bytes:
+def task_message(env: Envelope, queue: str, delivery_tag: str | None = None) -> bytes:
     """The broker message for ``env`` on ``queue`` (what ``app.send_task`` would LPUSH)."""
     args = [env.model_dump(mode="json", exclude_none=True)]
     body = orjson.dumps([args, {}, _EMBED])
@@ -56,7 +56,7 @@ def task_message(env: Envelope, queue: str) -> bytes:
         "delivery_info": {"exchange": "", "routing_key": queue},
         "priority": 0,
         "body_encoding": "base64",
-        "delivery_tag": str(uuid.uuid4()),
+        "delivery_tag": delivery_tag or str(uuid.uuid4()),
     }
     return orjson.dumps(
         {
@@ -69,7 +69,10 @@ def task_message(env: Envelope, queue: str) -> bytes:
     )
 
 
-async def publish_envelope(redis: Redis, prefix: str, env: Envelope) -> None:
-    """Queue ``env`` on its current candidate's provider queue, now."""
+async def publish_envelope(redis: Redis, prefix: str, env: Envelope) -> str:
+    """Queue ``env`` on its current candidate's provider queue, now. Returns the message's
+    delivery tag (kombu keeps a received, unacknowledged message under it)."""
     queue = queue_name(prefix, env.current.provider)
-    await redis.lpush(queue, task_message(env, queue))
+    tag = str(uuid.uuid4())
+    await redis.lpush(queue, task_message(env, queue, tag))
+    return tag

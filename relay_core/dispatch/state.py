@@ -26,6 +26,9 @@ from relay_core.settings import Settings
 log = logging.getLogger("relay.dispatch")
 
 DEFAULT_PAUSE_S = 1.0
+# Learning the upstream's prompt count: prompts this short say little (templates dominate).
+MIN_PROMPT_FOR_RATIO = 16
+RATIO_MIN, RATIO_MAX, RATIO_ALPHA = 0.5, 4.0, 0.2
 # How long a worker trusts a closed breaker without asking Redis again.
 CLOSED_CACHE_S = 0.25
 
@@ -59,6 +62,8 @@ class WorkerState:
         self.breaker = breaker
         self.fingerprints = fingerprints
         self._closed_until: dict[tuple[str, str], float] = {}
+        # Per target: the upstream's prompt tokens / Relay's estimate (an EWMA of its usage).
+        self._prompt_ratio: dict[tuple[str, str], float] = {}
 
     def target(self, cand: Candidate) -> LiveTarget | None:
         provider = self.providers.get(cand.provider)
@@ -66,6 +71,25 @@ class WorkerState:
             return None
         model = provider.config.model(cand.model)
         return None if model is None else LiveTarget(provider, model)
+
+    def prompt_ratio(self, t: LiveTarget) -> float:
+        """How many tokens this upstream counts per token Relay estimates for a prompt (1.0
+        until it has reported usage): the TPM buckets take prompts as the provider counts
+        them, so a denser tokenizer does not over-admit a token-bound provider."""
+        return self._prompt_ratio.get((t.name, t.model.id), 1.0)
+
+    def learn_prompt_ratio(self, t: LiveTarget, estimated: int, counted: int) -> None:
+        if estimated < MIN_PROMPT_FOR_RATIO or counted <= 0:
+            return
+        sample = min(RATIO_MAX, max(RATIO_MIN, counted / estimated))
+        key = (t.name, t.model.id)
+        old = self._prompt_ratio.get(key)
+        self._prompt_ratio[key] = sample if old is None else old + RATIO_ALPHA * (sample - old)
+
+    async def refresh_learned(self, now: float) -> None:
+        """Take up the rates other workers learned from 429s (at most once a second)."""
+        if self.limiter.learned is not None:
+            await self.limiter.learned.refresh(list(self.providers), now)
 
     def plan(self, t: LiveTarget, now: float) -> LimitPlan:
         return self.limiter.plan(t.config, t.model, now)
@@ -164,6 +188,12 @@ class WorkerState:
         if isinstance(exc, RateLimited):
             pause = exc.retry_after if exc.retry_after is not None else DEFAULT_PAUSE_S
             await self.limiter.pause(t.name, now + pause, now)
+            if self.limiter.learned is not None and (t.config.limits.rpm or t.config.limits.tpm):
+                # Our buckets let this call through: the provider enforces less than it says.
+                factor = await self.limiter.learned.rate_limited(t.name, now)
+                log.info(
+                    "%s: 429 under its published limit; pacing at %.0f %%", t.name, 100 * factor
+                )
             # A 429 is the provider's pacing, not sickness: release a probe slot as a success.
             await self.breaker.record_permit(permit, True, now)
             return

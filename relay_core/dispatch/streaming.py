@@ -15,15 +15,23 @@ Failover is possible until the first chunk is written: an upstream error before 
 executor's ordinary re-route. The explicit ids make a second writer (a redelivered task after
 a worker died mid-stream) notice the stream is taken instead of appending a second answer.
 
-Each chunk's ``XADD`` is pipelined with an ``EXISTS`` on ``{prefix}:cancel:{id}``, which the
-API sets when the client disconnects: the worker stops between chunks, closing the upstream
-response, and releases the call's lease.
+The API sets ``{prefix}:cancel:{id}`` when the client disconnects, then deletes the stream's
+key. The worker notices it two ways: each chunk is written by one script that writes nothing
+once that key is set, and while a call runs (waiting for the provider's first chunk included,
+a hang that would otherwise last until the provider's timeout) one poller per worker process
+reads the cancel keys of every stream in flight (one ``MGET`` per :data:`CANCEL_POLL_S`). The
+call is then cancelled wherever it is, which closes the upstream request, and settled as a
+success with what it used; the terminal entry is not written and the stream's key is deleted
+(one script: a stream whose client left leaves no key behind).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol
@@ -39,12 +47,15 @@ from relay_core.errors import (
     UpstreamUnavailable,
 )
 from relay_core.normalize import ChunkNormalizer, Normalize
-from relay_core.providers.base import ChunkStream
+from relay_core.providers.base import ChunkStream, RateLimitFeedback
 from relay_core.schemas.chat import ChatCompletionChunk, ChatCompletionRequest, Usage
 
 STREAM_TTL_S = 600  # an unread stream disappears after this
 STREAM_MAXLEN = 10_000  # entries kept per stream (a reader this far behind loses the oldest)
 CANCEL_TTL_S = 600
+CANCEL_POLL_S = 0.2  # how often a worker looks at the cancel keys of the streams it relays
+
+log = logging.getLogger("relay.dispatch")
 
 CHUNK, DONE, ERROR = b"c", b"d", b"e"
 PROVIDER, MODEL, ATTEMPTS = b"p", b"m", b"a"
@@ -60,7 +71,7 @@ def cancel_key(prefix: str, request_id: str) -> str:
 
 
 def wants_stream(env: Envelope) -> bool:
-    return env.request.get("stream") is True
+    return env.request.stream is True
 
 
 class Written(Enum):
@@ -74,6 +85,9 @@ class ChunkSink(Protocol):
 
     async def write(self, data: bytes, head: dict[bytes, bytes] | None = None) -> Written: ...
 
+    async def left(self) -> None:
+        """Returns once the client has gone away (never, for a sink that cannot tell)."""
+
 
 class StreamHub(Protocol):
     """A worker's streams: open one per request, end it with the final reply."""
@@ -83,27 +97,87 @@ class StreamHub(Protocol):
     async def finish(self, request_id: str, reply: Reply) -> None: ...
 
 
-class RedisChunkSink:
-    def __init__(self, redis: Redis, prefix: str, request_id: str) -> None:
+# KEYS: the stream, its cancel key. ARGV: the entry id, MAXLEN, TTL, "1" for the first chunk
+# (a stream already there is another writer's), then the fields. 0 written, 1 taken,
+# 2 cancelled (nothing written).
+_WRITE = """
+if ARGV[4] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 1 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 2 end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], ARGV[1], unpack(ARGV, 5))
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return 0
+"""
+# KEYS: the stream, its cancel key. ARGV: the field (done or error), the reply, MAXLEN, TTL.
+# A stream whose client left is deleted instead (0), else ended (1).
+_FINISH = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[3], '*', ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+_WRITTEN = {0: Written.ok, 1: Written.taken, 2: Written.cancelled}
+
+
+class CancelWatch:
+    """Which streams' clients left: one ``MGET`` of the cancel keys of every stream a worker
+    process relays, each :data:`CANCEL_POLL_S`, while any is in flight."""
+
+    def __init__(self, redis: Redis, poll_s: float = CANCEL_POLL_S) -> None:
         self.redis = redis
-        self.key = stream_key(prefix, request_id)
-        self.cancel = cancel_key(prefix, request_id)
+        self.poll_s = poll_s
+        self._waiting: dict[str, list[asyncio.Future[None]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    async def wait(self, key: str) -> None:
+        """Returns once ``key`` exists."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(fut)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="relay-cancel-watch")
+        try:
+            await fut
+        finally:
+            futs = self._waiting.get(key, [])
+            if fut in futs:
+                futs.remove(fut)
+            if not futs:
+                self._waiting.pop(key, None)
+
+    async def _run(self) -> None:
+        while self._waiting:
+            keys = list(self._waiting)
+            try:
+                found = await self.redis.mget(keys)
+            except Exception:  # Redis blinked: the chunk writes still see the key
+                log.warning("could not read the cancel keys", exc_info=True)
+                found = [None] * len(keys)
+            for key, value in zip(keys, found, strict=True):
+                for fut in self._waiting.get(key, []) if value is not None else []:
+                    if not fut.done():
+                        fut.set_result(None)
+            await asyncio.sleep(self.poll_s)
+
+
+class RedisChunkSink:
+    def __init__(self, hub: RedisStreams, request_id: str) -> None:
+        self.hub = hub
+        self.key = stream_key(hub.prefix, request_id)
+        self.cancel = cancel_key(hub.prefix, request_id)
         self.seq = 0
 
     async def write(self, data: bytes, head: dict[bytes, bytes] | None = None) -> Written:
         self.seq += 1
-        fields: dict[Any, Any] = {CHUNK: data, **(head or {})}
-        async with self.redis.pipeline(transaction=False) as pipe:
-            if self.seq == 1:
-                pipe.xlen(self.key)
-            pipe.xadd(self.key, fields, id=f"0-{self.seq}", maxlen=STREAM_MAXLEN)
-            pipe.exists(self.cancel)
-            if self.seq == 1:
-                pipe.expire(self.key, STREAM_TTL_S)
-            results = await pipe.execute(raise_on_error=False)
-        if self.seq == 1 and results[0]:
-            return Written.taken
-        return Written.cancelled if results[2 if self.seq == 1 else 1] else Written.ok
+        args: list[Any] = [f"0-{self.seq}", STREAM_MAXLEN, STREAM_TTL_S, int(self.seq == 1)]
+        for name, value in {CHUNK: data, **(head or {})}.items():
+            args += [name, value]
+        result = await self.hub.write_script(keys=[self.key, self.cancel], args=args)
+        return _WRITTEN[int(result)]
+
+    async def left(self) -> None:
+        await self.hub.cancels.wait(self.cancel)
 
 
 class RedisStreams:
@@ -112,17 +186,23 @@ class RedisStreams:
     def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.cancels = CancelWatch(redis)
+        self.write_script = redis.register_script(_WRITE)
+        self._finish_script = redis.register_script(_FINISH)
 
     def open(self, request_id: str) -> RedisChunkSink:
-        return RedisChunkSink(self.redis, self.prefix, request_id)
+        return RedisChunkSink(self, request_id)
 
     async def finish(self, request_id: str, reply: Reply) -> None:
-        key = stream_key(self.prefix, request_id)
+        keys = [stream_key(self.prefix, request_id), cancel_key(self.prefix, request_id)]
         kind = DONE if reply.ok else ERROR
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xadd(key, {kind: reply.model_dump_json(exclude_none=True)}, maxlen=STREAM_MAXLEN)
-            pipe.expire(key, STREAM_TTL_S)
-            await pipe.execute()
+        args: list[Any] = [
+            kind,
+            reply.model_dump_json(exclude_none=True),
+            STREAM_MAXLEN,
+            STREAM_TTL_S,
+        ]
+        await self._finish_script(keys=keys, args=args)
 
 
 @dataclass
@@ -247,6 +327,36 @@ class Relay:
         self.clock = clock
         self.prompt = prompt  # the request's prompt estimate, counted once
         self.result = Streamed()
+        self.feedback = RateLimitFeedback()  # what the provider said of its limits
+
+    async def stream(
+        self, opening: AbstractAsyncContextManager[ChunkStream], started: float
+    ) -> Streamed:
+        """Open the upstream stream (which reads its first chunk) and relay it, unless the
+        client leaves first: then the call is cancelled wherever it is (waiting for the
+        provider, between chunks), which closes the upstream request, and the result is
+        marked cancelled. Errors propagate as from :meth:`run`."""
+        relaying = asyncio.ensure_future(self._open_and_run(opening, started))
+        left = asyncio.ensure_future(self.sink.left())
+        try:
+            await asyncio.wait({relaying, left}, return_when=asyncio.FIRST_COMPLETED)
+            if not relaying.done():  # the client left
+                relaying.cancel()
+                await asyncio.wait({relaying})
+                if relaying.cancelled():
+                    self.result.cancelled = True
+                    return self.result
+            return relaying.result()
+        finally:
+            left.cancel()
+            relaying.cancel()  # when this visit itself is cancelled (a worker stopping)
+
+    async def _open_and_run(
+        self, opening: AbstractAsyncContextManager[ChunkStream], started: float
+    ) -> Streamed:
+        async with opening as upstream:
+            self.feedback = upstream.feedback
+            return await self.run(upstream, started)
 
     async def run(self, upstream: ChunkStream, started: float) -> Streamed:
         """Relay every chunk. An upstream error before anything was written propagates (the
@@ -309,13 +419,11 @@ class Relay:
 
     def reply(self, usage: Usage, started: float, now: float) -> Reply:
         """The final word on a stream that went through (or that the client left)."""
-        body: dict[str, Any] = {"usage": usage.model_dump(mode="json")}
-        if self.result.cancelled:
-            body["cancelled"] = True
         return Reply(
             id=self.env.id,
             ok=True,
-            body=body,
+            usage=usage,
+            cancelled=self.result.cancelled,
             provider=self.provider,
             model=self.model,
             attempts=self.env.attempts,

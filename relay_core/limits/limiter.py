@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from relay_core.catalogue.models import ModelConfig, ProviderConfig
 from relay_core.limits.backends.base import LimitBackend, token_limits
 from relay_core.limits.feedback import pause_scope, remaining_from
+from relay_core.limits.learned import LearnedRates, LearnedStore
 from relay_core.limits.plan import build_specs, pause_key
 from relay_core.limits.specs import Capacity, Decision, LimitPlan, Remaining
 from relay_core.providers.base import RateLimitFeedback
@@ -18,13 +19,20 @@ from relay_core.settings import Settings
 
 
 class Limiter:
-    def __init__(self, backend: LimitBackend, prefix: str) -> None:
+    def __init__(
+        self, backend: LimitBackend, prefix: str, learned: LearnedRates | None = None
+    ) -> None:
         self.backend = backend
         self.prefix = prefix
+        # Rates learned from 429s (workers pace with them; elsewhere plans are as published).
+        self.learned = learned
 
     @classmethod
-    def from_settings(cls, settings: Settings, backend: LimitBackend) -> Limiter:
-        return cls(backend, settings.key("limits"))
+    def from_settings(
+        cls, settings: Settings, backend: LimitBackend, learned: LearnedStore | None = None
+    ) -> Limiter:
+        prefix = settings.key("limits")
+        return cls(backend, prefix, None if learned is None else LearnedRates(learned, prefix))
 
     def plan(
         self,
@@ -35,7 +43,10 @@ class Limiter:
         lease_ttl_s: float | None = None,
     ) -> LimitPlan:
         """Every limit of ``model`` on ``provider`` at ``now`` (build one per attempt)."""
-        return build_specs(self.prefix, provider, model, now, lease_ttl_s=lease_ttl_s)
+        factor = 1.0 if self.learned is None else self.learned.factor(provider.name, now)
+        return build_specs(
+            self.prefix, provider, model, now, lease_ttl_s=lease_ttl_s, factor=factor
+        )
 
     async def acquire(
         self,

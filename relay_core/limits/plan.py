@@ -39,17 +39,17 @@ def pause_key(prefix: str, provider: str, model: str | None = None) -> str:
     return f"{prefix}:{scope_of(provider, model)}:paused"
 
 
-def _buckets(prefix: str, scope: str, limits: Limits) -> list[BucketSpec]:
+def _buckets(prefix: str, scope: str, limits: Limits, factor: float = 1.0) -> list[BucketSpec]:
     # Strict pacing: requests are spaced evenly (a bucket of one), a little under the published
     # rate, so that no window a provider may count over (a minute, or a second) ever holds
     # more than its share, even with a few ms of jitter between us and the provider.
     found: list[BucketSpec] = []
     if limits.rpm is not None:
-        rate = limits.rpm / 60 * (1 - PACING_MARGIN)
+        rate = limits.rpm / 60 * (1 - PACING_MARGIN) * factor
         capacity = float(limits.burst) if limits.burst is not None else 1.0
         found.append(BucketSpec(f"{prefix}:{scope}:rpm", rate, capacity, Reason.rpm, scope))
     if limits.tpm is not None:
-        rate = limits.tpm / 60 * (1 - PACING_MARGIN)
+        rate = limits.tpm / 60 * (1 - PACING_MARGIN) * factor
         # A request larger than this may still start once the bucket is full (it leaves the
         # bucket in debt); see docs/limits.md, "Requests larger than the bucket".
         found.append(BucketSpec(f"{prefix}:{scope}:tpm", rate, max(1.0, rate), Reason.tpm, scope))
@@ -77,8 +77,12 @@ def build_specs(
     now: float,
     *,
     lease_ttl_s: float | None = None,
+    factor: float = 1.0,
 ) -> LimitPlan:
     """Every limit a call to ``model`` on ``provider`` must respect at ``now`` (epoch seconds).
+
+    ``factor`` scales the RPM and TPM buckets: the share of the published rate learned from
+    the provider's 429s (``relay_core.limits.learned``).
 
     ``lease_ttl_s`` bounds how long a concurrency slot outlives a worker that died holding it;
     by default twice the provider's timeout (a streaming call may need more: pass it).
@@ -95,7 +99,7 @@ def build_specs(
     counters: list[CounterSpec] = []
     caps: list[ConcurrencySpec] = []
     for scope, limits, reset in levels:
-        buckets += _buckets(prefix, scope, limits)
+        buckets += _buckets(prefix, scope, limits, factor)
         counters += _counters(prefix, scope, limits, reset, now)
         if limits.concurrency is not None:
             key = f"{prefix}:{scope}:concurrency"

@@ -66,7 +66,7 @@ class SnapshotCollector(Collector):
         yield from (depth, flight, breaker, available, capacity, workers, *_batches(snap))
 
 
-def _batches(snap: FarmSnapshot) -> tuple[Metric, Metric]:
+def _batches(snap: FarmSnapshot) -> tuple[Metric, ...]:
     running = GaugeMetricFamily(
         "relay_batches", "Batches the workers look after, by status.", labels=["status"]
     )
@@ -82,7 +82,18 @@ def _batches(snap: FarmSnapshot) -> tuple[Metric, Metric]:
     )
     for state, count in lines_by_state(snap.batches).items():
         lines.add_metric([state], count)
-    return running, lines
+    failing = GaugeMetricFamily(
+        "relay_batch_finalize_failing",
+        "Batches whose output files could not be written (storage full, read-only, ...): "
+        "their finalize is retried with back-off.",
+    )
+    failing.add_metric([], sum(1 for b in snap.batches if b.finalize_error))
+    failures = GaugeMetricFamily(
+        "relay_batch_finalize_failures",
+        "Failed attempts to write output files, summed over the batches still failing.",
+    )
+    failures.add_metric([], sum(b.finalize_failures for b in snap.batches))
+    return running, lines, failing, failures
 
 
 def multiprocess_dir() -> str | None:

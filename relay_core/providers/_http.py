@@ -11,7 +11,8 @@ Three tables decide which :mod:`relay_core.errors` class a failure becomes, in t
 The API key is passed in as ``secret`` only so that it can be scrubbed from what the upstream
 says (:mod:`relay_core.providers._scrub`): error messages and bodies before they are put on an
 error (scrubbed first, cut after), answers and stream events as they are decoded; it never
-appears in a repr.
+appears in a repr. Error messages and bodies are scrubbed of the upstream's file paths too
+(a traceback's ``/usr/lib/python3/...py`` becomes ``[path]``).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from relay_core.errors import (
     UpstreamUnavailable,
 )
 from relay_core.providers._ratelimit import parse_feedback, reset_hint
-from relay_core.providers._scrub import answer_secret, scrub_body, scrub_text, scrub_value
+from relay_core.providers._scrub import answer_secret, scrub_body, scrub_error_text, scrub_value
 
 UPSTREAM_BODY_LIMIT = 2048
 """Characters of an upstream error body kept on the error."""
@@ -112,7 +113,8 @@ class CallContext:
     secret: str | None = field(default=None, repr=False)
 
     def redact(self, text: str) -> str:
-        return scrub_text(text, self.secret)
+        """An error message as Relay passes it on: no key, no upstream file path."""
+        return scrub_error_text(text, self.secret)
 
     @property
     def answer_secret(self) -> str | None:

@@ -8,6 +8,11 @@ then makes every stream behave the same way:
   over to another provider is still possible;
 * every chunk carries the first chunk's ``id``;
 * the first delta of each choice carries ``role="assistant"``;
+* each tool call's ``id``, ``type`` and ``name`` come once, in its first delta (of its
+  ``index``); later deltas carry the ``index`` and ``arguments`` fragments only. Some servers
+  repeat them on every delta, and clients that concatenate what each delta says (LangChain)
+  would build ``get_weatherget_weather``. A name that differs from what was sent is a fragment
+  of it (sent on); a repeat of the whole name is dropped;
 * each choice's text fields are scrubbed of the provider's key even when the key is split
   across chunks (:mod:`relay_core.providers._held`: the end of a text is held while it could
   be the key's start, and sent with the next chunk, the choice's last or an extra one);
@@ -18,12 +23,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from relay_core.errors import UpstreamEmptyStream
 from relay_core.providers._held import StreamScrubber
 from relay_core.providers._http import CallContext
 from relay_core.providers.base import RateLimitFeedback
-from relay_core.schemas.chat import ChatCompletionChunk, ChunkChoice, Delta, Usage
+from relay_core.schemas.chat import ChatCompletionChunk, ChunkChoice, Delta, ToolCallDelta, Usage
 
 
 class OpenedStream:
@@ -45,32 +51,62 @@ class OpenedStream:
         return self._normalised()
 
     async def _normalised(self) -> AsyncIterator[ChatCompletionChunk]:
-        stream_id = self._first.id
-        started: set[int] = set()
+        shape = StreamShape(self._first.id)
         if self._secret is None:
-            yield _normalise(self._first, stream_id, started)
+            yield shape.chunk(self._first)
             async for chunk in self._rest:
-                yield _normalise(chunk, stream_id, started)
+                yield shape.chunk(chunk)
             return
         held = StreamScrubber(self._secret)
-        last = held.chunk(_normalise(self._first, stream_id, started))
+        last = held.chunk(shape.chunk(self._first))
         yield last
         async for chunk in self._rest:
-            last = held.chunk(_normalise(chunk, stream_id, started))
+            last = held.chunk(shape.chunk(chunk))
             yield last
         for index, delta in held.rest():
-            yield text_chunk(stream_id, last.model, last.created, delta, index)
+            yield text_chunk(shape.stream_id, last.model, last.created, delta, index)
 
 
-def _normalise(
-    chunk: ChatCompletionChunk, stream_id: str, started: set[int]
-) -> ChatCompletionChunk:
-    chunk.id = stream_id
-    for choice in chunk.choices:
-        if choice.index not in started:
-            started.add(choice.index)
-            choice.delta.role = "assistant"
-    return chunk
+@dataclass(slots=True)
+class _SentCall:
+    """What the client has been sent of one tool call."""
+
+    id: bool = False
+    type: bool = False
+    name: str = ""
+
+
+class StreamShape:
+    """The stream-wide rules of the module docstring, applied to each chunk in place."""
+
+    def __init__(self, stream_id: str) -> None:
+        self.stream_id = stream_id
+        self._started: set[int] = set()
+        self._calls: dict[tuple[int, int], _SentCall] = {}
+
+    def chunk(self, chunk: ChatCompletionChunk) -> ChatCompletionChunk:
+        chunk.id = self.stream_id
+        for choice in chunk.choices:
+            if choice.index not in self._started:
+                self._started.add(choice.index)
+                choice.delta.role = "assistant"
+            for call in choice.delta.tool_calls or ():
+                self._once(self._calls.setdefault((choice.index, call.index), _SentCall()), call)
+        return chunk
+
+    @staticmethod
+    def _once(sent: _SentCall, call: ToolCallDelta) -> None:
+        if call.id is not None:
+            call.id, sent.id = (None if sent.id else call.id), True
+        if call.type is not None:
+            call.type, sent.type = (None if sent.type else call.type), True
+        name = (call.function or {}).get("name")
+        if name is None or call.function is None:
+            return
+        if sent.name and name in ("", sent.name):
+            call.function = {k: v for k, v in call.function.items() if k != "name"}
+        else:
+            sent.name += name
 
 
 @asynccontextmanager

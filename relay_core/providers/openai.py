@@ -3,7 +3,9 @@
 Groq, Mistral, Cerebras, OpenRouter, Together, NVIDIA, DeepSeek, Cloudflare's OpenAI-compatible
 endpoint, OpenAI itself and vLLM are all this one client, configured by their catalogue entry
 (``base_url``, ``headers``). The request goes through as the client sent it: only ``model`` is
-replaced by the provider's own id and Relay's routing fields are removed.
+replaced by the provider's own id and Relay's routing fields are removed. A server that
+implements less than OpenAI does is marked so in the catalogue (``max_tokens_only``,
+``single_choice``): see :func:`request_body`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pydantic import ValidationError
 
 from relay_core.catalogue.models import ProviderConfig
 from relay_core.errors import (
+    InvalidRequest,
     RateLimited,
     UpstreamAuthError,
     UpstreamContextTooLong,
@@ -88,15 +91,33 @@ def _classify(status: int, body: Any) -> type[UpstreamError] | None:
 OPENAI_ERRORS = ErrorRules(classify=_classify)
 
 
-def request_body(request: ChatCompletionRequest, model: str, *, stream: bool) -> dict[str, Any]:
+def request_body(
+    request: ChatCompletionRequest,
+    model: str,
+    *,
+    stream: bool,
+    config: ProviderConfig,
+) -> dict[str, Any]:
     """The client's request for ``model``: parameters it did not set stay unset.
 
     Messages and tools are written out whole (so ``type: "function"`` is there even when the
-    request was built in code) but without nulls, which some compatible servers refuse.
+    request was built in code) but without nulls, which some compatible servers refuse. A
+    server that implements less than OpenAI does (``config.max_tokens_only``,
+    ``config.single_choice``) gets ``max_completion_tokens`` as ``max_tokens``, and a request
+    for several choices is refused (:class:`InvalidRequest`, ``param: n``) before it is sent.
     """
+    if config.single_choice and (request.n or 1) > 1:
+        raise InvalidRequest(
+            f"{config.name} answers one choice per request: 'n' must be 1 (it was {request.n})",
+            param="n",
+        )
     body = request.model_dump(
         mode="json", exclude_unset=True, exclude={*RELAY_FIELDS, "messages", "tools"}
     )
+    if config.max_tokens_only:
+        cap = body.pop("max_completion_tokens", None)
+        if cap is not None:
+            body["max_tokens"] = cap
     body["model"] = model
     body["messages"] = [m.model_dump(mode="json", exclude_none=True) for m in request.messages]
     if request.tools is not None:
@@ -186,7 +207,7 @@ class OpenAIProvider:
 
     async def complete(self, request: ChatCompletionRequest, model: str) -> Completion:
         ctx = self._http.context(model)
-        body = request_body(request, model, stream=False)
+        body = request_body(request, model, stream=False, config=self.config)
         data, response = await self._http.post_json(self._url, body, ctx)
         completion = parse_completion(data, ctx, response.text)
         return Completion(completion, parse_feedback(response.headers))
@@ -196,7 +217,7 @@ class OpenAIProvider:
         self, request: ChatCompletionRequest, model: str
     ) -> AsyncIterator[OpenedStream]:
         ctx = self._http.context(model)
-        body = request_body(request, model, stream=True)
+        body = request_body(request, model, stream=True, config=self.config)
         async with (
             self._http.stream(self._url, body, ctx) as response,
             open_chunks(_chunks(response, ctx), parse_feedback(response.headers), ctx) as opened,

@@ -100,7 +100,10 @@ def _by_tier(targets: list[Target], mode: Mode) -> list[Target]:
     return targets
 
 
-def _pinned(providers: Sequence[ProviderConfig], model: str) -> Target | None:
+def pinned_target(providers: Sequence[ProviderConfig], model: str) -> Target | None:
+    """The target a ``provider/model`` name pins, if it names one."""
+    if "/" not in model:
+        return None
     name, _, model_id = model.partition("/")
     for p in providers:
         if p.name == name:
@@ -118,7 +121,7 @@ def resolve_targets(
     if sel.model == meta_model or sel.model in META_ALIASES:
         base = everything
     else:
-        pinned = _pinned(providers, sel.model) if "/" in sel.model else None
+        pinned = pinned_target(providers, sel.model)
         if pinned is not None:
             if mode is Mode.free and pinned.provider.tier is Tier.paid:
                 raise InvalidRequest(

@@ -12,7 +12,15 @@ import time
 import uuid
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+    model_validator,
+)
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 # What every JSON encoder on the way (orjson in the queue, the providers) can carry: integers
@@ -177,6 +185,14 @@ class Usage(BaseModel):
         return (self.model_extra or {}).get("estimated") is True
 
 
+def _with_nulls(data: Any, *names: str) -> Any:
+    """``data`` (a model's dump) with ``names`` present, ``null`` when dropped as None."""
+    if isinstance(data, dict):
+        for name in names:
+            data.setdefault(name, None)
+    return data
+
+
 class AssistantMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -184,6 +200,12 @@ class AssistantMessage(BaseModel):
     content: str | None = None
     tool_calls: list[ToolCall] | None = None
     refusal: str | None = None
+
+    @model_serializer(mode="wrap")
+    def _openai_nulls(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """``content`` and ``refusal`` are always there, ``null`` when empty, as OpenAI sends
+        them (a dump with ``exclude_none`` would drop them; strict clients read them)."""
+        return _with_nulls(handler(self), "content", "refusal")
 
 
 class Choice(BaseModel):
@@ -194,9 +216,17 @@ class Choice(BaseModel):
     finish_reason: FinishReason | None = "stop"
     logprobs: Any = None
 
+    @model_serializer(mode="wrap")
+    def _openai_nulls(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """``logprobs`` is always there, ``null`` when not asked for (as OpenAI sends it)."""
+        return _with_nulls(handler(self), "logprobs")
+
+
+COMPLETION_ID_PREFIX = "chatcmpl-"
+
 
 def new_completion_id() -> str:
-    return f"chatcmpl-{uuid.uuid4().hex}"
+    return f"{COMPLETION_ID_PREFIX}{uuid.uuid4().hex}"
 
 
 class ChatCompletion(BaseModel):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 
 import orjson
@@ -57,11 +57,12 @@ _ERRORS: Mapping[FaultKind, tuple[int, str, str | None]] = MappingProxyType(
 EMBEDDING_DIMENSIONS = 16
 
 
-def _usage(answer: Answer) -> Json:
+def _usage(answer: Answer, n: int = 1) -> Json:
+    completion = answer.completion_tokens * n
     return {
         "prompt_tokens": answer.prompt_tokens,
-        "completion_tokens": answer.completion_tokens,
-        "total_tokens": answer.total_tokens,
+        "completion_tokens": completion,
+        "total_tokens": answer.prompt_tokens + completion,
     }
 
 
@@ -94,6 +95,43 @@ def _message(answer: Answer) -> Json:
     }
 
 
+Chunk = Callable[..., bytes]
+
+
+def _chunker(head: Json, tail: Json, index: int) -> Chunk:
+    """``chunk(delta, finish=None)``: one stream event of choice ``index``."""
+
+    def chunk(delta: Json, finish: str | None = None) -> bytes:
+        choice = {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
+        return sse(orjson.dumps({**head, "choices": [choice], **tail}))
+
+    return chunk
+
+
+def _choice_frames(call: Call, answer: Answer, size: int, chunk: Chunk) -> Iterator[bytes]:
+    """One choice's stream events, from its ``role`` to its ``finish_reason``."""
+    if answer.tool is not None:
+        start = {"index": 0, "id": f"call_{new_id()}", "type": "function"}
+        name = {"name": answer.tool}
+        yield chunk(
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{**start, "function": {**name, "arguments": ""}}],
+            }
+        )
+        # The arguments in two fragments; a quirky server repeats id, type and name on each.
+        call_head, function_head = (start, name) if call.repeat_tool_ids else ({"index": 0}, {})
+        for fragment in ("{", "}"):
+            function = {**function_head, "arguments": fragment}
+            yield chunk({"tool_calls": [{**call_head, "function": function}]})
+    else:
+        yield chunk({"role": "assistant", "content": ""})
+        for piece in answer.pieces(size):
+            yield chunk({"content": piece})
+    yield chunk({}, answer.finish.value)
+
+
 def embedding(text: str) -> list[float]:
     """A deterministic unit-ish vector for ``text`` (equal texts, equal vectors)."""
     digest = hashlib.blake2b(text.encode(), digest_size=EMBEDDING_DIMENSIONS).digest()
@@ -112,15 +150,18 @@ class OpenAIFamily:
         data = json_object(body)
         model = required_str(data, "model")
         text, chars = read_messages(required_list(data, "messages"))
+        max_tokens_param = optional_count(data.get("max_tokens"), "max_tokens")
         max_tokens = optional_count(data.get("max_completion_tokens"), "max_completion_tokens")
         if max_tokens is None:
-            max_tokens = optional_count(data.get("max_tokens"), "max_tokens")
+            max_tokens = max_tokens_param
         stream = data.get("stream") is True
         options = data.get("stream_options")
         usage = stream and isinstance(options, dict) and options.get("include_usage") is True
         tools = function_tools(data.get("tools"))
         call = Call(model, text, chars, max_tokens, stream, usage, tools)
         call.features = _features(data)
+        call.max_tokens_param = max_tokens_param
+        call.n = optional_count(data.get("n"), "n") or 1
         return call
 
     def parse_embeddings(self, body: object, request: Request) -> Call:
@@ -145,13 +186,14 @@ class OpenAIFamily:
                 "model": answer.model,
                 "choices": [
                     {
-                        "index": 0,
+                        "index": i,
                         "message": _message(answer),
                         "logprobs": None,
                         "finish_reason": answer.finish.value,
                     }
+                    for i in range(call.n)
                 ],
-                "usage": _usage(answer),
+                "usage": _usage(answer, call.n),
                 "system_fingerprint": "fp_sim",
             }
         )
@@ -173,29 +215,10 @@ class OpenAIFamily:
             "system_fingerprint": "fp_sim",
         }
         tail: Json = {"usage": None} if call.include_usage else {}
-
-        def chunk(delta: Json, finish: str | None = None) -> bytes:
-            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-            return sse(orjson.dumps({**head, "choices": [choice], **tail}))
-
-        if answer.tool is not None:
-            start = {"index": 0, "id": f"call_{new_id()}", "type": "function"}
-            function = {"name": answer.tool, "arguments": ""}
-            yield chunk(
-                {
-                    "role": "assistant",
-                    "content": None,
-                    "tool_calls": [{**start, "function": function}],
-                }
-            )
-            yield chunk({"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]})
-        else:
-            yield chunk({"role": "assistant", "content": ""})
-            for piece in answer.pieces(size):
-                yield chunk({"content": piece})
-        yield chunk({}, answer.finish.value)
+        for index in range(call.n):
+            yield from _choice_frames(call, answer, size, _chunker(head, tail, index))
         if call.include_usage:
-            yield sse(orjson.dumps({**head, "choices": [], "usage": _usage(answer)}))
+            yield sse(orjson.dumps({**head, "choices": [], "usage": _usage(answer, call.n)}))
         yield b"data: [DONE]\n\n"
 
     def garbage(self, stream: bool) -> bytes:

@@ -132,9 +132,10 @@ def _env_value(value: object) -> str:
 
 @contextmanager
 def worker_processes(
-    settings: Settings, count: int, concurrency: int
+    settings: Settings, count: int, concurrency: int, providers: list[str] | None = None
 ) -> Iterator[list[Popen[bytes]]]:
-    """``count`` real ``relay worker`` processes; returns once each sent its first heartbeat."""
+    """``count`` real ``relay worker`` processes (serving ``providers``, default all); returns
+    once each sent its first heartbeat."""
     env = settings_env(settings)
     argv = [
         sys.executable,
@@ -145,6 +146,7 @@ def worker_processes(
         str(concurrency),
         "--loglevel",
         "WARNING",
+        *(["--providers", ",".join(providers)] if providers else []),
     ]
     procs = [
         Popen([*argv, "--hostname", f"w{i}-{uuid.uuid4().hex[:6]}@%h"], env=env)

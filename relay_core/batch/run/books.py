@@ -218,8 +218,8 @@ class LineBooks:
         reply = outcome.reply
         custom_id = env.custom_id or ""
         if reply.ok:
-            usage = (reply.body or {}).get("usage") or {}
-            tokens = (int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)))
+            usage = reply.completion.usage if reply.completion is not None else None
+            tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
             await self._record(
                 env,
                 success(custom_id, env.id, reply),

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from relay_core.batch.lines import LineRef, request_body
@@ -30,6 +31,7 @@ from relay_core.dispatch.publish import task_message
 from relay_core.errors import RelayError
 from relay_core.routing.ranking import LiveState
 from relay_core.routing.targets import Selection, Target
+from relay_core.schemas.chat import ChatCompletionRequest
 
 MAX_CLAIM = 500
 
@@ -151,7 +153,10 @@ class Feeder:
                 code = "input_file_unavailable" if raw is None else "model_not_found"
                 await self._unsendable(batch_id, index, ref, code)
                 continue
-            envelopes.append(self._envelope(fields, plan, index, ref, raw))
+            try:
+                envelopes.append(self._envelope(fields, plan, index, ref, raw))
+            except ValidationError:  # checked at upload: only a file changed since fails here
+                await self._unsendable(batch_id, index, ref, "invalid_request")
         if envelopes:
             await publish_all(self.store.redis, self.store.prefix, envelopes)
 
@@ -164,7 +169,9 @@ class Feeder:
         first = assigner.pick({t.key: plan.rates.get(t.key, 0.0) or 1e-9 for t in able})
         return Envelope(
             id=line_task_id(batch_id, index),
-            request=request_body(orjson.loads(raw), fields.get("default_model")),
+            request=ChatCompletionRequest.model_validate(
+                request_body(orjson.loads(raw), fields.get("default_model"))
+            ),
             candidates=candidates(first, able, route, plan.rates),
             kind=Kind.batch,
             deadline=float(fields["expires_at_exact"]),

@@ -6,11 +6,18 @@ are the last. Lines are written in input order; a line without a result goes to 
 (counted as failed) with its last failed attempt if it ran, else as ``batch_expired`` or
 ``batch_cancelled``. The output file ids are derived from the batch id, so a finalize cut
 short by a dead worker is simply redone.
+
+When the files cannot be written (storage full or read-only, a path taken), nothing is lost:
+the results stay in Redis and the batch stays ``finalizing``. :func:`write_failed` says why in
+the batch (its ``errors``, ``relay status``, ``/metrics``) and the finalize is tried again after
+:func:`retry_delay`, doubled at each failure up to ``RELAY_BATCH_FINALIZE_RETRY_MAX_S``. A
+finalize that succeeds clears the cause.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -23,6 +30,7 @@ from relay_core.batch.models import BatchStatus, EndReason, FilePurpose
 from relay_core.batch.run.outputs import dropped, split
 from relay_core.batch.store.record import Fields
 from relay_core.batch.store.store import BatchStore
+from relay_core.settings import Settings
 
 CHUNK = 1000
 
@@ -64,16 +72,20 @@ async def finalize(
     reason = EndReason(fields.get("end_reason") or EndReason.completed.value)
     status, stamp, missing_code = _FINAL[reason]
     out_id, err_id = output_ids(batch_id)
-    files.dir.mkdir(parents=True, exist_ok=True)
-    with (
-        files.staging_path(out_id).open("wb") as out_f,
-        files.staging_path(err_id).open("wb") as err_f,
-    ):
-        out = _Out(out_id, files.staging_path(out_id), out_f)
-        err = _Out(err_id, files.staging_path(err_id), err_f)
-        missing = await _write_all(store, batch_id, (out, err), missing_code, keep_lease)
-    out_file = await _register(files, out, owner, f"{batch_id}_output.jsonl")
-    err_file = await _register(files, err, owner, f"{batch_id}_errors.jsonl")
+    try:
+        files.dir.mkdir(parents=True, exist_ok=True)
+        with (
+            files.staging_path(out_id).open("wb") as out_f,
+            files.staging_path(err_id).open("wb") as err_f,
+        ):
+            out = _Out(out_id, files.staging_path(out_id), out_f)
+            err = _Out(err_id, files.staging_path(err_id), err_f)
+            missing = await _write_all(store, batch_id, (out, err), missing_code, keep_lease)
+        out_file = await _register(files, out, owner, f"{batch_id}_output.jsonl")
+        err_file = await _register(files, err, owner, f"{batch_id}_errors.jsonl")
+    except OSError:
+        _discard(files.staging_path(out_id), files.staging_path(err_id))  # a full disk's room
+        raise
     failed = int(fields.get("failed") or 0) + missing
     moved = await store.transition(
         batch_id,
@@ -83,12 +95,33 @@ async def finalize(
         failed=failed,
         output_file_id=out_file or "",
         error_file_id=err_file or "",
+        finalize_error="",  # written at last: nothing is failing any more
+        finalize_failures=0,
     )
     if moved:  # the files hold the results now
         k = store.keys(batch_id)
         await store.redis.delete(k.results, k.inflight, k.tries, k.last)
     await store.retire(batch_id)
     return status
+
+
+def retry_delay(failures: int, settings: Settings) -> float:
+    """Seconds before the next attempt, after ``failures`` failed ones (1, 2, ...)."""
+    first, cap = settings.batch_finalize_retry_s, settings.batch_finalize_retry_max_s
+    return float(min(cap, first * 2 ** min(max(0, failures - 1), 30)))
+
+
+async def write_failed(store: BatchStore, batch_id: str, exc: OSError, settings: Settings) -> float:
+    """Record that writing ``batch_id``'s files failed with ``exc``; returns the seconds until
+    the next attempt. The message names the cause, never the storage path (the batch's owner
+    reads it; the log has the path)."""
+    cause = exc.strerror or type(exc).__name__
+    message = (
+        f"The batch's output files could not be written to storage ({cause}). Its results "
+        "are kept, and writing them is retried until storage accepts them."
+    )
+    failures = await store.finalize_failed(batch_id, message)
+    return retry_delay(failures, settings)
 
 
 async def _write_all(
@@ -122,6 +155,12 @@ async def _write_all(
         await asyncio.sleep(0)  # let the worker's other coroutines run between chunks
         await keep_lease()
         start += CHUNK
+
+
+def _discard(*paths: Path) -> None:
+    for path in paths:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 def _bytes(value: bytes | str) -> bytes:

@@ -18,6 +18,7 @@ import orjson
 
 from relay_core.dispatch.envelope import Reply
 from relay_core.errors import ErrorInfo, RelayError
+from relay_core.schemas.chat import COMPLETION_ID_PREFIX, new_completion_id
 
 OUTPUT, ERROR = b"o", b"e"
 
@@ -41,9 +42,17 @@ def _line(custom_id: str, response: dict[str, Any] | None, error: dict[str, Any]
 
 
 def success(custom_id: str, request_id: str, reply: Reply) -> bytes:
-    """A stored result (``o`` + line) for a completion."""
-    body = dict(reply.body or {})
-    body["id"] = request_id
+    """A stored result (``o`` + line) for a completion: its ``body`` as the API answers it,
+    with the completion's own ``chatcmpl-…`` id (a fresh one when the upstream's id is in
+    another form); ``request_id`` is Relay's id for the line's request."""
+    body = (
+        {}
+        if reply.completion is None
+        else reply.completion.model_dump(mode="json", exclude_none=True)
+    )
+    upstream_id = body.get("id")
+    if not (isinstance(upstream_id, str) and upstream_id.startswith(COMPLETION_ID_PREFIX)):
+        body["id"] = new_completion_id()
     response = {"status_code": 200, "request_id": request_id, "body": body}
     return OUTPUT + _line(custom_id, response, None)
 

@@ -29,6 +29,10 @@ LONG_WAIT_S = 5.0
 # When no target is healthy, lines still trickle out at this rate (they back off in workers).
 PROBE_RPS = 0.5
 MAX_CANDIDATES = 8
+# Lines in flight cover this many mean answer times (Little's law needs the mean; heavy-tailed
+# answers, lognormal with sigma ~0.7, have a p90 of about 2.5 x their mean, and a straggler
+# holds its slot that long: with the mean alone the window starves behind them).
+TAIL_COVER = 2.5
 
 
 def _rps(rpm: int | None) -> float:
@@ -116,11 +120,12 @@ class Pace:
         upstream_s: float = 0.0,
     ) -> Pace:
         """Feed at the batch's share of the pooled rate, with as many lines in flight as
-        cover the providers' recent answer time plus ``window_s`` of slack (queueing,
-        jitter): enough to keep every bucket busy, no more to wait behind."""
+        cover ``TAIL_COVER`` x the providers' recent mean answer time plus ``window_s`` of
+        slack (queueing, jitter): enough to keep every bucket busy behind the slow answers,
+        no more to wait behind."""
         rate = max(PROBE_RPS, pooled_rps * share)
         return cls(
             rate=rate,
             burst=max(1.0, rate * tick_s * 2),
-            window=max(4, math.ceil(rate * (upstream_s + window_s))),
+            window=max(4, math.ceil(rate * (TAIL_COVER * upstream_s + window_s))),
         )

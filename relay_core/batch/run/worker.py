@@ -29,7 +29,7 @@ from relay_core.batch.client.validate import Scan, scan_file
 from relay_core.batch.models import BatchStatus, Endpoint, EndReason
 from relay_core.batch.run.books import LineBooks, Visit
 from relay_core.batch.run.feeder import Feeder, Plan
-from relay_core.batch.run.finalize import finalize
+from relay_core.batch.run.finalize import finalize, write_failed
 from relay_core.batch.run.intake import validate_batch
 from relay_core.batch.run.planner import Pace
 from relay_core.batch.store.record import Fields, status_of
@@ -209,7 +209,20 @@ class BatchWorker:
         async def keep() -> None:
             await self.store.redis.pexpire(key, int(LEASE_S * 1000))
 
-        status = await finalize(self.store, self.files, fields, keep)
+        try:
+            status = await finalize(self.store, self.files, fields, keep)
+        except OSError as exc:  # storage refused the files: say so, and back off
+            delay = await write_failed(self.store, fields["id"], exc, self.settings)
+            # The lease, kept by this worker, is the back-off: no worker finalizes the batch
+            # before it lapses.
+            await self.store.redis.set(key, self.shared.name, xx=True, px=max(1, int(delay * 1000)))
+            log.error(
+                "batch %s: its output files could not be written (%s); trying again in %.1f s",
+                fields["id"],
+                exc,
+                delay,
+            )
+            return
         self.feeder.forget(fields["id"])
         log.info("batch %s: %s", fields["id"], status)
 

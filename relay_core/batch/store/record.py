@@ -3,7 +3,9 @@
 The hash holds OpenAI's fields (status, timestamps, file ids, ``metadata`` and ``errors`` as
 JSON) next to Relay's bookkeeping: ``owner``, the counters (``total``, ``completed``,
 ``failed``, ``input_tokens``, ``output_tokens``), the feeder's cursor ``next`` and pacing
-bucket, ``default_model`` and, once known, ``end_reason``.
+bucket, ``default_model`` and, once known, ``end_reason``. While its output files cannot be
+written, ``finalize_error`` says why and ``finalize_failures`` counts the attempts; the batch
+object shows the cause in ``errors`` (OpenAI's list) until a finalize succeeds.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 from collections.abc import Mapping
 
 from relay_core.batch.models import (
+    BatchError,
     BatchErrors,
     BatchObject,
     BatchStatus,
@@ -51,14 +54,33 @@ def _opt_int(fields: Fields, name: str) -> int | None:
     return int(float(value)) if value else None
 
 
-def to_object(fields: Fields) -> BatchObject:
+OUTPUT_WRITE_FAILED = "output_write_failed"
+
+
+def _errors(fields: Fields) -> BatchErrors | None:
+    """The batch's ``errors``: its input's (set at validation), else why its output files
+    could not be written yet (while finalizing)."""
     errors = fields.get("errors")
+    if errors:
+        return BatchErrors.model_validate_json(errors)
+    failing = fields.get("finalize_error")
+    if failing:
+        return BatchErrors(data=[BatchError(code=OUTPUT_WRITE_FAILED, message=failing)])
+    return None
+
+
+def finalize_failures(fields: Fields) -> int:
+    """How many attempts to write the batch's output files failed since the last success."""
+    return _int(fields, "finalize_failures") if fields.get("finalize_error") else 0
+
+
+def to_object(fields: Fields) -> BatchObject:
     metadata = fields.get("metadata")
     tin, tout = _int(fields, "input_tokens"), _int(fields, "output_tokens")
     return BatchObject(
         id=fields["id"],
         endpoint=fields["endpoint"],
-        errors=BatchErrors.model_validate_json(errors) if errors else None,
+        errors=_errors(fields),
         input_file_id=fields["input_file_id"],
         completion_window=fields["completion_window"],
         status=BatchStatus(fields["status"]),

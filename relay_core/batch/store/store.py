@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from relay_core.batch.lines import LineRef
 from relay_core.batch.models import BatchObject, BatchProgress, BatchStatus, ProviderProgress
 from relay_core.batch.store.keys import BatchKeys, active_batches, owner_batches
-from relay_core.batch.store.record import Fields, decode, to_object
+from relay_core.batch.store.record import Fields, decode, finalize_failures, to_object
 from relay_core.errors import NotFound
 
 
@@ -275,7 +275,19 @@ class BatchStore:
             created_at=obj.created_at,
             in_progress_at=obj.in_progress_at,
             expires_at=obj.expires_at,
+            finalize_error=fields.get("finalize_error") or None,
+            finalize_failures=finalize_failures(fields),
         )
+
+    async def finalize_failed(self, batch_id: str, message: str) -> int:
+        """Note that writing the batch's output files failed (``message`` says why, for its
+        owner); returns how many attempts have failed so far."""
+        meta = self.keys(batch_id).meta
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(meta, "finalize_failures", 1)
+            pipe.hset(meta, "finalize_error", message)
+            count, _ = await pipe.execute()
+        return int(count)
 
     async def backlog(self, owner: str) -> int:
         """Lines not yet finished in ``owner``'s running batches (never another tenant's: how

@@ -8,6 +8,7 @@ import time
 import openai
 import pytest
 from openai import OpenAI
+from openai.types.chat import ChatCompletion
 
 from tests.integration.batch.conftest import TERMINAL, BatchFarm, chat_line, jsonl
 
@@ -54,6 +55,14 @@ def test_upload_create_poll_download_with_the_official_sdk(batch_farm: BatchFarm
         body = o["response"]["body"]
         assert body["object"] == "chat.completion"
         assert body["choices"][0]["message"]["content"].endswith(f": question {i}")
+        # OpenAI's line shape (issue 14, item 8): batch_req_ line ids, chatcmpl- body ids,
+        # and the nulls OpenAI sends (logprobs, refusal) kept.
+        assert o["id"].startswith("batch_req_") and o["response"]["request_id"]
+        assert body["id"].startswith("chatcmpl-"), body["id"]
+        assert body["choices"][0]["logprobs"] is None
+        assert body["choices"][0]["message"]["refusal"] is None
+        assert ChatCompletion.model_validate(body).choices[0].message.content
+    assert len({o["id"] for o in out}) == len({o["response"]["body"]["id"] for o in out}) == 90
     served = {o["response"]["body"]["model"] for o in out}
     assert {o["response"]["body"]["model"] for o in out[1::3]} == {"p-gemini-m"}
     assert {o["response"]["body"]["model"] for o in out[2::3]} == {"p-claude-m"}

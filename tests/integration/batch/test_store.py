@@ -28,6 +28,7 @@ from relay_core.dispatch.priority import Gate, Priority
 from relay_core.errors import RateLimited, RelayError, UpstreamModelNotFound, UpstreamUnavailable
 from relay_core.limits import Limiter
 from relay_core.limits import RedisBackend as LimitsRedis
+from relay_core.schemas.chat import ChatCompletion
 from relay_core.settings import Settings
 from tests.support.farm import REDIS_URL
 
@@ -141,7 +142,7 @@ def books_for(store: BatchStore) -> LineBooks:
 def _env(batch_id: str, custom_id: str = "c0", index: int = 0) -> Envelope:
     return Envelope(
         id=f"{batch_id}:{index}:n",
-        request={"model": "m", "messages": []},
+        request={"model": "m", "messages": [{"role": "user", "content": "x"}]},
         candidates=[Candidate(provider="p", model="m")],
         kind=Kind.batch,
         deadline=time.time() + 60,
@@ -151,8 +152,9 @@ def _env(batch_id: str, custom_id: str = "c0", index: int = 0) -> Envelope:
 
 
 def _ok(env: Envelope) -> Outcome:
-    body = {"object": "chat.completion", "usage": {"prompt_tokens": 2, "completion_tokens": 5}}
-    return Done(Reply(id=env.id, ok=True, body=body, provider="p", model="m"))
+    usage = {"prompt_tokens": 2, "completion_tokens": 5, "total_tokens": 7}
+    completion = ChatCompletion.model_validate({"model": "m", "choices": [], "usage": usage})
+    return Done(Reply(id=env.id, ok=True, completion=completion, provider="p", model="m"))
 
 
 async def test_a_line_run_twice_at_once_is_recorded_once(store: BatchStore) -> None:
@@ -292,7 +294,7 @@ async def test_interactive_requests_mark_themselves_only_while_a_batch_is_about(
     worker = BatchWorker.build(shared, store.redis)
     env = Envelope(
         id="chatcmpl-1",
-        request={"model": "m", "messages": []},
+        request={"model": "m", "messages": [{"role": "user", "content": "x"}]},
         candidates=[Candidate(provider="p", model="m")],
         deadline=time.time() + 60,
     )

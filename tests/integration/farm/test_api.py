@@ -158,7 +158,7 @@ def test_models_lists_every_target_with_live_status_and_filters(make_farm: FarmF
 def test_health_and_ready(make_farm: FarmFactory) -> None:
     farm = make_farm()
     with farm.client() as http:
-        assert http.get("/health").json() == {"status": "ok"}
+        assert http.get("/health").json() == {"status": "ok", "redis": "ok"}
         ready = http.get("/ready")
     assert ready.status_code == 200
     assert ready.json()["providers_served"] == ["p-claude", "p-gemini", "p-ollama", "p-openai"]

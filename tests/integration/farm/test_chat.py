@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.integration.farm.conftest import four_providers
 from tests.support.farm import FarmFactory
 
 pytestmark = pytest.mark.integration
@@ -25,8 +26,10 @@ def test_answer_is_openai_shaped_and_says_who_served_it(make_farm: FarmFactory) 
     assert body["choices"][0]["message"] == {
         "role": "assistant",
         "content": f"sim:{provider}/{model}: hello there",
+        "refusal": None,  # as OpenAI sends it
     }
     assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["choices"][0]["logprobs"] is None
     assert body["usage"]["total_tokens"] == (
         body["usage"]["prompt_tokens"] + body["usage"]["completion_tokens"]
     )
@@ -76,3 +79,21 @@ def test_pinned_model_does_not_fail_over_unless_asked(make_farm: FarmFactory) ->
     assert fallback.status_code == 200
     assert fallback.headers["x-relay-provider"] != "p-openai"
     assert fallback.headers["x-relay-attempts"] == "2"
+
+
+def test_a_pinned_model_with_fallback_stays_first_while_it_can_serve(
+    make_farm: FarmFactory,
+) -> None:
+    """Fallback is for when the named target cannot serve, not for spreading load: its
+    shrinking headroom must not rank the others ahead of it (issue 14, item 6)."""
+    farm = make_farm(lambda url: four_providers(url, rpm=100))
+    with farm.client() as http:
+        served = [
+            http.post(
+                "/v1/chat/completions",
+                json=ask(f"q{i}", "p-openai/p-openai-m"),
+                headers={"X-Relay-Fallback": "any"},
+            ).headers["x-relay-provider"]
+            for i in range(12)
+        ]
+    assert served == ["p-openai"] * 12

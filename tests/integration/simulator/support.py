@@ -51,6 +51,23 @@ CONFIG = SimConfig.model_validate(
             entry("busy", "openai", latency_ms=100, jitter_ms=50),
             entry("inflight", "openai", latency_ms=300),
             entry("mixed", "openai", error_rate=0.5),
+            # realistic providers (test_realistic.py)
+            entry("olt", "openai", latency_median_ms=5, ms_per_output_token=1, chunk_chars=8),
+            entry("tpm-reserve", "openai", tpm=100),
+            entry("tpm-usage", "openai", tpm=100, tpm_counting="usage"),
+            entry("tpm-usage-long", "openai", tpm=100, tpm_counting="usage"),
+            entry("hidden", "openai", rpm=600, tpm=60_000, window_s=1),
+            entry("c-rpm", "openai", rpm=120, tpm=1_000_000, window_s=1),
+            entry("c-tpm", "openai", rpm=600, tpm=1200, window_s=1),
+            entry("c-rpd", "openai", rpm=600, rpd=3, window_s=1),
+            entry("c-conc", "openai", rpm=60_000, concurrency=2, latency_ms=20, window_s=1),
+            entry(
+                "c-model",
+                "openai",
+                rpm=600,
+                window_s=1,
+                models=[{"id": "m1", "rpm": 60}, {"id": "m2"}],
+            ),
         ],
     }
 )

@@ -162,14 +162,26 @@ async def test_a_cancelled_stream_stops_and_a_taken_one_is_left_alone(
     hub = RedisStreams(redis, prefix)
     first = hub.open(env.id)
     assert await first.write(b"{}") is Written.ok
-    await redis.set(cancel_key(prefix, env.id), b"1")
-    assert await first.write(b"{}") is Written.cancelled
     # A second writer (a redelivered task) finds the stream taken and writes nothing.
     second = hub.open(env.id)
     assert await second.write(b"{}") is Written.taken
-    assert await redis.xlen(stream_key(prefix, env.id)) == 2
+    await redis.set(cancel_key(prefix, env.id), b"1")
+    assert await first.write(b"{}") is Written.cancelled  # and nothing is written
+    assert await redis.xlen(stream_key(prefix, env.id)) == 1
+    # The client left: the stream is deleted, not ended (nobody would read it).
+    await hub.finish(env.id, Reply(id=env.id, ok=False))
+    assert not await redis.exists(stream_key(prefix, env.id))
+
+
+async def test_a_stream_that_is_not_cancelled_ends_with_its_error(
+    redis: Redis, prefix: str
+) -> None:
+    env = envelope()
+    hub = RedisStreams(redis, prefix)
+    assert await hub.open(env.id).write(b"{}") is Written.ok
     await hub.finish(env.id, Reply(id=env.id, ok=False))
     assert ERROR in (await read_entries(redis, stream_key(prefix, env.id)))[-1][1]
+    assert 0 < await redis.ttl(stream_key(prefix, env.id)) <= 600
 
 
 def call(ok: bool = True, error: type[RelayError] | None = None, owner: str = "k1") -> CallRecord:

@@ -16,20 +16,34 @@ from relay_core.batch.store.record import to_object
 from relay_core.dispatch.envelope import Reply
 from relay_core.errors import InvalidRequest, NoProviderAvailable, UpstreamBadRequest
 from relay_core.routing.targets import Selection
+from relay_core.schemas.chat import ChatCompletion
 
 
 def test_a_success_is_an_openai_output_line() -> None:
-    reply = Reply(id="r1", ok=True, body={"id": "up-1", "object": "chat.completion"})
-    is_output, line = split(success("q1", "req-1", reply))
+    completion = ChatCompletion.model_validate({"id": "chatcmpl-up1", "model": "m", "choices": []})
+    reply = Reply(id="r1", ok=True, completion=completion)
+    is_output, line = split(success("q1", "batch_1:0:ab", reply))
     data = orjson.loads(line)
     assert is_output and set(data) == {"id", "custom_id", "response", "error"}
     assert data["id"].startswith("batch_req_") and data["custom_id"] == "q1"
     assert data["response"] == {
         "status_code": 200,
-        "request_id": "req-1",
-        "body": {"id": "req-1", "object": "chat.completion"},
+        "request_id": "batch_1:0:ab",
+        "body": completion.model_dump(mode="json", exclude_none=True),
     }
+    assert data["response"]["body"]["id"] == "chatcmpl-up1"  # the completion's own id
     assert data["error"] is None
+
+
+def test_a_success_body_id_is_in_openais_chatcmpl_form() -> None:
+    """An upstream id in another form (Mistral's bare hex, a server's own) becomes a fresh
+    ``chatcmpl-…`` id, never Relay's line id (issue 14, item 8)."""
+    for upstream_id in ("3f2a9c", None):
+        body = {"model": "m", "choices": []} | ({} if upstream_id is None else {"id": upstream_id})
+        reply = Reply(id="r1", ok=True, completion=ChatCompletion.model_validate(body))
+        data = orjson.loads(split(success("q1", "batch_1:0:ab", reply))[1])
+        assert data["response"]["body"]["id"].startswith("chatcmpl-")
+        assert data["response"]["body"]["id"] != "chatcmpl-"
 
 
 def test_a_refusal_keeps_the_providers_status_and_body() -> None:

@@ -116,6 +116,21 @@ def test_credential_headers_are_refused_and_never_echoed() -> None:
     assert "SECRET123" not in line
 
 
+def test_openai_compatibility_flags_load_on_openai_providers() -> None:
+    catalogue = load(
+        with_groq(**{"limits:": "max_tokens_only: true\n    single_choice: true\n    limits:"})
+    )
+    groq = catalogue.providers[0]
+    assert groq.max_tokens_only and groq.single_choice
+
+
+@pytest.mark.parametrize("flag", ["max_tokens_only", "single_choice"])
+def test_openai_compatibility_flags_are_refused_on_other_families(flag: str) -> None:
+    line = only_problem(with_groq(**{"api: openai": f"api: anthropic\n    {flag}: true"}))
+    assert f"{flag} applies to api: openai providers only" in line
+    assert "Fix: remove it" in line
+
+
 # ---- duplicates ------------------------------------------------------------------------------
 
 

@@ -175,6 +175,12 @@ def build(
     return Farm(providers, chosen, **kwargs)
 
 
+def answer(reply: Reply) -> dict[str, Any]:
+    """A reply's completion as the API answers it."""
+    assert reply.completion is not None, reply
+    return reply.completion.model_dump(mode="json", exclude_none=True)
+
+
 def done(outcome: Outcome) -> Reply:
     assert isinstance(outcome, Done), outcome
     return outcome.reply

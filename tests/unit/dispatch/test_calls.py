@@ -20,6 +20,7 @@ from tests.unit.dispatch.support import (
     KEY,
     MODEL,
     BrokenSink,
+    answer,
     build,
     done,
     forward,
@@ -44,14 +45,16 @@ async def test_success_is_done_with_the_reply_fields(
     assert reply.ok and reply.error is None
     assert (reply.id, reply.provider, reply.model, reply.attempts) == ("env-1", "a", MODEL, 1)
     assert reply.queue_wait_s == pytest.approx(ENQUEUED_AGO_S)
-    assert reply.body is not None
-    assert reply.body["model"] == MODEL
-    assert reply.body["choices"][0]["message"] == {
+    assert reply.completion is not None
+    assert answer(reply)["model"] == MODEL
+    assert answer(reply)["choices"][0]["message"] == {
         "role": "assistant",
         "content": "sim:a/m1: Hello",
+        "refusal": None,  # OpenAI's nulls are kept (issue 14, item 8)
     }
+    assert answer(reply)["choices"][0]["logprobs"] is None
     usage = {"prompt_tokens": 2, "completion_tokens": 4, "total_tokens": 6}
-    assert reply.body["usage"] == usage
+    assert answer(reply)["usage"] == usage
     # The TPM bucket was debited by the estimate, then corrected to the real 6 tokens.
     (tpm,) = [lv for lv in (await farm.peek("a")).levels if lv.reason is Reason.tpm]
     assert tpm.limit - tpm.available == pytest.approx(6)

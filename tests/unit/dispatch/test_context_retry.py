@@ -16,8 +16,9 @@ import pytest
 from relay_core.catalogue.models import Limits, ModelConfig, ProviderConfig
 from relay_core.dispatch.envelope import Kind
 from relay_core.errors import RelayError
+from relay_core.schemas.chat import ChatCompletionRequest
 from relay_sim import SimConfig, SimServer
-from tests.unit.dispatch.support import MODEL, build, done, forward
+from tests.unit.dispatch.support import MODEL, answer, build, done, forward
 
 WINDOW = 400
 
@@ -66,7 +67,11 @@ async def test_the_upstream_count_trims_and_retries_once(
 ) -> None:
     farm = build(http, [_config(dense)])
     env = farm.envelope("dense").model_copy(
-        update={"request": {"model": "chat", "messages": _conversation()}}
+        update={
+            "request": ChatCompletionRequest.model_validate(
+                {"model": "chat", "messages": _conversation()}
+            )
+        }
     )
     again = forward(await farm.visit(env)).envelope
     assert again.index == 0 and again.token_scale is not None and again.token_scale > 2
@@ -78,8 +83,8 @@ async def test_the_upstream_count_trims_and_retries_once(
     )
     reply = done(await farm.visit(again))
     assert reply.ok, reply.error
-    assert reply.body is not None
-    assert reply.body["usage"]["prompt_tokens"] <= WINDOW  # as the upstream counted it
+    assert reply.completion is not None
+    assert answer(reply)["usage"]["prompt_tokens"] <= WINDOW  # as the upstream counted it
 
 
 async def test_a_second_refusal_reaches_the_client_with_its_code_and_param(

@@ -10,6 +10,7 @@ from relay_core.dispatch.envelope import Kind
 from relay_core.schemas.chat import Message
 from relay_sim import SimServer
 from tests.unit.dispatch.support import (
+    answer,
     build,
     done,
     forward,
@@ -62,11 +63,11 @@ async def test_an_answer_without_usage_gets_a_marked_capped_estimate() -> None:
     async with mock_client(no_usage) as client:
         farm = build(client, [provider_config("a", "https://a.example.com/v1")])
         env = farm.envelope("a", text="hi", message_tokens=[9])
-        env.request["max_tokens"] = 5
+        env.request.max_tokens = 5
         reply = done(await farm.visit(env))
 
-    assert reply.ok and reply.body is not None
-    usage = reply.body["usage"]
+    assert reply.ok and reply.completion is not None
+    usage = answer(reply)["usage"]
     assert usage == {
         "prompt_tokens": 3 + 9,
         "completion_tokens": 5,  # eight words, capped at max_tokens

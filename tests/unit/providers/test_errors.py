@@ -264,3 +264,31 @@ async def test_the_key_never_shows_in_transport_errors(connect, family):
     error = await _raises(provider, "complete", UpstreamUnavailable)
     assert SECRET not in str(error)
     assert SECRET not in repr(error)
+
+
+TRACEBACK = (
+    "Traceback (most recent call last):\n"
+    '  File "/usr/lib/python3/site-packages/llama_cpp/server/app.py", line 312, in create\n'
+    '  File "C:\\Program Files\\llama\\llama_chat_format.py", line 88, in chat\n'
+    "KeyError: 'schema' (model C:\\models\\smol.gguf, cache /var/cache/llama)"
+)
+LEAKS = ("/usr/lib", "site-packages", "Program Files", "C:\\", "smol.gguf", "/var/cache")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+async def test_an_upstreams_file_paths_never_show(connect, mode, family):
+    """A server's traceback in its 500: message and kept body say ``[path]`` instead."""
+    body = {"error": {"message": TRACEBACK, "type": "server_error"}}
+    provider, _ = connect(family, lambda _: json_response(500, body))
+    error = await _raises(provider, mode, UpstreamUnavailable)
+    assert "[path]" in error.message and "KeyError: 'schema'" in error.message
+    for text in (error.message, error.upstream_body or "", error.to_info().model_dump_json()):
+        for leak in LEAKS:
+            assert leak not in text, (leak, text)
+
+
+async def test_a_plain_text_traceback_body_is_scrubbed_too(connect, mode):
+    provider, _ = connect("openai", lambda _: httpx.Response(500, text=TRACEBACK))
+    error = await _raises(provider, mode, UpstreamUnavailable)
+    assert error.upstream_body is not None and "[path]" in error.upstream_body
+    assert not any(leak in error.upstream_body for leak in LEAKS)

@@ -5,7 +5,7 @@ import json
 import httpx
 import pytest
 
-from relay_core.errors import UpstreamMalformed, UpstreamQuotaExhausted
+from relay_core.errors import InvalidRequest, UpstreamMalformed, UpstreamQuotaExhausted
 from relay_core.schemas.chat import ChatCompletionRequest, FunctionCall, Message, ToolCall
 from tests.unit.providers.support import (
     RICH_MESSAGES,
@@ -212,3 +212,97 @@ async def test_request_carries_the_provider_timeout(connect):
     await provider.complete(request(), "m")
     assert seen[0]["read"] == 12.5
     assert seen[0]["connect"] == 5.0
+
+
+# --- Servers that implement less than OpenAI does (issue 14, item 8) ---
+
+
+async def test_max_completion_tokens_goes_as_max_tokens_to_a_max_tokens_only_server(connect):
+    provider, upstream = connect("openai", _answer("completion.json"), max_tokens_only=True)
+    await provider.complete(request(max_completion_tokens=5), "m")
+    body = upstream.body()
+    assert body["max_tokens"] == 5 and "max_completion_tokens" not in body
+    # Both set: OpenAI's newer spelling wins (as Relay's own output cap reads it).
+    await provider.complete(request(max_completion_tokens=5, max_tokens=50), "m")
+    assert upstream.body()["max_tokens"] == 5 and "max_completion_tokens" not in upstream.body()
+    await provider.complete(request(max_tokens=7), "m")
+    assert upstream.body()["max_tokens"] == 7
+
+
+async def test_max_completion_tokens_goes_through_unchanged_by_default(connect):
+    provider, upstream = connect("openai", _answer("completion.json"))
+    await provider.complete(request(max_completion_tokens=5), "m")
+    body = upstream.body()
+    assert body["max_completion_tokens"] == 5 and "max_tokens" not in body
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_several_choices_are_refused_by_a_single_choice_server(connect, streamed):
+    provider, upstream = connect("openai", _answer("completion.json"), single_choice=True)
+    with pytest.raises(InvalidRequest) as caught:
+        if streamed:
+            await collect(provider, request(n=3, stream=True))
+        else:
+            await provider.complete(request(n=3), "m")
+    assert caught.value.param == "n" and "one choice" in caught.value.message
+    assert upstream.requests == []  # refused before anything was sent
+    await provider.complete(request(n=1), "m")  # n: 1 asks for nothing more
+    assert upstream.body()["n"] == 1
+
+
+async def test_several_choices_go_through_by_default(connect):
+    provider, upstream = connect("openai", _answer("completion.json"))
+    await provider.complete(request(n=3), "m")
+    assert upstream.body()["n"] == 3
+
+
+REPEATED_TOOL_IDS = "".join(
+    "data: "
+    + json.dumps(
+        {
+            "id": "c",
+            "model": "m",
+            "created": 1,
+            "choices": [{"index": 0, "delta": {"tool_calls": calls}, "finish_reason": None}],
+        }
+    )
+    + "\n\n"
+    for calls in (
+        [{"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather"}}],
+        [
+            {
+                "index": 0,
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '{"city":'},
+            }
+        ],
+        [
+            {
+                "index": 0,
+                "id": "call_1",
+                "type": "function",
+                "function": {"name": "get_weather", "arguments": '"Paris"}'},
+            },
+            {"index": 1, "id": "call_2", "type": "function", "function": {"name": "get_"}},
+        ],
+        [{"index": 1, "function": {"name": "time", "arguments": "{}"}}],
+    )
+)
+
+
+async def test_streamed_tool_call_ids_and_names_come_once_per_call(connect):
+    """A server repeating id/type/name on every delta (LangChain would build
+    ``get_weatherget_weather``): later deltas carry the index and arguments only."""
+    provider, _ = connect("openai", lambda _: stream_response(REPEATED_TOOL_IDS))
+    chunks, _ = await collect(provider, request(tools=[WEATHER_TOOL]))
+    calls = [tc for c in chunks for tc in c.choices[0].delta.tool_calls or []]
+    sent = [tc.model_dump(exclude_none=True) for tc in calls]
+    assert sent == [
+        {"index": 0, "id": "call_1", "type": "function", "function": {"name": "get_weather"}},
+        {"index": 0, "function": {"arguments": '{"city":'}},
+        {"index": 0, "function": {"arguments": '"Paris"}'}},
+        {"index": 1, "id": "call_2", "type": "function", "function": {"name": "get_"}},
+        # a name that is not a repeat is a fragment of it: sent on
+        {"index": 1, "function": {"name": "time", "arguments": "{}"}},
+    ]

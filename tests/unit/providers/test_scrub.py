@@ -9,6 +9,7 @@ from relay_core.providers._scrub import (
     HeldText,
     answer_secret,
     scrub_body,
+    scrub_paths,
     scrub_value,
 )
 
@@ -54,3 +55,35 @@ def test_held_text_scrubs_a_key_split_anywhere_and_holds_no_more_than_it_must() 
 def test_short_keys_are_not_scrubbed_from_answers() -> None:
     assert answer_secret("ollama") is None and answer_secret(None) is None
     assert answer_secret(KEY) == KEY
+
+
+def test_file_paths_are_scrubbed_api_paths_and_urls_are_kept() -> None:
+    cases = {
+        'File "/usr/lib/python3/site-packages/llama_cpp/server/app.py", line 312': (
+            'File "[path]", line 312'
+        ),
+        'File "C:\\Program Files\\Python311\\Lib\\llama.py", line 3': 'File "[path]", line 3',
+        "error at C:\\Users\\bob\\server.py boom": "error at [path] boom",
+        "at D:/work/llama/run.py": "at [path]",
+        "share \\\\fileserver\\models\\smol.gguf": "share [path]",
+        "model /models/smollm2-135m.gguf not found; see /opt/llama": (
+            "model [path] not found; see [path]"
+        ),
+        "open /tmp/x: no such file": "open [path]: no such file",
+    }
+    for text, scrubbed in cases.items():
+        assert scrub_paths(text) == scrubbed, text
+    for kept in (
+        "Invalid URL (POST /v1/chat/completions)",
+        "see https://api.groq.com/openai/v1/models.json or /v1/models",
+        "1/2.5 of the budget, and/or later; ratio 3/4",
+        "plain text",
+    ):
+        assert scrub_paths(kept) == kept
+
+
+def test_a_body_without_paths_or_key_is_returned_as_it_came() -> None:
+    body = '{"error":  {"message": "busy", "path": "/v1/chat/completions"}}'
+    assert scrub_body(body, None) is body
+    scrubbed = orjson.loads(scrub_body('{"e": ["/usr/lib/x.py", {"f": "/home/a/b"}]}', None))
+    assert scrubbed == {"e": ["[path]", {"f": "[path]"}]}

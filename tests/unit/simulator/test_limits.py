@@ -105,3 +105,33 @@ def test_clear_empties_every_window():
     limits.take(1, T0)
     limits.clear()
     assert limits.check(1, T0) is None
+
+
+def test_a_hidden_limit_refuses_at_its_share_while_stating_the_published_figure():
+    limits = LimitSet(SimLimits(rpm=600, tpm=60_000, rpd=100), window_s=1.0, hidden_factor=0.6)
+    for _ in range(6):
+        assert limits.check(10, T0) is None
+        limits.take(10, T0)
+    rejection = limits.check(10, T0)
+    assert rejection is not None and rejection.what == "requests per 1s window (RPM)"
+    assert "Limit 10, Used 6, Requested 1" in rejection.message("model `m`")
+    snap = limits.snapshot(T0)
+    assert (snap.limit_requests, snap.remaining_requests) == (10, 4)
+    assert (snap.limit_tokens, snap.remaining_tokens) == (1000, 940)
+
+
+def test_a_hidden_daily_cap_refuses_at_its_share():
+    limits = LimitSet(SimLimits(rpd=10), hidden_factor=0.6)
+    for _ in range(6):
+        limits.take(1, T0)
+    rejection = limits.check(1, T0)
+    assert rejection is not None and rejection.limit == 10
+
+
+def test_usage_is_debited_from_the_token_budgets_only():
+    limits = LimitSet(SimLimits(rpm=10, tpm=100))
+    limits.take(5, T0)
+    limits.take_tokens(90, T0)
+    snap = limits.snapshot(T0)
+    assert (snap.remaining_requests, snap.remaining_tokens) == (9, 5)
+    assert limits.check(6, T0) is not None
