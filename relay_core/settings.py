@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     # Batches (docs/batch.md)
     batch_max_file_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
     batch_max_lines: int = Field(default=50_000, gt=0)
+    # The longest line (bytes) a batch input file may hold: refused at upload and validation,
+    # so no line costs a worker more than this to parse and count on a visit.
+    batch_max_line_bytes: int = Field(default=1024 * 1024, gt=0)
+    # Upstream attempts that failed (5xx, timeouts, garbage; not 429s) after which a batch
+    # line fails with its last upstream answer instead of retrying until the window ends.
+    batch_max_line_attempts: int = Field(default=8, gt=0)
     # The shortest completion_window accepted (OpenAI's is 24h; tests lower it).
     batch_min_window_s: float = Field(default=24 * 3600.0, gt=0)
     # A dispatched line with no sign of life for this long is re-enqueued by the sweeper.

@@ -2,7 +2,8 @@
 
 ``POST /v1/files`` parses the multipart body as it arrives and writes the file part straight to
 ``RELAY_STORAGE_DIR``: memory stays flat whatever the size, and going over
-``RELAY_BATCH_MAX_FILE_BYTES`` (200 MB) stops the upload with a 413. Files are visible only to
+``RELAY_BATCH_MAX_FILE_BYTES`` (200 MB) stops the upload with a 413, and a line over
+``RELAY_BATCH_MAX_LINE_BYTES`` (1 MiB) with a 400 naming it. Files are visible only to
 the gateway key that uploaded them (404 for any other).
 """
 
@@ -37,6 +38,7 @@ async def upload_file(request: Request, state: StateDep, owner: OwnerDep) -> Fil
         request.headers.get("content-type"),
         staging,
         state.settings.batch_max_file_bytes,
+        max_line_bytes=state.settings.batch_max_line_bytes,
     )
     purpose = upload.fields.get("purpose", "")
     if purpose != FilePurpose.batch.value:

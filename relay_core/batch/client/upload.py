@@ -2,7 +2,8 @@
 
 The body is parsed as it arrives (python-multipart's streaming parser): the ``file`` part is
 written to a temporary file next to its final place, the small fields (``purpose``) are kept,
-and nothing is ever held whole in memory. Going over ``max_bytes`` stops the upload at once.
+and nothing is ever held whole in memory. Going over ``max_bytes``, or a line of the file going
+over ``max_line_bytes`` (newline not counted), stops the upload at once.
 """
 
 from __future__ import annotations
@@ -51,11 +52,20 @@ class _Part:
 class _Receiver:
     """python-multipart callbacks: routes each part's bytes to the file or to a field."""
 
-    def __init__(self, upload: Upload, out: BinaryIO, max_bytes: int, file_field: str) -> None:
+    def __init__(
+        self,
+        upload: Upload,
+        out: BinaryIO,
+        max_bytes: int,
+        file_field: str,
+        max_line_bytes: int | None = None,
+    ) -> None:
         self.upload = upload
         self.out = out
         self.max_bytes = max_bytes
         self.file_field = file_field
+        self.max_line_bytes = max_line_bytes
+        self.line_bytes = 0  # of the file's line being received, so far
         self.part = _Part()
         self.seen_file = False
 
@@ -98,9 +108,39 @@ class _Receiver:
                 f"The file is larger than the {self.max_bytes // (1024 * 1024)} MB allowed.",
                 param=self.file_field,
             )
+        if self.max_line_bytes is not None:
+            self._check_lines(chunk, self.max_line_bytes)
         self.upload.newlines += chunk.count(b"\n")
         self.upload.ends_with_newline = chunk.endswith(b"\n")
         self.out.write(chunk)
+
+    def _check_lines(self, chunk: bytes, limit: int) -> None:
+        """Refuse the file once one of its lines is over ``limit``; a chunk's lines are
+        looked at one by one only when the chunk could hold such a line whole."""
+        before = self.upload.newlines  # the lines that ended before this chunk
+        first = chunk.find(b"\n")
+        if first < 0:
+            self.line_bytes += len(chunk)
+            if self.line_bytes > limit:
+                raise self._too_long(before + 1, limit)
+            return
+        if self.line_bytes + first > limit:
+            raise self._too_long(before + 1, limit)
+        last = chunk.rfind(b"\n")
+        if last - first - 1 > limit:
+            for k, line in enumerate(chunk[first + 1 : last].split(b"\n")):
+                if len(line) > limit:
+                    raise self._too_long(before + 2 + k, limit)
+        self.line_bytes = len(chunk) - last - 1
+        if self.line_bytes > limit:
+            raise self._too_long(before + chunk.count(b"\n") + 1, limit)
+
+    def _too_long(self, n: int, limit: int) -> InvalidRequest:
+        return InvalidRequest(
+            f"Line {n} of the file is longer than the {limit:,} bytes a batch line may hold "
+            "(RELAY_BATCH_MAX_LINE_BYTES).",
+            param=self.file_field,
+        )
 
     def on_part_end(self) -> None:
         if self.part.name and self.part.name != self.file_field:
@@ -123,14 +163,17 @@ async def receive_upload(
     dest: Path,
     max_bytes: int,
     file_field: str = "file",
+    *,
+    max_line_bytes: int | None = None,
 ) -> Upload:
     """Stream a multipart body to ``dest`` (its file part); the partial file is removed on
-    any error. Raises :class:`InvalidRequest` when there is no file part."""
+    any error. Raises :class:`InvalidRequest` when there is no file part, or when a line of
+    the file is over ``max_line_bytes``."""
     boundary = boundary_of(content_type)
     upload = Upload(path=dest)
     try:
         with _open(dest) as out:
-            receiver = _Receiver(upload, out, max_bytes, file_field)
+            receiver = _Receiver(upload, out, max_bytes, file_field, max_line_bytes)
             callbacks = {
                 name: getattr(receiver, name)
                 for name in (

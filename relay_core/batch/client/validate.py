@@ -1,17 +1,20 @@
 """Validate a whole batch input file in one pass, and index its lines.
 
-The file is read line by line (never whole); each line is checked (:mod:`relay_core.batch.lines`),
-its ``custom_id`` must be unique, and its model must be one Relay routes (checked once per
-distinct selection). The result is the line index the feeder dispatches from — byte offsets
-into the file, so a line's body is read only when it is sent — or the errors, OpenAI-style
-(``{code, message, line, param}``), at most :data:`MAX_ERRORS` of them.
+The file is read line by line (never whole, and never a line over ``max_line_bytes`` whole:
+such a line is refused by its length alone, unparsed); each line is checked
+(:mod:`relay_core.batch.lines`), its ``custom_id`` must be unique, and its model must be one
+Relay routes (checked once per distinct selection). The result is the line index the feeder
+dispatches from — byte offsets into the file, so a line's body is read only when it is sent —
+or the errors, OpenAI-style (``{code, message, line, param}``), at most :data:`MAX_ERRORS` of
+them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from relay_core.batch.lines import CheckedLine, LineRef, check_line
 from relay_core.batch.models import BatchError, Endpoint
@@ -19,6 +22,8 @@ from relay_core.errors import ModelNotFound, RelayError
 from relay_core.routing.targets import Selection
 
 MAX_ERRORS = 100
+DEFAULT_MAX_LINE_BYTES = 1024 * 1024  # RELAY_BATCH_MAX_LINE_BYTES
+_SKIP = 64 * 1024  # an over-long line is skipped this many bytes at a time
 
 # Raises ModelNotFound / InvalidRequest when no enabled provider serves the selection.
 RouteCheck = Callable[[Selection], object]
@@ -57,6 +62,29 @@ def _route_error(exc: RelayError, n: int, route: Selection) -> BatchError:
     return BatchError(code=code, message=f"Line {n}: {exc.message}", line=n, param=param)
 
 
+def too_long(n: int, limit: int) -> str:
+    """What to say of line ``n`` when it is over ``limit`` bytes (newline not counted)."""
+    return (
+        f"Line {n} is longer than the {limit:,} bytes a batch line may hold "
+        "(RELAY_BATCH_MAX_LINE_BYTES)."
+    )
+
+
+def _lines(f: BinaryIO, limit: int) -> Iterator[tuple[bytes | None, int]]:
+    """Each line of ``f`` (None for one longer than ``limit`` bytes without its newline,
+    which is skipped, never held whole) and its size in the file, newline included."""
+    while raw := f.readline(limit + 1):
+        if raw.endswith(b"\n") or len(raw) <= limit:
+            yield raw, len(raw)
+            continue
+        size = len(raw)
+        while rest := f.readline(_SKIP):
+            size += len(rest)
+            if rest.endswith(b"\n"):
+                break
+        yield None, size
+
+
 def scan_file(
     path: Path,
     endpoint: Endpoint,
@@ -64,6 +92,7 @@ def scan_file(
     max_lines: int,
     check_route: RouteCheck,
     default_model: str | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Scan:
     """Check every line of ``path``; blank lines are skipped (they are not requests)."""
     scan = Scan()
@@ -71,9 +100,9 @@ def scan_file(
     seen: set[str] = set()
     offset, n = 0, 0
     with path.open("rb") as f:
-        for raw in f:
-            start, offset = offset, offset + len(raw)
-            if not raw.strip():
+        for raw, size in _lines(f, max_line_bytes):
+            start, offset = offset, offset + size
+            if raw is not None and not raw.strip():
                 continue
             n += 1
             if n > max_lines:
@@ -85,9 +114,15 @@ def scan_file(
                     )
                 )
                 break
-            problem = _check(
-                raw, n, endpoint=endpoint, default_model=default_model, seen=seen, routes=routes
-            )
+            problem: tuple[CheckedLine, int] | BatchError
+            if raw is None:
+                problem = BatchError(
+                    code="invalid_request", message=too_long(n, max_line_bytes), line=n
+                )
+            else:
+                problem = _check(
+                    raw, n, endpoint=endpoint, default_model=default_model, seen=seen, routes=routes
+                )
             if isinstance(problem, BatchError):
                 scan.errors.append(problem)
                 if len(scan.errors) >= MAX_ERRORS:
@@ -95,7 +130,7 @@ def scan_file(
                 continue
             checked, route_index = problem
             seen.add(checked.custom_id)
-            scan.refs.append(LineRef(start, len(raw), route_index, checked.custom_id))
+            scan.refs.append(LineRef(start, size, route_index, checked.custom_id))
     if n == 0:
         scan.errors.append(BatchError(code="empty_file", message="The file has no requests."))
     scan.routes = list(routes.index)

@@ -3,19 +3,33 @@
 Before a visit: a line whose ``custom_id`` is already recorded (a redelivery, or a late
 duplicate the sweeper re-sent) is dropped; so is a line of a batch that is finalizing or final,
 or whose window has ended (the expiry writes it as ``batch_expired``); a line of a cancelling
-batch is recorded as ``batch_cancelled`` without being run. During it: the line waits for its
-token here, not inside the limiter, and stands aside while an interactive request waits for the
-same provider (:mod:`relay_core.dispatch.priority`). After it: a final outcome is
-recorded once per ``custom_id`` (``record.lua``); a line handed back to a queue renews its
-sign of life, so the sweeper leaves it alone; and a line every candidate refuses for good (the
-provider does not have the model, refuses the key or the request, or its adapter cannot send
-a field of it) fails now instead of backing off until the window ends.
+batch is recorded without being run, as ``batch_cancelled`` or, if it ran before, with its last
+failure. During it: the line waits for its token here, not inside the limiter, and stands
+aside while an interactive request waits for the same provider
+(:mod:`relay_core.dispatch.priority`); and its sign of life in ``:inflight`` is renewed as the
+visit starts and every quarter of ``RELAY_BATCH_LINE_TIMEOUT_S`` while it runs
+(:class:`Beats`), so the sweeper never re-sends a line whose visit is only slow. After it: a
+final outcome is recorded once per ``custom_id`` (``record.lua``); a line handed back to a
+queue renews its sign of life, so the sweeper leaves it alone; a line every candidate refuses
+for good (the provider does not have the model, refuses the key or the request, or its
+adapter cannot send a field of it) fails now instead of backing off until the window ends; and
+a failed upstream attempt (a 5xx, a timeout, an answer that is not one; not a 429) is counted
+per line in Redis, so that after ``RELAY_BATCH_MAX_LINE_ATTEMPTS`` of them, however many
+redeliveries and re-sends they took, the line fails with its last upstream answer. That last
+failure is kept too: a line that ran but never finished (cancelled, expired) shows it in the
+error file rather than a "not executed".
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator
+
+from redis.exceptions import RedisError
 
 from relay_core.batch.models import BatchStatus
 from relay_core.batch.run.feeder import line_index
@@ -29,15 +43,21 @@ from relay_core.errors import (
     ErrorInfo,
     GatewayTimeout,
     InvalidRequest,
+    RateLimited,
     UpstreamAuthError,
     UpstreamBadRequest,
+    UpstreamError,
     UpstreamModelNotFound,
+    UpstreamQuotaExhausted,
 )
 
 Visit = Callable[[Envelope], Awaitable[Outcome]]
+log = logging.getLogger("relay.batch")
 
 # Failures that another try of the same candidate will not fix within a batch's window.
 FOR_GOOD = (UpstreamModelNotFound, UpstreamAuthError, UpstreamBadRequest, InvalidRequest)
+# The provider's pacing, not a failure of the line: never counted against its attempts.
+PACING = (RateLimited, UpstreamQuotaExhausted)
 # A try of a line waits in place for a token at most this long (the executor's own wait).
 TRY_S = 0.05
 _IN_PROGRESS = BatchStatus.in_progress.value.encode()
@@ -74,6 +94,47 @@ def refused_for_good(env: Envelope) -> ErrorInfo | None:
     return None
 
 
+class Beats:
+    """The sign of life of the lines this worker is visiting: while any visit runs, one loop
+    renews them all every quarter of the line timeout, in one round trip to Redis."""
+
+    def __init__(self, store: BatchStore, line_timeout_s: float) -> None:
+        self.store = store
+        self.line_timeout_s = line_timeout_s
+        self.every_s = line_timeout_s / 4
+        self._visiting: Counter[tuple[str, int]] = Counter()
+        self._task: asyncio.Task[None] | None = None
+
+    @contextlib.contextmanager
+    def visiting(self, batch_id: str, index: int) -> Iterator[None]:
+        line = (batch_id, index)
+        self._visiting[line] += 1
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._forever())
+        try:
+            yield
+        finally:
+            self._visiting[line] -= 1
+            if self._visiting[line] <= 0:
+                del self._visiting[line]
+
+    async def _forever(self) -> None:
+        while self._visiting:
+            await asyncio.sleep(self.every_s)
+            if not self._visiting:
+                return
+            try:
+                await self.store.renew(list(self._visiting), time.time() + self.line_timeout_s)
+            except RedisError:  # Redis blinked: the next beat comes well before the timeout
+                log.warning("renewing the batch lines being visited failed", exc_info=True)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
 class LineBooks:
     def __init__(
         self,
@@ -83,32 +144,40 @@ class LineBooks:
         line_timeout_s: float,
         hold_s: float,
         on_finished: Callable[[], None],
+        max_attempts: int = 8,
     ) -> None:
         self.store = store
         self.gate = gate
         self.line_timeout_s = line_timeout_s
         self.hold_s = hold_s  # longest a line waits for a token here before going back
         self.on_finished = on_finished
+        self.max_attempts = max_attempts  # failed upstream attempts before the line fails
+        self.beats = Beats(store, line_timeout_s)
 
     async def handle(self, env: Envelope, visit: Visit) -> Outcome:
         batch_id, custom_id = env.batch_id or "", env.custom_id or ""
+        index = line_index(env.id)
         keys = self.store.keys(batch_id)
         async with self.store.redis.pipeline(transaction=False) as pipe:
             pipe.hmget(keys.meta, ["status", "closing"])
             pipe.hexists(keys.results, custom_id)
-            (status, closing), seen = await pipe.execute()
+            pipe.hget(keys.last, str(index))
+            # Its visit starts: a sign of life (if it is still in flight), in the same trip.
+            pipe.zadd(keys.inflight, {str(index): time.time() + self.line_timeout_s}, xx=True)
+            (status, closing), seen, last, _ = await pipe.execute()
         skip = Done(Reply(id=env.id, ok=False))
         if seen or closing:
             return skip
-        if status == _CANCELLING:
-            await self._record(env, dropped(custom_id, "batch_cancelled"), ok=False)
+        if status == _CANCELLING:  # a line that ran before keeps its last failure
+            await self._record(env, last or dropped(custom_id, "batch_cancelled"), ok=False)
             return skip
         if status != _IN_PROGRESS or time.time() >= env.deadline:
             return skip
-        try:
-            outcome = await self._visit(env, visit)
-        except ClientError as exc:  # the request itself is refused (e.g. a parameter)
-            outcome = Done(Reply(id=env.id, ok=False, error=exc.to_info()))
+        with self.beats.visiting(batch_id, index):
+            try:
+                outcome = await self._visit(env, visit)
+            except ClientError as exc:  # the request itself is refused (e.g. a parameter)
+                outcome = Done(Reply(id=env.id, ok=False, error=exc.to_info()))
         return await self._after(env, outcome)
 
     async def _visit(self, env: Envelope, visit: Visit) -> Outcome:
@@ -138,7 +207,9 @@ class LineBooks:
         """Record a final outcome (or renew a forwarded line's sign of life); the outcome the
         task acts on."""
         if isinstance(outcome, Forward):
-            given_up = refused_for_good(outcome.envelope)
+            given_up = refused_for_good(outcome.envelope) or await self._tried(
+                env, outcome.envelope
+            )
             if given_up is None:
                 due = time.time() + outcome.delay_s + self.line_timeout_s
                 await self.store.touch(env.batch_id or "", line_index(env.id), due)
@@ -162,6 +233,20 @@ class LineBooks:
             await self._record(env, line, ok=False, provider=reply.error.provider)
         # else: out of time; the expiry writes it as batch_expired
         return outcome
+
+    async def _tried(self, env: Envelope, forwarded: Envelope) -> ErrorInfo | None:
+        """Count the failed upstream attempt this visit made, if it made one (a 429 or a
+        spent quota is the provider's pacing, not counted); the failure to end the line with
+        once it has failed ``max_attempts`` times, else None."""
+        if forwarded.attempts <= env.attempts or not forwarded.failures:
+            return None
+        latest = forwarded.failures[-1]
+        if not latest.is_a(UpstreamError) or latest.is_a(*PACING):
+            return None
+        line = failure(env.custom_id or "", env.id, latest)
+        index = line_index(env.id)
+        count = await self.store.tried(env.batch_id or "", index, line, until=env.deadline)
+        return latest if count >= self.max_attempts else None
 
     async def _record(
         self,

@@ -2,9 +2,10 @@
 
 Runs under the batch's ``finalize`` lease, after a status move that stops new records
 (``in_progress → finalizing``, or ``cancelling`` with ``closing`` set), so the results it reads
-are the last. Lines are written in input order; a line without a result never ran and goes to
-the error file as ``batch_expired`` or ``batch_cancelled`` (counted as failed). The output file
-ids are derived from the batch id, so a finalize cut short by a dead worker is simply redone.
+are the last. Lines are written in input order; a line without a result goes to the error file
+(counted as failed) with its last failed attempt if it ran, else as ``batch_expired`` or
+``batch_cancelled``. The output file ids are derived from the batch id, so a finalize cut
+short by a dead worker is simply redone.
 
 When the files cannot be written (storage full or read-only, a path taken), nothing is lost:
 the results stay in Redis and the batch stays ``finalizing``. :func:`write_failed` says why in
@@ -98,7 +99,8 @@ async def finalize(
         finalize_failures=0,
     )
     if moved:  # the files hold the results now
-        await store.redis.delete(store.keys(batch_id).results, store.keys(batch_id).inflight)
+        k = store.keys(batch_id)
+        await store.redis.delete(k.results, k.inflight, k.tries, k.last)
     await store.retire(batch_id)
     return status
 
@@ -137,11 +139,17 @@ async def _write_all(
         if not raws:
             return missing
         refs = [LineRef.decode(r) for r in raws]
-        stored = await store.redis.hmget(keys.results, [r.custom_id for r in refs])
-        for ref, value in zip(refs, stored, strict=True):
+        stored: list[bytes | None] = [
+            None if v is None else _bytes(v)
+            for v in await store.redis.hmget(keys.results, [r.custom_id for r in refs])
+        ]
+        unfinished = [start + i for i, v in enumerate(stored) if v is None]
+        last = dict(zip(unfinished, await store.last_failures(batch_id, unfinished), strict=True))
+        for i, (ref, value) in enumerate(zip(refs, stored, strict=True)):
             if value is None:
                 missing += 1
-            found = dropped(ref.custom_id, missing_code) if value is None else _bytes(value)
+            # A line without a result shows its last failure if it ran, else why it did not.
+            found = value or last.get(start + i) or dropped(ref.custom_id, missing_code)
             is_output, line = split(found)
             (out if is_output else err).write(line)
         await asyncio.sleep(0)  # let the worker's other coroutines run between chunks

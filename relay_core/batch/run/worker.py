@@ -88,6 +88,7 @@ class BatchWorker:
             line_timeout_s=s.batch_line_timeout_s,
             hold_s=s.token_wait_max_s,
             on_finished=self._wake.set,
+            max_attempts=s.batch_max_line_attempts,
         )
 
     def resolve(self, sel: Selection) -> list[Target]:
@@ -99,6 +100,7 @@ class BatchWorker:
             path,
             endpoint,
             max_lines=self.settings.batch_max_lines,
+            max_line_bytes=self.settings.batch_max_line_bytes,
             check_route=self.resolve,
             default_model=default_model,
         )
@@ -141,6 +143,7 @@ class BatchWorker:
             job.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await job
+        await self.books.beats.aclose()
 
     async def tick(self) -> None:
         batches = []

@@ -9,6 +9,8 @@
 {p}:batch:{id}:results        one entry per finished custom_id (hash: "o"/"e" + JSON line)
 {p}:batch:{id}:inflight       dispatched lines (sorted set: index -> next sign of life due)
 {p}:batch:{id}:providers      per provider "name:ok" / "name:err" counts (hash)
+{p}:batch:{id}:tries          failed upstream attempts per line (hash: index -> count)
+{p}:batch:{id}:last           each such line's latest failure (hash: index -> "e" + JSON line)
 {p}:batch:{id}:lease:{what}   who validates / finalizes it now (string with a TTL)
 {p}:batches:{owner}           the owner's batches (sorted set: id -> created_at)
 {p}:batches:active            batches the workers must look after (set)
@@ -48,13 +50,21 @@ class BatchKeys:
     def providers(self) -> str:
         return f"{self.meta}:providers"
 
+    @property
+    def tries(self) -> str:
+        return f"{self.meta}:tries"
+
+    @property
+    def last(self) -> str:
+        return f"{self.meta}:last"
+
     def lease(self, what: str) -> str:
         return f"{self.meta}:lease:{what}"
 
     def all(self) -> list[str]:
         leases = [self.lease(w) for w in ("validate", "finalize")]
         fixed = [self.meta, self.lines, self.routes, self.results, self.inflight]
-        return [*fixed, self.providers, *leases]
+        return [*fixed, self.providers, self.tries, self.last, *leases]
 
 
 def file_key(prefix: str, file_id: str) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 
@@ -28,10 +28,17 @@ def new_batch_id() -> str:
 
 
 Args = list[str | int | float | bytes]
+# How long a line's attempt count outlives its batch's window (a late visit may write it after
+# the finalize removed it).
+KEEP_TRIES_S = 24 * 3600.0
 
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _raw(value: bytes | str | None) -> bytes | None:
+    return value.encode() if isinstance(value, str) else value
 
 
 def _script(name: str) -> str:
@@ -178,6 +185,36 @@ class BatchStore:
 
     async def touch(self, batch_id: str, index: int, due: float) -> None:
         await self.redis.zadd(self.keys(batch_id).inflight, {str(index): due}, xx=True)
+
+    async def renew(self, lines: Iterable[tuple[str, int]], due: float) -> None:
+        """Give lines being visited now a new sign-of-life due time, in one round trip (a
+        line no longer in flight, recorded meanwhile, is left out)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for batch_id, index in lines:
+                pipe.zadd(self.keys(batch_id).inflight, {str(index): due}, xx=True)
+            await pipe.execute()
+
+    async def tried(self, batch_id: str, index: int, last: bytes, *, until: float) -> int:
+        """Count one more failed upstream attempt of line ``index``, keeping ``last`` (its
+        error-file line) as the line's latest failure; the count so far. Both survive
+        redeliveries and re-sends; they go with the results at finalize (or after ``until``
+        plus a day, should a late visit write them after that)."""
+        k = self.keys(batch_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hincrby(k.tries, str(index), 1)
+            pipe.hset(k.last, str(index), last)
+            for key in (k.tries, k.last):
+                pipe.expireat(key, int(until + KEEP_TRIES_S))
+            count, *_ = await pipe.execute()
+        return int(count)
+
+    async def last_failures(self, batch_id: str, indices: Sequence[int]) -> list[bytes | None]:
+        """Each line's latest failed attempt (its error-file line), None for a line that
+        never failed upstream."""
+        if not indices:
+            return []
+        found = await self.redis.hmget(self.keys(batch_id).last, [str(i) for i in indices])
+        return [_raw(v) for v in found]
 
     async def refs(self, batch_id: str, indices: Sequence[int]) -> list[tuple[int, LineRef]]:
         key = self.keys(batch_id).lines

@@ -4,6 +4,7 @@ custom_id), stale (the sweeper's take), transitions, and a line's books around a
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,9 +23,9 @@ from relay_core.batch.store.store import BatchStore, NewBatch
 from relay_core.breaker import Breaker
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.dispatch.envelope import Candidate, Envelope, Kind, Reply
-from relay_core.dispatch.outcome import Done, Outcome
+from relay_core.dispatch.outcome import Done, Forward, Outcome
 from relay_core.dispatch.priority import Gate, Priority
-from relay_core.errors import UpstreamModelNotFound
+from relay_core.errors import RateLimited, RelayError, UpstreamModelNotFound, UpstreamUnavailable
 from relay_core.limits import Limiter
 from relay_core.limits import RedisBackend as LimitsRedis
 from relay_core.schemas.chat import ChatCompletion
@@ -309,3 +310,78 @@ async def test_interactive_requests_mark_themselves_only_while_a_batch_is_about(
     await worker.tick()  # the tick sees the batch: from now on the request is marked
     await worker.interactive(env, visit)
     assert seen == [False, True]
+
+
+def _failed_upstream(env: Envelope, exc: RelayError) -> Outcome:
+    """What a visit whose one upstream call failed hands back: the line, to try again."""
+    tried = env.model_copy(
+        update={"attempts": env.attempts + 1, "failures": [*env.failures, exc.to_info()]}
+    )
+    return Forward(tried, 1.0)
+
+
+async def test_failed_attempts_are_counted_per_line_across_redeliveries(
+    store: BatchStore,
+) -> None:
+    batch_id = await running(store, 1)
+    await store.claim(batch_id, now=time.time(), rate=10, burst=1, window=1, max_n=1, due=0)
+    books = LineBooks(
+        store,
+        Gate(Priority(store.redis, store.prefix, 3.0), no_wait),
+        line_timeout_s=60,
+        hold_s=2,
+        on_finished=lambda: None,
+        max_attempts=3,
+    )
+    down = UpstreamUnavailable(
+        "p answered 503", provider="p", model="m", upstream_status=503, upstream_body='{"e": 1}'
+    )
+    paced = RateLimited("slow down", provider="p", model="m", upstream_status=429)
+
+    async def visit(env: Envelope) -> Outcome:
+        return _failed_upstream(env, down)
+
+    async def rate_limited(env: Envelope) -> Outcome:
+        return _failed_upstream(env, paced)
+
+    # Every visit starts from a fresh envelope (attempts 0), as after a redelivery, a re-send
+    # by the sweeper or a worker's restart: the count lives in Redis, not in the envelope.
+    for _ in range(2):
+        assert isinstance(await books.handle(_env(batch_id), visit), Forward)
+        assert isinstance(await books.handle(_env(batch_id), rate_limited), Forward)  # pacing
+    assert not await store.redis.hexists(store.keys(batch_id).results, "c0")
+    last = await books.handle(_env(batch_id), visit)
+    assert isinstance(last, Done) and not last.reply.ok
+    is_output, line = split(await result(store, batch_id, "c0"))
+    assert not is_output
+    response = json.loads(line)["response"]
+    assert (response["status_code"], response["body"]) == (503, {"e": 1})
+    fields = await store.fields(batch_id)
+    assert fields is not None and fields["failed"] == "1"
+
+
+async def test_a_slow_visit_keeps_its_line_from_the_sweeper(store: BatchStore) -> None:
+    timeout = 1.0
+    batch_id = await running(store, 1)
+    now = time.time()
+    await store.claim(batch_id, now=now, rate=10, burst=1, window=1, max_n=1, due=now + timeout)
+    books = LineBooks(
+        store,
+        Gate(Priority(store.redis, store.prefix, 3.0), no_wait),
+        line_timeout_s=timeout,
+        hold_s=2,
+        on_finished=lambda: None,
+    )
+    swept: list[int] = []
+
+    async def slow(env: Envelope) -> Outcome:
+        """An upstream answering after three line timeouts, while the sweeper looks on."""
+        for _ in range(12):
+            await asyncio.sleep(timeout / 4)
+            swept.extend(await store.stale(batch_id, now=time.time(), due=0, max_n=5))
+        return _ok(env)
+
+    outcome = await books.handle(_env(batch_id), slow)
+    assert isinstance(outcome, Done) and outcome.reply.ok
+    assert swept == []  # never taken for a lost line while its visit ran
+    assert await store.redis.zcard(store.keys(batch_id).inflight) == 0

@@ -130,3 +130,22 @@ def test_scan_stops_at_the_line_cap_and_after_enough_errors(tmp_path: Path) -> N
 def test_an_empty_file_is_an_error(tmp_path: Path) -> None:
     scan = scan_file(write(tmp_path, b"\n\n"), CHAT, max_lines=10, check_route=_known)
     assert [e.code for e in scan.errors] == ["empty_file"]
+
+
+def test_a_line_over_the_size_cap_is_refused_unparsed(tmp_path: Path) -> None:
+    small = raw(line("a")) + b"\n"
+    big = raw(line("b", user="x" * 500)) + b"\n"
+    path = write(
+        tmp_path, small, big, b"{not json, but too long anyway" + b" " * 400 + b"\n", small
+    )
+    scan = scan_file(path, CHAT, max_lines=10, check_route=_known, max_line_bytes=len(small))
+    assert [(e.code, e.line, e.param) for e in scan.errors] == [
+        ("invalid_request", 2, None),
+        ("invalid_request", 3, None),  # by its size alone: never parsed
+        ("duplicate_custom_id", 4, "custom_id"),  # the scan went on after them
+    ]
+    assert scan.errors[0].message == (
+        f"Line 2 is longer than the {len(small):,} bytes a batch line may hold "
+        "(RELAY_BATCH_MAX_LINE_BYTES)."
+    )
+    assert [r.custom_id for r in scan.refs] == ["a"]

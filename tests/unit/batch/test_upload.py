@@ -67,3 +67,28 @@ async def test_bad_uploads_are_400s(tmp_path: Path, body: bytes, ctype: str) -> 
     with pytest.raises(InvalidRequest):
         await receive_upload(chunks(body, 64), ctype, dest, 4096)
     assert not dest.exists()
+
+
+@pytest.mark.parametrize("size", [1, 5, 64, 65536])
+@pytest.mark.parametrize(
+    ("content", "too_long"),
+    [
+        (b"12345\n1234\n12345", None),  # every line at most the limit (5), the last unended
+        (b"123456\n1\n", 1),
+        (b"1\n\n123\n123456\n12\n", 4),
+        (b"1\n22\n333\n123456", 4),  # the last line, without its newline
+    ],
+)
+async def test_a_line_over_the_limit_is_refused_naming_it(
+    tmp_path: Path, size: int, content: bytes, too_long: int | None
+) -> None:
+    dest = tmp_path / "f"
+    received = receive_upload(chunks(form(content), size), CTYPE, dest, 10_000, max_line_bytes=5)
+    if too_long is None:
+        assert (await received).bytes == len(content)
+        return
+    with pytest.raises(InvalidRequest) as caught:
+        await received
+    assert caught.value.message.startswith(f"Line {too_long} of the file is longer than the 5 ")
+    assert caught.value.param == "file"
+    assert not dest.exists()
