@@ -73,4 +73,5 @@ def send_envelope(app: Celery, prefix: str, env: Envelope, delay_s: float = 0.0)
         countdown=delay_s if delay_s > 0 else None,
         argsrepr=task_argsrepr(env),
         kwargsrepr="{}",
+        ignore_result=True,
     )

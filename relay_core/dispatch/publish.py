@@ -50,6 +50,8 @@ def task_message(env: Envelope, queue: str, delivery_tag: str | None = None) -> 
         "stamps": {},
     }
     properties: dict[str, object] = {
+        "argsrepr": headers["argsrepr"],  # kombu copies send_task's options here too
+        "kwargsrepr": "{}",
         "correlation_id": env.id,
         "reply_to": "",
         "delivery_mode": 2,
