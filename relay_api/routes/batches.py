@@ -113,13 +113,14 @@ async def get_batch(batch_id: str, state: StateDep, owner: OwnerDep) -> BatchObj
 @router.post("/v1/batches/{batch_id}/cancel")
 async def cancel_batch(batch_id: str, state: StateDep, owner: OwnerDep) -> BatchObject:
     store = batch_store(state)
-    fields = await store.owned(batch_id, owner)
+    batch = await store.owned(batch_id, owner)
     moved = await store.transition(
         batch_id, BatchStatus.cancelling, CANCELLABLE, cancelling_at=int(time.time())
     )
-    if not moved and fields["status"] not in (BatchStatus.cancelling, BatchStatus.cancelled):
+    if not moved and batch.status not in (BatchStatus.cancelling, BatchStatus.cancelled):
+        status = batch.status.value if batch.status else "gone"
         raise InvalidRequest(
-            f"Batch {batch_id} is {fields['status']} and can no longer be cancelled.",
+            f"Batch {batch_id} is {status} and can no longer be cancelled.",
             param="batch_id",
         )
     return await store.get(batch_id, owner)
@@ -136,9 +137,9 @@ async def batch_results(
     batch_id: str, state: StateDep, owner: OwnerDep, which: Which = Which.output
 ) -> Response:
     store = batch_store(state)
-    fields = await store.owned(batch_id, owner)
-    if BatchStatus(fields["status"]) in TERMINAL:
-        file_id = final_file(fields, which)
+    batch = await store.owned(batch_id, owner)
+    if batch.status in TERMINAL:
+        file_id = final_file(batch, which)
         if file_id is None:
             return Response(b"", media_type="application/jsonl")
         path = await file_store(state).content_path(file_id, owner)
@@ -151,14 +152,14 @@ async def retry_batch(
     batch_id: str, state: StateDep, owner: OwnerDep, body: RetryBatch | None = None
 ) -> BatchObject:
     store = batch_store(state)
-    fields = await store.owned(batch_id, owner)
-    record = await retry_input(store, file_store(state), fields)
+    batch = await store.owned(batch_id, owner)
+    record = await retry_input(store, file_store(state), batch)
     old = await store.get(batch_id, owner)
     create = CreateBatch(
         input_file_id=record.id,
         endpoint=old.endpoint,
         completion_window=(body.completion_window if body else None) or old.completion_window,
         metadata=(body.metadata if body else None) or old.metadata,
-        model=fields.get("default_model") or None,
+        model=batch.default_model,
     )
     return await _create(state, owner, create, batch_id)

@@ -19,9 +19,9 @@ async def running_batches(redis: Redis, prefix: str) -> list[BatchProgress]:
     store = BatchStore(redis, prefix)
     found: list[BatchProgress] = []
     for batch_id in await store.active():
-        fields = await store.fields(batch_id)
-        if fields is not None:
-            found.append(await store.progress(fields))
+        batch = await store.batch(batch_id)
+        if batch is not None:
+            found.append(await store.progress(batch))
     return sorted(found, key=lambda b: (b.created_at, b.id))
 
 

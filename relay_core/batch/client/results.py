@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from enum import StrEnum
 
 from relay_core.batch.run.outputs import split
-from relay_core.batch.store.record import Fields
+from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 
 SCAN_COUNT = 500
@@ -22,10 +22,9 @@ class Which(StrEnum):
     errors = "errors"
 
 
-def final_file(fields: Fields, which: Which) -> str | None:
+def final_file(batch: BatchRecord, which: Which) -> str | None:
     """The id of a final batch's output or error file (None: it has no such lines)."""
-    name = "output_file_id" if which is Which.output else "error_file_id"
-    return fields.get(name) or None
+    return batch.output_file_id if which is Which.output else batch.error_file_id
 
 
 async def live_results(store: BatchStore, batch_id: str, which: Which) -> AsyncIterator[bytes]:

@@ -16,7 +16,7 @@ import orjson
 from relay_core.batch.client.files import FileStore, new_file_id
 from relay_core.batch.lines import LineRef
 from relay_core.batch.models import TERMINAL, BatchStatus, FilePurpose, FileRecord
-from relay_core.batch.store.record import Fields
+from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.errors import InvalidRequest
 
@@ -55,16 +55,15 @@ async def _refs(store: BatchStore, batch_id: str, wanted: set[str]) -> list[Line
     return found
 
 
-async def retry_input(store: BatchStore, files: FileStore, fields: Fields) -> FileRecord:
+async def retry_input(store: BatchStore, files: FileStore, batch: BatchRecord) -> FileRecord:
     """The new input file of the batch's failed lines (a 400 when there are none)."""
-    batch_id, owner = fields["id"], fields["owner"]
-    status = BatchStatus(fields["status"])
-    if status not in TERMINAL or status is BatchStatus.failed:
+    batch_id, owner, status = batch.id, batch.owner, batch.status
+    if status is None or status not in TERMINAL or status is BatchStatus.failed:
         raise InvalidRequest(
             f"Batch {batch_id} is {status}: retry it once it is completed, expired or cancelled.",
             param="batch_id",
         )
-    error_file = fields.get("error_file_id")
+    error_file = batch.error_file_id
     if not error_file:
         raise InvalidRequest(f"Batch {batch_id} has no failed lines to retry.", param="batch_id")
     file_id = new_file_id()
@@ -72,7 +71,7 @@ async def retry_input(store: BatchStore, files: FileStore, fields: Fields) -> Fi
         wanted = await asyncio.to_thread(failed_ids, files.path(error_file))
         refs = await _refs(store, batch_id, wanted)
         size = await asyncio.to_thread(
-            copy_lines, files.path(fields["input_file_id"]), refs, files.staging_path(file_id)
+            copy_lines, files.path(batch.input_file_id), refs, files.staging_path(file_id)
         )
     except FileNotFoundError as exc:
         raise InvalidRequest(

@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from relay_core.batch.lines import LineRef, request_body
 from relay_core.batch.run.outputs import dropped
 from relay_core.batch.run.planner import Assigner, Pace, candidates, healthy, target_rates
-from relay_core.batch.store.record import Fields
+from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.dispatch.envelope import Envelope, Kind, queue_name
 from relay_core.dispatch.publish import task_message
@@ -116,11 +116,11 @@ class Feeder:
         able = [[t for t in r if t.key in able_keys] for r in routes]
         return Plan(routes, able, rates, sum(rates[k] for k in able_keys))
 
-    async def feed(self, fields: Fields, plan: Plan, pace: Pace) -> int:
+    async def feed(self, batch: BatchRecord, plan: Plan, pace: Pace) -> int:
         """Claim and send the next lines this tick allows; how many were sent."""
         now = time.time()
         first, count = await self.store.claim(
-            fields["id"],
+            batch.id,
             now=now,
             rate=pace.rate,
             burst=pace.burst,
@@ -130,22 +130,24 @@ class Feeder:
         )
         if count == 0:
             return 0
-        refs = await self.store.refs(fields["id"], range(first, first + count))
-        await self.send(fields, plan, refs)
+        refs = await self.store.refs(batch.id, range(first, first + count))
+        await self.send(batch, plan, refs)
         return count
 
-    async def resend_stale(self, fields: Fields, plan: Plan) -> int:
+    async def resend_stale(self, batch: BatchRecord, plan: Plan) -> int:
         now = time.time()
         stale = await self.store.stale(
-            fields["id"], now=now, due=now + self.line_timeout_s, max_n=MAX_CLAIM
+            batch.id, now=now, due=now + self.line_timeout_s, max_n=MAX_CLAIM
         )
         if stale:
-            await self.send(fields, plan, await self.store.refs(fields["id"], stale))
+            await self.send(batch, plan, await self.store.refs(batch.id, stale))
         return len(stale)
 
-    async def send(self, fields: Fields, plan: Plan, refs: Sequence[tuple[int, LineRef]]) -> None:
-        batch_id = fields["id"]
-        path = self.storage_dir / fields["input_file_id"]
+    async def send(
+        self, batch: BatchRecord, plan: Plan, refs: Sequence[tuple[int, LineRef]]
+    ) -> None:
+        batch_id = batch.id
+        path = self.storage_dir / batch.input_file_id
         bodies = await asyncio.to_thread(read_bodies, path, [r for _, r in refs])
         envelopes: list[Envelope] = []
         for (index, ref), raw in zip(refs, bodies, strict=True):
@@ -154,30 +156,30 @@ class Feeder:
                 await self._unsendable(batch_id, index, ref, code)
                 continue
             try:
-                envelopes.append(self._envelope(fields, plan, index, ref, raw))
+                envelopes.append(self._envelope(batch, plan, index, ref, raw))
             except ValidationError:  # checked at upload: only a file changed since fails here
                 await self._unsendable(batch_id, index, ref, "invalid_request")
         if envelopes:
             await publish_all(self.store.redis, self.store.prefix, envelopes)
 
     def _envelope(
-        self, fields: Fields, plan: Plan, index: int, ref: LineRef, raw: bytes
+        self, batch: BatchRecord, plan: Plan, index: int, ref: LineRef, raw: bytes
     ) -> Envelope:
-        batch_id = fields["id"]
+        batch_id = batch.id
         route, able = plan.routes[ref.route], plan.able[ref.route] or plan.routes[ref.route]
         assigner = self._assigners.setdefault((batch_id, ref.route), Assigner())
         first = assigner.pick({t.key: plan.rates.get(t.key, 0.0) or 1e-9 for t in able})
         return Envelope(
             id=line_task_id(batch_id, index),
             request=ChatCompletionRequest.model_validate(
-                request_body(orjson.loads(raw), fields.get("default_model"))
+                request_body(orjson.loads(raw), batch.default_model)
             ),
             candidates=candidates(first, able, route, plan.rates),
             kind=Kind.batch,
-            deadline=float(fields["expires_at_exact"]),
+            deadline=batch.expires_at_exact,
             batch_id=batch_id,
             custom_id=ref.custom_id,
-            owner=fields["owner"],
+            owner=batch.owner,
         )
 
     async def _unsendable(self, batch_id: str, index: int, ref: LineRef, code: str) -> None:

@@ -28,7 +28,7 @@ from relay_core.batch.client.files import FileStore
 from relay_core.batch.lines import LineRef
 from relay_core.batch.models import BatchStatus, EndReason, FilePurpose
 from relay_core.batch.run.outputs import dropped, split
-from relay_core.batch.store.record import Fields
+from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.settings import Settings
 
@@ -64,12 +64,12 @@ def output_ids(batch_id: str) -> tuple[str, str]:
 async def finalize(
     store: BatchStore,
     files: FileStore,
-    fields: Fields,
+    batch: BatchRecord,
     keep_lease: Callable[[], Awaitable[None]],
 ) -> BatchStatus:
     """Write the files and move the batch to its final status (returned)."""
-    batch_id, owner = fields["id"], fields["owner"]
-    reason = EndReason(fields.get("end_reason") or EndReason.completed.value)
+    batch_id, owner = batch.id, batch.owner
+    reason = batch.end_reason or EndReason.completed
     status, stamp, missing_code = _FINAL[reason]
     out_id, err_id = output_ids(batch_id)
     try:
@@ -86,7 +86,7 @@ async def finalize(
     except OSError:
         _discard(files.staging_path(out_id), files.staging_path(err_id))  # a full disk's room
         raise
-    failed = int(fields.get("failed") or 0) + missing
+    failed = batch.failed + missing
     moved = await store.transition(
         batch_id,
         status,

@@ -15,7 +15,7 @@ from pathlib import Path
 from relay_core.batch.client.files import FileStore
 from relay_core.batch.client.validate import Scan
 from relay_core.batch.models import BatchError, BatchErrors, BatchStatus, Endpoint, FilePurpose
-from relay_core.batch.store.record import Fields
+from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.errors import NotFound
 
@@ -38,10 +38,10 @@ async def _fail(store: BatchStore, batch_id: str, errors: list[BatchError]) -> B
     return BatchStatus.failed
 
 
-async def _input_path(files: FileStore, fields: Fields) -> Path | BatchError:
-    file_id = fields["input_file_id"]
+async def _input_path(files: FileStore, batch: BatchRecord) -> Path | BatchError:
+    file_id = batch.input_file_id
     try:
-        record = await files.get(file_id, fields["owner"])
+        record = await files.get(file_id, batch.owner)
     except NotFound:
         return BatchError(
             code="file_not_found",
@@ -59,17 +59,15 @@ async def _input_path(files: FileStore, fields: Fields) -> Path | BatchError:
 
 
 async def validate_batch(
-    store: BatchStore, files: FileStore, fields: Fields, scanner: Scanner
+    store: BatchStore, files: FileStore, batch: BatchRecord, scanner: Scanner
 ) -> BatchStatus:
     """Validate the batch; its status afterwards (``in_progress``, ``failed``, or whatever a
     concurrent cancel made it)."""
-    batch_id = fields["id"]
-    path = await _input_path(files, fields)
+    batch_id = batch.id
+    path = await _input_path(files, batch)
     if isinstance(path, BatchError):
         return await _fail(store, batch_id, [path])
-    scan = await asyncio.to_thread(
-        scanner, path, Endpoint(fields["endpoint"]), fields.get("default_model")
-    )
+    scan = await asyncio.to_thread(scanner, path, Endpoint(batch.endpoint), batch.default_model)
     if scan.errors:
         return await _fail(store, batch_id, scan.errors)
     keys = store.keys(batch_id)

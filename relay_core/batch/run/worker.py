@@ -32,7 +32,7 @@ from relay_core.batch.run.feeder import Feeder, Plan
 from relay_core.batch.run.finalize import finalize, write_failed
 from relay_core.batch.run.intake import validate_batch
 from relay_core.batch.run.planner import Pace
-from relay_core.batch.store.record import Fields, status_of
+from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.breaker import Breaker
 from relay_core.catalogue.models import ProviderConfig
@@ -148,28 +148,27 @@ class BatchWorker:
     async def tick(self) -> None:
         batches = []
         for batch_id in await self.store.active():
-            fields = await self.store.fields(batch_id)
-            if fields is None:
+            batch = await self.store.batch(batch_id)
+            if batch is None:
                 await self.store.retire(batch_id)
                 continue
-            batches.append(fields)
+            batches.append(batch)
         if batches:
             self._batches_seen_at = time.time()
-        running = sum(1 for f in batches if f.get("status") == BatchStatus.in_progress.value)
-        for fields in batches:
-            await self.step(fields, max(1, running))
+        running = sum(1 for b in batches if b.status is BatchStatus.in_progress)
+        for batch in batches:
+            await self.step(batch, max(1, running))
 
-    async def step(self, fields: Fields, running: int) -> None:
-        status = status_of(fields)
-        batch_id = fields["id"]
+    async def step(self, batch: BatchRecord, running: int) -> None:
+        status, batch_id = batch.status, batch.id
         if status is BatchStatus.validating:
-            await self._job(batch_id, "validate", self._validate(fields))
+            await self._job(batch_id, "validate", self._validate(batch))
         elif status is BatchStatus.in_progress:
-            await self._run(fields, running)
+            await self._run(batch, running)
         elif status is BatchStatus.cancelling:
-            await self._cancelling(fields)
+            await self._cancelling(batch)
         elif status is BatchStatus.finalizing:
-            await self._job(batch_id, "finalize", self._finalize(fields))
+            await self._job(batch_id, "finalize", self._finalize(batch))
         else:
             self.feeder.forget(batch_id)
             await self.store.retire(batch_id)
@@ -196,63 +195,62 @@ class BatchWorker:
             log.error("batch %s: %s failed", batch_id, what, exc_info=task.exception())
         self._wake.set()
 
-    async def _validate(self, fields: Fields) -> None:
+    async def _validate(self, batch: BatchRecord) -> None:
         try:
-            status = await validate_batch(self.store, self.files, fields, self.scan)
+            status = await validate_batch(self.store, self.files, batch, self.scan)
         finally:  # done (or failed): a cancel need not wait for the lease to lapse
-            await self.store.redis.delete(self.store.keys(fields["id"]).lease("validate"))
-        log.info("batch %s: validated, now %s", fields["id"], status)
+            await self.store.redis.delete(self.store.keys(batch.id).lease("validate"))
+        log.info("batch %s: validated, now %s", batch.id, status)
 
-    async def _finalize(self, fields: Fields) -> None:
-        key = self.store.keys(fields["id"]).lease("finalize")
+    async def _finalize(self, batch: BatchRecord) -> None:
+        key = self.store.keys(batch.id).lease("finalize")
 
         async def keep() -> None:
             await self.store.redis.pexpire(key, int(LEASE_S * 1000))
 
         try:
-            status = await finalize(self.store, self.files, fields, keep)
+            status = await finalize(self.store, self.files, batch, keep)
         except OSError as exc:  # storage refused the files: say so, and back off
-            delay = await write_failed(self.store, fields["id"], exc, self.settings)
+            delay = await write_failed(self.store, batch.id, exc, self.settings)
             # The lease, kept by this worker, is the back-off: no worker finalizes the batch
             # before it lapses.
             await self.store.redis.set(key, self.shared.name, xx=True, px=max(1, int(delay * 1000)))
             log.error(
                 "batch %s: its output files could not be written (%s); trying again in %.1f s",
-                fields["id"],
+                batch.id,
                 exc,
                 delay,
             )
             return
-        self.feeder.forget(fields["id"])
-        log.info("batch %s: %s", fields["id"], status)
+        self.feeder.forget(batch.id)
+        log.info("batch %s: %s", batch.id, status)
 
-    async def _run(self, fields: Fields, running: int) -> None:
-        batch_id, now = fields["id"], time.time()
-        done = int(fields.get("completed") or 0) + int(fields.get("failed") or 0)
-        if now >= float(fields["expires_at_exact"]):
-            await self._end(fields, BatchStatus.in_progress, EndReason.expired)
+    async def _run(self, batch: BatchRecord, running: int) -> None:
+        batch_id, now = batch.id, time.time()
+        if now >= batch.expires_at_exact:
+            await self._end(batch, BatchStatus.in_progress, EndReason.expired)
             return
-        if done >= int(fields.get("total") or 0):
-            await self._end(fields, BatchStatus.in_progress, EndReason.completed)
+        if batch.done >= batch.total:
+            await self._end(batch, BatchStatus.in_progress, EndReason.completed)
             return
-        plan = await self._plan(fields)
+        plan = await self._plan(batch)
         s = self.settings
         pace = Pace.of(
             plan.pooled * s.batch_pace,
             share=1 / running,
             window_s=s.batch_window_s,
             tick_s=s.batch_tick_s,
-            upstream_s=float(fields.get("upstream_s") or 0.0),
+            upstream_s=batch.upstream_s,
         )
-        await self.feeder.feed(fields, plan, pace)
+        await self.feeder.feed(batch, plan, pace)
         if now - self._swept.get(batch_id, 0.0) >= max(1.0, s.batch_tick_s * 10):
             self._swept[batch_id] = now
-            resent = await self.feeder.resend_stale(fields, plan)
+            resent = await self.feeder.resend_stale(batch, plan)
             if resent:
                 log.warning("batch %s: re-sent %d lines whose tasks vanished", batch_id, resent)
 
-    async def _plan(self, fields: Fields) -> Plan:
-        routes = await self.feeder.routes(fields["id"])
+    async def _plan(self, batch: BatchRecord) -> Plan:
+        routes = await self.feeder.routes(batch.id)
         union = list({t.key: t for r in routes for t in r}.values())
         s = self.shared
         live = await live_states(union, s.limiter, s.breaker, time.time())
@@ -266,24 +264,24 @@ class BatchWorker:
             self._served = (time.time(), served)
         return served
 
-    async def _end(self, fields: Fields, from_: BatchStatus, reason: EndReason) -> None:
+    async def _end(self, batch: BatchRecord, from_: BatchStatus, reason: EndReason) -> None:
         moved = await self.store.transition(
-            fields["id"],
+            batch.id,
             BatchStatus.finalizing,
             [from_],
             finalizing_at=int(time.time()),
             end_reason=reason.value,
         )
         if moved:
-            fresh = await self.store.fields(fields["id"])
+            fresh = await self.store.batch(batch.id)
             if fresh is not None:
-                await self._job(fields["id"], "finalize", self._finalize(fresh))
+                await self._job(batch.id, "finalize", self._finalize(fresh))
 
-    async def _cancelling(self, fields: Fields) -> None:
+    async def _cancelling(self, batch: BatchRecord) -> None:
         """Close a cancel once no line is mid-call (parked and lost lines do not count)."""
-        batch_id, now = fields["id"], time.time()
+        batch_id, now = batch.id, time.time()
         keys = self.store.keys(batch_id)
-        if fields.get("closing") != "1":
+        if not batch.closing:
             if await self.store.redis.exists(keys.lease("validate")):
                 return
             timeout = self.settings.batch_line_timeout_s
@@ -297,8 +295,8 @@ class BatchWorker:
                 closing="1",
                 end_reason=EndReason.cancelled.value,
             )
-            fields = await self.store.fields(batch_id) or fields
-        await self._job(batch_id, "finalize", self._finalize(fields))
+            batch = await self.store.batch(batch_id) or batch
+        await self._job(batch_id, "finalize", self._finalize(batch))
 
     async def handle(self, env: Envelope, visit: Visit) -> Outcome:
         """Visit a batch line, keeping its books (see :mod:`relay_core.batch.run.books`)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from relay_core.batch.models import (
     BatchError,
@@ -19,10 +20,65 @@ from relay_core.batch.models import (
     BatchObject,
     BatchStatus,
     BatchUsage,
+    EndReason,
     RequestCounts,
 )
 
 Fields = dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRecord:
+    """A batch's hash decoded once, at the store: what the worker, the feeder, the API and
+    the CLI read, typed (``fields`` keeps the raw hash for :func:`to_object`)."""
+
+    id: str
+    status: BatchStatus | None
+    owner: str
+    endpoint: str
+    input_file_id: str
+    expires_at_exact: float
+    total: int
+    completed: int
+    failed: int
+    dispatched: int  # the feeder's cursor (``next``)
+    upstream_s: float  # the moving average of answer times that sizes the feeder's window
+    closing: bool  # a cancel is closing the batch
+    default_model: str | None
+    end_reason: EndReason | None
+    output_file_id: str | None
+    error_file_id: str | None
+    finalize_error: str | None
+    fields: Fields = field(repr=False)
+
+    @property
+    def done(self) -> int:
+        return self.completed + self.failed
+
+    @classmethod
+    def decode(cls, fields: Fields) -> BatchRecord:
+        reason = fields.get("end_reason")
+        return cls(
+            id=fields["id"],
+            status=status_of(fields),
+            owner=fields.get("owner", ""),
+            endpoint=fields.get("endpoint", ""),
+            input_file_id=fields.get("input_file_id", ""),
+            expires_at_exact=float(fields.get("expires_at_exact") or 0.0),
+            total=_int(fields, "total"),
+            completed=_int(fields, "completed"),
+            failed=_int(fields, "failed"),
+            dispatched=_int(fields, "next"),
+            upstream_s=float(fields.get("upstream_s") or 0.0),
+            closing=fields.get("closing") == "1",
+            default_model=fields.get("default_model") or None,
+            end_reason=EndReason(reason) if reason else None,
+            output_file_id=fields.get("output_file_id") or None,
+            error_file_id=fields.get("error_file_id") or None,
+            finalize_error=fields.get("finalize_error") or None,
+            fields=fields,
+        )
+
 
 _TIMESTAMPS = (
     "in_progress_at",

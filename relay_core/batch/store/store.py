@@ -19,7 +19,13 @@ from redis.asyncio import Redis
 from relay_core.batch.lines import LineRef
 from relay_core.batch.models import BatchObject, BatchProgress, BatchStatus, ProviderProgress
 from relay_core.batch.store.keys import BatchKeys, active_batches, owner_batches
-from relay_core.batch.store.record import Fields, decode, finalize_failures, to_object
+from relay_core.batch.store.record import (
+    BatchRecord,
+    Fields,
+    decode,
+    finalize_failures,
+    to_object,
+)
 from relay_core.errors import NotFound
 
 
@@ -108,18 +114,19 @@ class BatchStore:
             await pipe.execute()
         return to_object(fields)
 
-    async def fields(self, batch_id: str) -> Fields | None:
+    async def batch(self, batch_id: str) -> BatchRecord | None:
+        """The batch's hash, decoded once into a :class:`BatchRecord` (None: no such batch)."""
         raw = await self.redis.hgetall(self.keys(batch_id).meta)
-        return decode(raw) if raw else None
+        return BatchRecord.decode(decode(raw)) if raw else None
 
-    async def owned(self, batch_id: str, owner: str) -> Fields:
-        fields = await self.fields(batch_id) if batch_id.startswith("batch_") else None
-        if fields is None or fields.get("owner") != owner:
+    async def owned(self, batch_id: str, owner: str) -> BatchRecord:
+        batch = await self.batch(batch_id) if batch_id.startswith("batch_") else None
+        if batch is None or batch.owner != owner:
             raise NotFound(f"No such Batch object: {batch_id}", param="batch_id")
-        return fields
+        return batch
 
     async def get(self, batch_id: str, owner: str) -> BatchObject:
-        return to_object(await self.owned(batch_id, owner))
+        return to_object((await self.owned(batch_id, owner)).fields)
 
     async def page(
         self, owner: str, *, limit: int, after: str | None = None
@@ -250,8 +257,9 @@ class BatchStore:
         )
         return Recorded(int(outcome), bool(int(finished)))
 
-    async def progress(self, fields: Fields) -> BatchProgress:
-        k = self.keys(fields["id"])
+    async def progress(self, batch: BatchRecord) -> BatchProgress:
+        fields = batch.fields
+        k = self.keys(batch.id)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zcard(k.inflight)
             pipe.hgetall(k.providers)
@@ -269,13 +277,13 @@ class BatchStore:
             id=obj.id,
             status=obj.status,
             request_counts=obj.request_counts,
-            dispatched=int(fields.get("next") or 0),
+            dispatched=batch.dispatched,
             in_flight=int(in_flight),
             providers=providers,
             created_at=obj.created_at,
             in_progress_at=obj.in_progress_at,
             expires_at=obj.expires_at,
-            finalize_error=fields.get("finalize_error") or None,
+            finalize_error=batch.finalize_error,
             finalize_failures=finalize_failures(fields),
         )
 

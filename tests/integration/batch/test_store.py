@@ -100,19 +100,19 @@ async def test_record_counts_each_custom_id_once(store: BatchStore) -> None:
     last = await store.record(
         batch_id, custom_id="c1", index=1, line=b'e{"b":1}', ok=False, provider="q"
     )
-    fields = await store.fields(batch_id)
-    assert fields is not None
+    batch = await store.batch(batch_id)
+    assert batch is not None
     assert (first.outcome, first.finished) == (1, False)
     assert (again.outcome, again.finished) == (0, False)
     assert (last.outcome, last.finished) == (1, True)
-    assert (fields["completed"], fields["failed"]) == ("1", "1")
-    assert (fields["input_tokens"], fields["output_tokens"]) == ("3", "4")
+    assert (batch.completed, batch.failed) == (1, 1)
+    assert (batch.fields["input_tokens"], batch.fields["output_tokens"]) == ("3", "4")
     assert split(await result(store, batch_id, "c0")) == (
         True,
         b'{"a":1}',
     )  # the first record stands
     assert await store.redis.zcard(store.keys(batch_id).inflight) == 0
-    progress = await store.progress(fields)
+    progress = await store.progress(batch)
     assert progress.providers["p"].completed == 1 and progress.providers["q"].failed == 1
     await store.transition(batch_id, BatchStatus.finalizing, [BatchStatus.in_progress])
     late = await store.record(batch_id, custom_id="new", index=5, line=b"o{}", ok=True)
@@ -175,9 +175,9 @@ async def test_a_line_run_twice_at_once_is_recorded_once(store: BatchStore) -> N
     gate.set()
     await both
     redelivered = await books.handle(_env(batch_id), visit)  # after the record: not run at all
-    fields = await store.fields(batch_id)
-    assert fields is not None and calls == 2
-    assert (fields["completed"], fields["failed"], fields["output_tokens"]) == ("1", "0", "5")
+    batch = await store.batch(batch_id)
+    assert batch is not None and calls == 2
+    assert (batch.completed, batch.failed, batch.fields["output_tokens"]) == (1, 0, "5")
     assert await store.redis.hlen(store.keys(batch_id).results) == 1
     assert isinstance(redelivered, Done) and not redelivered.reply.ok
 
@@ -356,8 +356,8 @@ async def test_failed_attempts_are_counted_per_line_across_redeliveries(
     assert not is_output
     response = json.loads(line)["response"]
     assert (response["status_code"], response["body"]) == (503, {"e": 1})
-    fields = await store.fields(batch_id)
-    assert fields is not None and fields["failed"] == "1"
+    batch = await store.batch(batch_id)
+    assert batch is not None and batch.failed == 1
 
 
 async def test_a_slow_visit_keeps_its_line_from_the_sweeper(store: BatchStore) -> None:
