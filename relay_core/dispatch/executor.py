@@ -22,15 +22,21 @@ import logging
 import math
 import time
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
 
-from relay_core.breaker import BreakerState, Permit
 from relay_core.context.count import count_text
 from relay_core.context.prepare import count_request, prepare_request
 from relay_core.context.upstream import corrected_scale, upstream_count
+from relay_core.dispatch.call import (
+    Call,
+    failed_before,
+    may_be_the_request,
+    near_window,
+    the_requests_fault,
+    too_long_for_it,
+)
 from relay_core.dispatch.envelope import Envelope, Kind, Reply
 from relay_core.dispatch.outcome import Done, Forward, Outcome, exhausted_error
 from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
@@ -45,7 +51,6 @@ from relay_core.errors import (
     UpstreamContextTooLong,
     UpstreamEmptyStream,
     UpstreamError,
-    UpstreamRequestFailed,
     UpstreamUnavailable,
 )
 from relay_core.events import CallRecord, EventSink, emit
@@ -59,10 +64,6 @@ log = logging.getLogger("relay.dispatch")
 # lateness in waking (the batch gate wakes lines 15 ms early), little enough that an
 # interactive request arriving next waits behind at most one batch line (docs/limits.md).
 BATCH_RESERVE_S = 0.03
-HTTP_INTERNAL_ERROR = 500
-# An empty stream for a prompt (and its output cap) using this share of the model's window or
-# more is the prompt's fault.
-NEAR_WINDOW = 0.8
 # A reserved slot must be used within this long of its time, or given up: a call sent later
 # would sit closer to the next slots than a refill, and a provider counting over a
 # one-second window could see one request too many (the 2 % pacing margin leaves 20 ms a
@@ -73,15 +74,6 @@ MIN_POLL_S = 0.005
 
 MAX_FAILURES_KEPT = 8
 BATCH_BACKOFF_MAX_S = 60.0
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    target: LiveTarget
-    permit: Permit
-    request: ChatCompletionRequest
-    estimate: int
-    prompt: int  # Relay's estimate of the prompt sent
 
 
 class Executor:
@@ -309,14 +301,14 @@ class Executor:
         t = call.target
         exc.provider, exc.model = t.name, t.model.id
         await self._report(env, call, started, exc)
-        if isinstance(exc, UpstreamEmptyStream) and _near_window(call):
-            exc = _too_long_for_it(exc, call)
-        elif _may_be_the_request(exc, call):
-            if not _failed_before(env, exc):  # once more before blaming anyone
+        if isinstance(exc, UpstreamEmptyStream) and near_window(call):
+            exc = too_long_for_it(exc, call)
+        elif may_be_the_request(exc, call):
+            if not failed_before(env, exc):  # once more before blaming anyone
                 await self.state.refund(t, env.id, call.estimate, self.clock())
                 return Forward(_with_failure(env, exc))
             if await self.state.breaker.answers_others(call.permit.keys[0], self.clock()):
-                exc = _the_requests_fault(exc, t.name)
+                exc = the_requests_fault(exc, t.name)
         await self.state.after_failure(
             t,
             permit=call.permit,
@@ -441,60 +433,6 @@ def _refit(env: Envelope, call: Call, exc: UpstreamError) -> Envelope | None:
         return None
     scale = corrected_scale(count, call.prompt, call.target.model.context_window)
     return _with_failure(env, exc).model_copy(update={"token_scale": scale})
-
-
-def _may_be_the_request(exc: UpstreamError, call: Call) -> bool:
-    """A plain 500 through a closed breaker: it may be the request's fault (servers answer
-    500 to valid requests they cannot handle), so the same request is tried once more on
-    the same candidate before the provider is blamed."""
-    permit = call.permit
-    return (
-        type(exc) is UpstreamUnavailable
-        and exc.upstream_status == HTTP_INTERNAL_ERROR
-        and permit.state is BreakerState.closed
-        and not permit.is_probe
-        and bool(permit.keys)
-    )
-
-
-def _near_window(call: Call) -> bool:
-    reserve = call.request.output_limit() or 0
-    return call.prompt + reserve >= NEAR_WINDOW * call.target.model.context_window
-
-
-def _too_long_for_it(exc: UpstreamError, call: Call) -> UpstreamRequestFailed:
-    """An empty stream for a prompt near the window: servers answer an over-long streamed
-    prompt so (llama.cpp's does), so the prompt, not the provider, is at fault."""
-    t, reserve = call.target, call.request.output_limit() or 0
-    return UpstreamRequestFailed(
-        f"{t.name} streamed an empty answer for {t.model.id} to a prompt of about "
-        f"{call.prompt:,} tokens (+{reserve:,} for the answer), near its "
-        f"{t.model.context_window:,}-token window: the prompt is most likely too long for it.",
-        provider=t.name,
-        model=t.model.id,
-        param="messages",
-    )
-
-
-def _failed_before(env: Envelope, exc: UpstreamError) -> bool:
-    """This request already failed on this candidate the same way (status and message)."""
-    return any(
-        (f.provider, f.model, f.upstream_status, f.message)
-        == (exc.provider, exc.model, exc.upstream_status, exc.message)
-        for f in env.failures
-    )
-
-
-def _the_requests_fault(exc: UpstreamError, provider: str) -> UpstreamRequestFailed:
-    """The same request failed the same way twice while the provider answers others."""
-    return UpstreamRequestFailed(
-        f"{exc.message} (twice, the same way, while {provider} answers other requests: "
-        "this request is what it cannot handle)",
-        provider=exc.provider,
-        model=exc.model,
-        upstream_status=exc.upstream_status,
-        upstream_body=exc.upstream_body,
-    )
 
 
 def _with_failure(env: Envelope, exc: RelayError) -> Envelope:

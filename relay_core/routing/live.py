@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from relay_core.breaker import Breaker, BreakerState
 from relay_core.limits import Limiter
+from relay_core.limits.specs import Capacity
 from relay_core.routing.ranking import LiveState
 from relay_core.routing.targets import Target
 
@@ -16,16 +17,27 @@ from relay_core.routing.targets import Target
 async def live_states(
     targets: Sequence[Target], limiter: Limiter, breaker: Breaker, now: float
 ) -> dict[str, LiveState]:
+    return {
+        t.key: state
+        for t, (state, _) in zip(targets, await _read(targets, limiter, breaker, now), strict=True)
+    }
+
+
+async def _read(
+    targets: Sequence[Target], limiter: Limiter, breaker: Breaker, now: float
+) -> list[tuple[LiveState, Capacity]]:
+    """Each target's condition and its limits' levels: one round trip for the limits, one
+    for the breakers."""
     if not targets:
-        return {}
+        return []
     plans = [limiter.plan(t.provider, t.model, now) for t in targets]
     caps = await limiter.peek_many(plans, now)
     keys = [k for t in targets for k in breaker.keys(t.provider.name, t.model.id)]
     states = await breaker.state(keys, now)
-    out: dict[str, LiveState] = {}
-    for i, t in enumerate(targets):
+    out: list[tuple[LiveState, Capacity]] = []
+    for i, cap in enumerate(caps):
         open_ = any(s.state is BreakerState.open for s in states[2 * i : 2 * i + 2])
-        out[t.key] = LiveState(wait_s=caps[i].wait_s, headroom=caps[i].headroom, breaker_open=open_)
+        out.append((LiveState(wait_s=cap.wait_s, headroom=cap.headroom, breaker_open=open_), cap))
     return out
 
 
@@ -72,15 +84,9 @@ class LiveCache:
         return seen is None or now - seen[0] >= self.ttl_s
 
     async def _read(self, targets: Sequence[Target], now: float) -> None:
-        wall = time.time()
-        plans = [self.limiter.plan(t.provider, t.model, wall) for t in targets]
-        caps = await self.limiter.peek_many(plans, wall)
-        keys = [k for t in targets for k in self.breaker.keys(t.provider.name, t.model.id)]
-        states = await self.breaker.state(keys, wall)
-        for i, t in enumerate(targets):
-            open_ = any(s.state is BreakerState.open for s in states[2 * i : 2 * i + 2])
-            state = LiveState(wait_s=caps[i].wait_s, headroom=caps[i].headroom, breaker_open=open_)
-            step = max((1 / lv.limit for lv in caps[i].levels if lv.limit > 0), default=0.0)
+        read = await _read(targets, self.limiter, self.breaker, time.time())
+        for t, (state, cap) in zip(targets, read, strict=True):
+            step = max((1 / lv.limit for lv in cap.levels if lv.limit > 0), default=0.0)
             self._seen[t.key] = (now, state, step)
             self._sent.pop(t.key, None)
 
