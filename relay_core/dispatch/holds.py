@@ -12,7 +12,8 @@ waits for a reply that will not come. So each worker process says what it holds:
   new message;
 * an API process waiting on requests reads the hash once a second (:class:`HolderWatch`): when
   the worker last seen holding a request has not moved its ``seq`` for ``RELAY_REDELIVER_AFTER_S``
-  (or its entry is gone), the worker is taken for dead and the request is published again;
+  the worker is taken for dead and the request is published again (a worker that stops
+  cleanly drops its entry after handing its messages back to their queues: not a loss);
 * so is a request whose message a worker took (kombu keeps it in its ``unacked`` hash under the
   delivery tag the API chose) that no live worker lists for as long: a worker that died within
   moments of taking it, before it could say so.
@@ -140,8 +141,10 @@ class HolderWatch:
         now: float,
         taken: Collection[str] = (),
     ) -> tuple[list[str], set[str]]:
-        """The ``waiting`` requests to publish again: their last holder is dead or gone, or
-        their message was ``taken`` by a worker yet no live worker listed it for ``after_s``.
+        """The ``waiting`` requests to publish again: their last holder is dead, or their
+        message was ``taken`` by a worker yet no live worker listed it for ``after_s``. A
+        holder whose entry is gone stopped cleanly and handed its messages back to their
+        queues: its requests are lost only if their messages stay taken and unlisted.
         And the dead workers (whose entries may be dropped)."""
         dead = self.dead(holds, now)
         live_holder = self._live(holds, dead)
@@ -153,9 +156,9 @@ class HolderWatch:
                 self._unlisted.pop(request_id, None)
                 continue
             last = self._holder.pop(request_id, None)
-            if last is not None and (last in dead or last not in holds):
+            if last is not None and last in dead:
                 lost.append(request_id)
-            elif request_id in taken:
+            elif request_id in taken:  # a holder that stopped cleanly handed it back first
                 since = self._unlisted.setdefault(request_id, now)
                 if now - since >= self.after_s:
                     lost.append(request_id)

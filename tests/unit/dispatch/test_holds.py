@@ -23,10 +23,17 @@ def test_a_request_whose_holder_stops_moving_is_lost_once() -> None:
     assert watch.lost(["r1"], holds(b=(5, ["r1"])), 5.0) == ([], set())
 
 
-def test_a_holder_whose_entry_is_gone_is_dead() -> None:
+def test_a_holder_that_stopped_cleanly_handed_its_requests_back() -> None:
+    """Its entry is gone after it put its messages back on their queues: sending them again
+    would call the upstream twice (tests/integration/ops/test_graceful.py)."""
     watch = HolderWatch(AFTER_S)
     watch.lost(["r1"], holds(a=(1, ["r1"])), 0.0)
-    assert watch.lost(["r1"], {}, 1.0) == (["r1"], set())
+    assert watch.lost(["r1"], {}, 1.0) == ([], set())  # back on its queue, not taken
+    assert watch.lost(["r1"], {}, 9.0) == ([], set())
+    # had it stayed taken (the worker vanished without handing it back), it is lost
+    watch.lost(["r2"], holds(a=(2, ["r2"])), 10.0)
+    assert watch.lost(["r2"], {}, 11.0, taken={"r2"}) == ([], set())
+    assert watch.lost(["r2"], {}, 14.0, taken={"r2"}) == (["r2"], set())
 
 
 def test_a_live_holder_letting_go_is_not_a_loss() -> None:
