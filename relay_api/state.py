@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from relay_api.replies import ReplyHub
 from relay_api.stream_mux import MAX_LANES, StreamMux
 from relay_api.stream_slots import StreamSlots
+from relay_core.answers.cache import AnswerCache
 from relay_core.breaker import Breaker
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, log_startup, resolve_catalogue
@@ -42,6 +43,7 @@ class ApiState:
     ranker: Ranker
     live: LiveCache
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
+    cache: AnswerCache  # the exact answer cache (docs/answers.md)
 
     @classmethod
     async def build(cls, settings: Settings) -> ApiState:
@@ -70,6 +72,7 @@ class ApiState:
             ranker=Ranker(settings.strategy, settings.mode),
             live=LiveCache(limiter, breaker, settings.routing_state_ttl_s),
             key_ids=key_ids,
+            cache=AnswerCache.from_settings(redis, settings),
         )
 
     async def close(self) -> None:

@@ -1,0 +1,137 @@
+"""The exact answer cache, in Redis: shared by every worker and API process.
+
+``{prefix}:cache:{scope}:{digest}`` holds one :class:`CachedAnswer` (JSON) with its TTL;
+``scope`` is the gateway key's owner id, or ``shared`` with ``RELAY_CACHE_SHARED``. Lookups
+are counted in ``{prefix}:cache:stats`` (``{kind}|{result}`` fields: ``hit``, ``miss``,
+``store``) for ``/metrics``; a hit is counted in the owner's usage as ``cache_hits`` and
+``cached_tokens`` (tokens no provider was asked for).
+
+Only a whole, successful answer is stored: never an error, an empty answer, one cut short
+(``finish_reason`` ``length`` or ``content_filter``), or one that failed its response_format.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from relay_core.dispatch.envelope import Reply
+from relay_core.schemas.chat import ChatCompletion
+from relay_core.settings import Settings
+from relay_core.usage import INTERNAL, SECONDS_PER_DAY, day_of, days_key, usage_key
+
+SHARED = "shared"
+CUT_SHORT = frozenset({"length", "content_filter"})
+
+
+class CachedAnswer(BaseModel):
+    completion: ChatCompletion
+    provider: str
+    model: str
+    stored_at: float
+
+
+def storable(reply: Reply) -> bool:
+    """A whole, successful, non-empty answer that passed its checks."""
+    body = reply.completion
+    if not reply.ok or reply.cached or body is None or not body.choices:
+        return False
+    if reply.checks and not reply.checks[-1].valid:
+        return False
+    for choice in body.choices:
+        if choice.finish_reason in CUT_SHORT:
+            return False
+        if not (choice.message.content or "").strip() and not choice.message.tool_calls:
+            return False
+    return True
+
+
+def stats_key(prefix: str) -> str:
+    return f"{prefix}:cache:stats"
+
+
+class AnswerCache:
+    def __init__(self, redis: Redis, prefix: str, *, shared: bool, retention_s: int) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self.shared = shared
+        self.retention_s = retention_s  # how long the usage counters are kept
+
+    @classmethod
+    def from_settings(cls, redis: Redis, settings: Settings) -> AnswerCache:
+        retention_s = settings.usage_retention_days * SECONDS_PER_DAY
+        return cls(
+            redis, settings.key_prefix, shared=settings.cache_shared, retention_s=retention_s
+        )
+
+    def key(self, owner: str | None, digest: str) -> str:
+        scope = SHARED if self.shared else (owner or "anonymous")
+        return f"{self.prefix}:cache:{scope}:{digest}"
+
+    async def get(self, owner: str | None, digest: str, kind: str) -> CachedAnswer | None:
+        raw = await self.redis.get(self.key(owner, digest))
+        found = None if raw is None else CachedAnswer.model_validate_json(raw)
+        await self.redis.hincrby(stats_key(self.prefix), f"{kind}|{'hit' if found else 'miss'}")
+        if found is not None:
+            await self._count_hit(owner, found)
+        return found
+
+    async def put(
+        self, owner: str | None, digest: str, reply: Reply, ttl_s: int, kind: str
+    ) -> bool:
+        if ttl_s <= 0 or not storable(reply) or reply.completion is None:
+            return False
+        entry = CachedAnswer(
+            completion=reply.completion,
+            provider=reply.provider or "",
+            model=reply.model or "",
+            stored_at=time.time(),
+        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.set(self.key(owner, digest), entry.model_dump_json(exclude_none=True), ex=ttl_s)
+            pipe.hincrby(stats_key(self.prefix), f"{kind}|store")
+            await pipe.execute()
+        return True
+
+    async def _count_hit(self, owner: str | None, found: CachedAnswer) -> None:
+        """The hit in the owner's usage (``GET /v1/usage``): no provider token was spent."""
+        owner = owner or INTERNAL
+        day = day_of(time.time())
+        usage = found.completion.usage
+        tokens = usage.total_tokens if usage is not None else 0
+        base = f"{found.provider}|{found.model}|"
+        key = usage_key(self.prefix, owner, day)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(key, base + "cache_hits", 1)
+            if tokens:
+                pipe.hincrby(key, base + "cached_tokens", tokens)
+            pipe.expire(key, self.retention_s)
+            pipe.sadd(days_key(self.prefix, owner), day)
+            pipe.expire(days_key(self.prefix, owner), self.retention_s)
+            await pipe.execute()
+
+
+async def read_stats(redis: Redis, prefix: str) -> dict[tuple[str, str], int]:
+    """``{(kind, result): count}`` of every lookup and store so far."""
+    raw = await redis.hgetall(stats_key(prefix))
+    out: dict[tuple[str, str], int] = {}
+    for field, value in raw.items():
+        name = field.decode() if isinstance(field, bytes) else str(field)
+        kind, _, result = name.partition("|")
+        out[(kind, result)] = int(value)
+    return out
+
+
+def hit_reply(request_id: str, found: CachedAnswer) -> Reply:
+    """A reply made from a cached answer: no upstream call, no attempt."""
+    return Reply(
+        id=request_id,
+        ok=True,
+        completion=found.completion,
+        provider=found.provider,
+        model=found.model,
+        attempts=0,
+        cached=True,
+    )
