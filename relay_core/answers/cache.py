@@ -2,8 +2,8 @@
 
 ``{prefix}:cache:{scope}:{digest}`` holds one :class:`CachedAnswer` (JSON) with its TTL;
 ``scope`` is the gateway key's owner id, or ``shared`` with ``RELAY_CACHE_SHARED``. Lookups
-are counted in ``{prefix}:cache:stats`` (``{kind}|{result}`` fields: ``hit``, ``miss``,
-``store``) for ``/metrics``; a hit is counted in the owner's usage as ``cache_hits`` and
+are counted in ``{prefix}:cache:stats`` (``{kind}|{result}`` fields: ``lookup``, ``hit``,
+``store``; misses are lookups less hits) for ``/metrics``; a hit is counted in the owner's usage as ``cache_hits`` and
 ``cached_tokens`` (tokens no provider was asked for).
 
 Only a whole, successful answer is stored: never an error, an empty answer, one cut short
@@ -71,11 +71,16 @@ class AnswerCache:
         return f"{self.prefix}:cache:{scope}:{digest}"
 
     async def get(self, owner: str | None, digest: str, kind: str) -> CachedAnswer | None:
-        raw = await self.redis.get(self.key(owner, digest))
-        found = None if raw is None else CachedAnswer.model_validate_json(raw)
-        await self.redis.hincrby(stats_key(self.prefix), f"{kind}|{'hit' if found else 'miss'}")
-        if found is not None:
-            await self._count_hit(owner, found)
+        """The cached answer, or None. One round trip for a miss (the read and the lookup's
+        count together), one more for a hit (its counts, in stats and the owner's usage)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(self.key(owner, digest))
+            pipe.hincrby(stats_key(self.prefix), f"{kind}|lookup")
+            raw, _ = await pipe.execute()
+        if raw is None:
+            return None
+        found = CachedAnswer.model_validate_json(raw)
+        await self._count_hit(owner, found, kind)
         return found
 
     async def put(
@@ -95,7 +100,7 @@ class AnswerCache:
             await pipe.execute()
         return True
 
-    async def _count_hit(self, owner: str | None, found: CachedAnswer) -> None:
+    async def _count_hit(self, owner: str | None, found: CachedAnswer, kind: str) -> None:
         """The hit in the owner's usage (``GET /v1/usage``): no provider token was spent."""
         owner = owner or INTERNAL
         day = day_of(time.time())
@@ -104,6 +109,7 @@ class AnswerCache:
         base = f"{found.provider}|{found.model}|"
         key = usage_key(self.prefix, owner, day)
         async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hincrby(stats_key(self.prefix), f"{kind}|hit")
             pipe.hincrby(key, base + "cache_hits", 1)
             if tokens:
                 pipe.hincrby(key, base + "cached_tokens", tokens)
@@ -114,13 +120,18 @@ class AnswerCache:
 
 
 async def read_stats(redis: Redis, prefix: str) -> dict[tuple[str, str], int]:
-    """``{(kind, result): count}`` of every lookup and store so far."""
+    """``{(kind, result): count}`` for results ``hit``, ``miss`` and ``store`` (misses are the
+    lookups that were not hits)."""
     raw = await redis.hgetall(stats_key(prefix))
-    out: dict[tuple[str, str], int] = {}
+    counted: dict[tuple[str, str], int] = {}
     for field, value in raw.items():
         name = field.decode() if isinstance(field, bytes) else str(field)
         kind, _, result = name.partition("|")
-        out[(kind, result)] = int(value)
+        counted[(kind, result)] = int(value)
+    out = {k: n for k, n in counted.items() if k[1] != "lookup"}
+    for (kind, result), n in counted.items():
+        if result == "lookup":
+            out[(kind, "miss")] = n - counted.get((kind, "hit"), 0)
     return out
 
 
