@@ -3,8 +3,8 @@
 ``{prefix}:cache:{scope}:{digest}`` holds one :class:`CachedAnswer` (JSON) with its TTL;
 ``scope`` is the gateway key's owner id, or ``shared`` with ``RELAY_CACHE_SHARED``. Lookups
 are counted in ``{prefix}:cache:stats`` (``{kind}|{result}`` fields: ``lookup``, ``hit``,
-``store``; misses are lookups less hits) for ``/metrics``; a hit is counted in the owner's usage as ``cache_hits`` and
-``cached_tokens`` (tokens no provider was asked for).
+``store``; misses are lookups less hits) for ``/metrics``; a hit is counted in the owner's
+usage as ``cache_hits`` and ``cached_tokens`` (tokens no provider was asked for).
 
 Only a whole, successful answer is stored: never an error, an empty answer, one cut short
 (``finish_reason`` ``length`` or ``content_filter``), or one that failed its response_format.
