@@ -13,6 +13,10 @@ Cache: one deterministic request answered once, then ``--hits`` identical reques
 time (all hits), taking turns with the same request carrying a malformed ``x-relay-cache-ttl``
 (the API's own overhead for a chat request: HTTP, body parsing and validation, an error
 rendered; no Redis); p50/p99 of each and the difference.
+
+Near-duplicates: ``--near-entries`` answers stored (in-process, straight on Redis), then 2,000
+lookups of near-duplicates of them (another date): the keys' computation, the pipelined read
+and the hit's counts, p50/p99, beside a bare Redis GET taking turns with them.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import httpx
 import jsonschema
 import orjson
 
-from bench.harness import farm, percentile, provider
+from bench.harness import REDIS_URL, farm, percentile, provider
 
 SCHEMA = {
     "type": "object",
@@ -91,18 +95,70 @@ def hits(api: str, n: int) -> tuple[list[float], list[float]]:
     return hit, health
 
 
+async def near_lookups(entries: int, lookups: int) -> tuple[list[float], list[float]]:
+    """Time ``lookups`` near-duplicate lookups (key and the Redis read) with ``entries``
+    answers stored, each near-duplicate of a stored one."""
+    from redis.asyncio import Redis
+
+    from relay_core.answers.cache import AnswerCache
+    from relay_core.answers.policy import cache_keys, cache_policy
+    from relay_core.dispatch.envelope import Reply
+    from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest
+    from relay_core.settings import Settings
+
+    settings = Settings(key_prefix=f"benchnear{time.time_ns()}")
+    redis = Redis.from_url(REDIS_URL)
+    cache = AnswerCache.from_settings(redis, settings)
+    body = ChatCompletion.model_validate(
+        {"model": "m", "choices": [{"message": {"content": "an answer"}}]}
+    )
+    reply = Reply(id="r", ok=True, completion=body, provider="p", model="m")
+
+    def request(i: int, day: int) -> ChatCompletionRequest:
+        text = f"Today is 2024-05-{day:02d}. Summarize ticket INV-{20000 + i} about topic {i}."
+        return ChatCompletionRequest.model_validate(
+            {"model": "chat", "messages": [{"role": "user", "content": text}], "temperature": 0}
+        )
+
+    try:
+        policy = cache_policy(request(0, 1), settings, near="on")
+        for start in range(0, entries, 1000):
+            for i in range(start, min(entries, start + 1000)):
+                await cache.put("o", cache_keys(request(i, 1), settings, policy), reply, 600, "b")
+        took: list[float] = []
+        plain: list[float] = []  # one bare GET, taking turns: the box's own Redis round trip
+        for j in range(lookups):
+            req = request(j * 7 % entries, 2)  # another day: a near-duplicate
+            t = time.perf_counter()
+            found = await cache.get("o", cache_keys(req, settings, policy), "b")
+            took.append(time.perf_counter() - t)
+            assert found is not None and found.match == "near"
+            t = time.perf_counter()
+            await redis.get(f"{settings.key_prefix}:nothing")
+            plain.append(time.perf_counter() - t)
+        return took, plain
+    finally:
+        keys = [k async for k in redis.scan_iter(match=f"{settings.key_prefix}*", count=5000)]
+        for start in range(0, len(keys), 5000):
+            await redis.delete(*keys[start : start + 5000])
+        await redis.aclose()
+
+
 def ms(values: list[float], q: float) -> float:
     return round(percentile(values, q) * 1000, 2)
 
 
-def run(requests: int = 400, hit_count: int = 300) -> dict[str, Any]:
+def run(requests: int = 400, hit_count: int = 300, near_entries: int = 100_000) -> dict[str, Any]:
     with farm(providers, workers=1) as f:
         f.sim("b-openai", invalid_json_rate=0.3)
         ok = asyncio.run(repair(f"{f.api_url}/v1/chat/completions", requests))
         stats = f.sim_stats()["providers"]
         calls = sum(p["requests"] for p in stats.values())
         hit, health = hits(f.api_url, hit_count)
+    near, plain = asyncio.run(near_lookups(near_entries, 2000)) if near_entries else ([], [])
     return {
+        "near_lookup_ms": {"entries": near_entries, "p50": ms(near, 50), "p99": ms(near, 99)},
+        "redis_get_ms": {"p50": ms(plain, 50), "p99": ms(plain, 99)},
         "repair": {
             "requests": requests,
             "valid_share": round(sum(ok) / requests, 4),
@@ -123,8 +179,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--hits", type=int, default=300)
+    parser.add_argument("--near-entries", type=int, default=100_000)
     args = parser.parse_args()
-    print(json.dumps(run(args.requests, args.hits), indent=2))
+    print(json.dumps(run(args.requests, args.hits, args.near_entries), indent=2))
 
 
 if __name__ == "__main__":

@@ -162,6 +162,8 @@ class Settings(BaseSettings):
     cache_shared: bool = False
     cache_ttl_s: int = Field(default=24 * 3600, gt=0)
     cache_max_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)
+    # Near-duplicates (docs/answers.md): off unless this or x-relay-near-cache: on.
+    near_cache_enabled: bool = False
     # Usage counters (GET /v1/usage) are kept this many days.
     usage_retention_days: int = Field(default=90, gt=0)
 

@@ -14,8 +14,7 @@ from relay_api.state import ApiState
 from relay_api.streaming import stream_chat
 from relay_core.affinity import Affinity, prefer_pinned
 from relay_core.answers.cache import hit_reply
-from relay_core.answers.cache_key import request_digest
-from relay_core.answers.policy import cache_policy
+from relay_core.answers.policy import cache_keys, cache_policy
 from relay_core.answers.validate import schema_problem
 from relay_core.context.prepare import fit_candidates
 from relay_core.dispatch.envelope import Candidate, Envelope, Reply
@@ -93,18 +92,26 @@ async def chat_completions(
     x_session_id: Annotated[str | None, Header()] = None,
     cache_control: Annotated[str | None, Header()] = None,
     x_relay_cache_ttl: Annotated[str | None, Header()] = None,
+    x_relay_near_cache: Annotated[str | None, Header()] = None,
     _bounded: Annotated[None, Depends(bound_messages)] = None,
 ) -> Response:
     refuse_unusable_schema(body)
-    policy = cache_policy(body, state.settings, cache_control=cache_control, ttl=x_relay_cache_ttl)
+    policy = cache_policy(
+        body,
+        state.settings,
+        cache_control=cache_control,
+        ttl=x_relay_cache_ttl,
+        near=x_relay_near_cache,
+    )
     request_id = f"chatcmpl-{uuid.uuid4().hex}"
-    digest = None
+    keys = None
     if policy.active:
         fallback_any = (x_relay_fallback or "").strip().lower() == "any"
-        digest = request_digest(body, state.settings, fallback_any=fallback_any)
-        found = await state.cache.get(owner, digest, "interactive") if policy.read else None
+        keys = cache_keys(body, state.settings, policy, fallback_any=fallback_any)
+        found = await state.cache.get(owner, keys, "interactive") if policy.read else None
         if found is not None:
-            return answer(hit_reply(request_id, found), request_id, {"x-relay-cache": "hit"})
+            said = {"x-relay-cache": "hit", "x-relay-cache-match": found.match}
+            return answer(hit_reply(request_id, found.answer), request_id, said)
     affinity = Affinity(state.redis, state.settings)
     pinned = await affinity.pinned(owner, x_session_id)
     ranked, costs = await rank_candidates(state, body, x_relay_fallback, pinned)
@@ -131,10 +138,10 @@ async def chat_completions(
         )
     reply = await wait_reply(state, env, timeout)
     extra: dict[str, str] = {}
-    if digest is not None:
+    if keys is not None:
         extra["x-relay-cache"] = "miss"
         if policy.write:
-            await state.cache.put(owner, digest, reply, policy.ttl_s, "interactive")
+            await state.cache.put(owner, keys, reply, policy.ttl_s, "interactive")
     if reply.provider and reply.model:
         await affinity.pin(owner, x_session_id, reply.provider, reply.model)
     return answer(reply, env.id, extra)

@@ -1,6 +1,7 @@
 """The exact answer cache, in Redis: shared by every worker and API process.
 
-``{prefix}:cache:{scope}:{digest}`` holds one :class:`CachedAnswer` (JSON) with its TTL;
+``{prefix}:cache:{scope}:{digest}`` holds one :class:`CachedAnswer` (JSON) with its TTL, and
+``{prefix}:near:{scope}:{near digest}`` a copy for near-duplicates (:mod:`.near`), when on;
 ``scope`` is the gateway key's owner id, or ``shared`` with ``RELAY_CACHE_SHARED``. Lookups
 are counted in ``{prefix}:cache:stats`` (``{kind}|{result}`` fields: ``lookup``, ``hit``,
 ``store``; misses are lookups less hits) for ``/metrics``; a hit is counted in the owner's
@@ -13,6 +14,7 @@ Only a whole, successful answer is stored: never an error, an empty answer, one 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -24,6 +26,17 @@ from relay_core.usage import INTERNAL, SECONDS_PER_DAY, day_of, days_key, usage_
 
 SHARED = "shared"
 CUT_SHORT = frozenset({"length", "content_filter"})
+
+
+EXACT, NEAR = "exact", "near"
+
+
+@dataclass(frozen=True, slots=True)
+class CacheKeys:
+    """A request's digests: the exact one, and its near-duplicate one when that is on."""
+
+    exact: str
+    near: str | None = None
 
 
 class CachedAnswer(BaseModel):
@@ -66,26 +79,37 @@ class AnswerCache:
             redis, settings.key_prefix, shared=settings.cache_shared, retention_s=retention_s
         )
 
-    def key(self, owner: str | None, digest: str) -> str:
+    def key(self, owner: str | None, digest: str, space: str = "cache") -> str:
         scope = SHARED if self.shared else (owner or "anonymous")
-        return f"{self.prefix}:cache:{scope}:{digest}"
+        return f"{self.prefix}:{space}:{scope}:{digest}"
 
-    async def get(self, owner: str | None, digest: str, kind: str) -> CachedAnswer | None:
-        """The cached answer, or None. One round trip for a miss (the read and the lookup's
-        count together), one more for a hit (its counts, in stats and the owner's usage)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(self.key(owner, digest))
-            pipe.hincrby(stats_key(self.prefix), f"{kind}|lookup")
-            raw, _ = await pipe.execute()
-        if raw is None:
-            return None
-        found = CachedAnswer.model_validate_json(raw)
-        await self._count_hit(owner, found, kind)
+    def _keys(self, owner: str | None, keys: CacheKeys) -> list[str]:
+        found = [self.key(owner, keys.exact)]
+        if keys.near is not None:
+            found.append(self.key(owner, keys.near, NEAR))
         return found
 
+    async def get(self, owner: str | None, keys: CacheKeys, kind: str) -> Found | None:
+        """The cached answer (the exact key's before the near-duplicate's), or None. One round
+        trip for a miss (the reads and the lookup's count together), one more for a hit (its
+        counts, in stats and the owner's usage)."""
+        names = self._keys(owner, keys)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.get(name)
+            pipe.hincrby(stats_key(self.prefix), f"{kind}|lookup")
+            *raws, _ = await pipe.execute()
+        for match, raw in zip((EXACT, NEAR), raws, strict=False):
+            if raw is not None:
+                found = Found(CachedAnswer.model_validate_json(raw), match)
+                await self._count_hit(owner, found, kind)
+                return found
+        return None
+
     async def put(
-        self, owner: str | None, digest: str, reply: Reply, ttl_s: int, kind: str
+        self, owner: str | None, keys: CacheKeys, reply: Reply, ttl_s: int, kind: str
     ) -> bool:
+        """Store ``reply`` under its exact key (and its near-duplicate key, when it has one)."""
         if ttl_s <= 0 or not storable(reply) or reply.completion is None:
             return False
         entry = CachedAnswer(
@@ -94,15 +118,17 @@ class AnswerCache:
             model=reply.model or "",
             stored_at=time.time(),
         )
+        value = entry.model_dump_json(exclude_none=True)
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.set(self.key(owner, digest), entry.model_dump_json(exclude_none=True), ex=ttl_s)
+            for name in self._keys(owner, keys):
+                pipe.set(name, value, ex=ttl_s)
             pipe.hincrby(stats_key(self.prefix), f"{kind}|store")
             await pipe.execute()
         return True
 
-    async def _count_hit(self, owner: str | None, found: CachedAnswer, kind: str) -> None:
+    async def _count_hit(self, owner: str | None, hit: Found, kind: str) -> None:
         """The hit in the owner's usage (``GET /v1/usage``): no provider token was spent."""
-        owner = owner or INTERNAL
+        owner, found = owner or INTERNAL, hit.answer
         day = day_of(time.time())
         usage = found.completion.usage
         tokens = usage.total_tokens if usage is not None else 0
@@ -110,6 +136,8 @@ class AnswerCache:
         key = usage_key(self.prefix, owner, day)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hincrby(stats_key(self.prefix), f"{kind}|hit")
+            if hit.match == NEAR:
+                pipe.hincrby(stats_key(self.prefix), f"{kind}|near_hit")
             pipe.hincrby(key, base + "cache_hits", 1)
             if tokens:
                 pipe.hincrby(key, base + "cached_tokens", tokens)
@@ -133,6 +161,12 @@ async def read_stats(redis: Redis, prefix: str) -> dict[tuple[str, str], int]:
         if result == "lookup":
             out[(kind, "miss")] = n - counted.get((kind, "hit"), 0)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    answer: CachedAnswer
+    match: str  # EXACT or NEAR
 
 
 def hit_reply(request_id: str, found: CachedAnswer) -> Reply:

@@ -5,17 +5,23 @@
 * ``Cache-Control: no-cache``: the cache is not read, but the answer is stored;
   ``no-store``: neither. ``x-relay-cache-ttl: 0`` reads but does not store.
 * Streamed requests are not cached (docs/answers.md says why).
+* Near-duplicates (:mod:`relay_core.answers.near`) are answered too with
+  ``RELAY_NEAR_CACHE_ENABLED`` or ``x-relay-near-cache: on`` (``off`` turns them off).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from relay_core.answers.cache import CacheKeys
+from relay_core.answers.cache_key import request_digest
+from relay_core.answers.near import near_digest
 from relay_core.errors import InvalidRequest
 from relay_core.schemas.chat import ChatCompletionRequest
 from relay_core.settings import Settings
 
 TTL_HEADER = "x-relay-cache-ttl"
+NEAR_HEADER = "x-relay-near-cache"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +29,7 @@ class CachePolicy:
     read: bool
     write: bool
     ttl_s: int
+    near: bool = False  # near-duplicates too (docs/answers.md): off unless asked
 
     @property
     def active(self) -> bool:
@@ -63,8 +70,10 @@ def cache_policy(
     *,
     cache_control: str | None = None,
     ttl: str | None = None,
+    near: str | None = None,
 ) -> CachePolicy:
     asked_ttl = _ttl(ttl)
+    wants_near = _switch(near, settings.near_cache_enabled)
     if not settings.cache_enabled or request.stream:
         return OFF
     if not deterministic(request) and asked_ttl is None:
@@ -73,4 +82,29 @@ def cache_policy(
     if "no-store" in directives:
         return OFF
     ttl_s = min(settings.cache_ttl_s if asked_ttl is None else asked_ttl, settings.cache_max_ttl_s)
-    return CachePolicy(read="no-cache" not in directives, write=ttl_s > 0, ttl_s=ttl_s)
+    read = "no-cache" not in directives
+    return CachePolicy(read=read, write=ttl_s > 0, ttl_s=ttl_s, near=wants_near)
+
+
+def _switch(value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    word = value.strip().lower()
+    if word not in ("on", "off"):
+        raise InvalidRequest(
+            f"{NEAR_HEADER} must be 'on' or 'off', not {value!r}.", param=NEAR_HEADER
+        )
+    return word == "on"
+
+
+def cache_keys(
+    request: ChatCompletionRequest,
+    settings: Settings,
+    policy: CachePolicy,
+    *,
+    fallback_any: bool = False,
+) -> CacheKeys:
+    """The request's exact digest, and its near-duplicate one when the policy says so."""
+    exact = request_digest(request, settings, fallback_any=fallback_any)
+    near = near_digest(request, settings, fallback_any=fallback_any) if policy.near else None
+    return CacheKeys(exact=exact, near=near)

@@ -9,8 +9,7 @@ cache is read on a line's first visit only (a line handed back to a queue has be
 from __future__ import annotations
 
 from relay_core.answers.cache import AnswerCache, hit_reply
-from relay_core.answers.cache_key import request_digest
-from relay_core.answers.policy import cache_policy
+from relay_core.answers.policy import cache_keys, cache_policy
 from relay_core.dispatch.envelope import Envelope, Reply
 from relay_core.settings import Settings
 
@@ -26,12 +25,12 @@ class LineCache:
         policy = cache_policy(env.request, self.settings)
         if not policy.read or env.attempts > 0:
             return None
-        digest = request_digest(env.request, self.settings)
-        found = await self.cache.get(env.owner, digest, KIND)
-        return None if found is None else hit_reply(env.id, found)
+        keys = cache_keys(env.request, self.settings, policy)
+        found = await self.cache.get(env.owner, keys, KIND)
+        return None if found is None else hit_reply(env.id, found.answer)
 
     async def store(self, env: Envelope, reply: Reply) -> None:
         policy = cache_policy(env.request, self.settings)
         if policy.write:
-            digest = request_digest(env.request, self.settings)
-            await self.cache.put(env.owner, digest, reply, policy.ttl_s, KIND)
+            keys = cache_keys(env.request, self.settings, policy)
+            await self.cache.put(env.owner, keys, reply, policy.ttl_s, KIND)

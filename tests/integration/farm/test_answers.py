@@ -122,3 +122,34 @@ def test_non_deterministic_and_no_store_requests_are_not_cached(make_farm: FarmF
     assert all("x-relay-cache" not in r.headers for r in answers + stored)
     assert [r.headers["x-relay-cache"] for r in opted] == ["miss", "hit"]
     assert provider_stats(farm, "p-openai")["requests"] == 5
+
+
+def test_near_duplicates_are_answered_only_when_asked(make_farm: FarmFactory) -> None:
+    farm = make_farm()
+    near = {"x-relay-near-cache": "on"}
+    first = ask(
+        "p-openai/p-openai-m", "Today is 2024-05-01. Summarize ticket INV-20391.", temperature=0
+    )
+    variant = ask(
+        "p-openai/p-openai-m", "today is 2024-05-02.  Summarize ticket INV-20392", temperature=0
+    )
+    negated = ask(
+        "p-openai/p-openai-m",
+        "Today is 2024-05-01. Do not summarize ticket INV-20391.",
+        temperature=0,
+    )
+    with farm.client() as http:
+        stored = http.post("/v1/chat/completions", json=first, headers=near)
+        hit = http.post("/v1/chat/completions", json=variant, headers=near)
+        off = http.post("/v1/chat/completions", json=variant)  # near-duplicates off by default
+        different = http.post("/v1/chat/completions", json=negated, headers=near)
+    assert [r.status_code for r in (stored, off, hit, different)] == [200] * 4
+    assert [r.headers["x-relay-cache"] for r in (stored, hit, off, different)] == [
+        "miss",
+        "hit",
+        "miss",
+        "miss",
+    ]
+    assert hit.headers["x-relay-cache-match"] == "near"
+    assert hit.json()["choices"] == stored.json()["choices"]
+    assert provider_stats(farm, "p-openai")["requests"] == 3
