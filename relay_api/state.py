@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from relay_api.replies import ReplyHub
 from relay_api.stream_mux import MAX_LANES, StreamMux
 from relay_api.stream_slots import StreamSlots
+from relay_core.answers.cache import AnswerCache
 from relay_core.breaker import Breaker
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, log_startup, resolve_catalogue
@@ -44,6 +45,7 @@ class ApiState:
     live: LiveCache
     outcomes: OutcomeCache  # what each target's answers were worth, per task family
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
+    cache: AnswerCache  # the exact answer cache (docs/answers.md)
 
     @classmethod
     async def build(cls, settings: Settings) -> ApiState:
@@ -80,6 +82,7 @@ class ApiState:
                 OutcomeStore(redis, settings.key_prefix), settings.routing_state_ttl_s
             ),
             key_ids=key_ids,
+            cache=AnswerCache.from_settings(redis, settings),
         )
 
     async def close(self) -> None:

@@ -158,6 +158,17 @@ class Settings(BaseSettings):
     # the normalizer that strips provider preambles from answers.
     style_directive: str = ""
     normalize_output: bool = False
+    # Answers (docs/answers.md): an answer that is not the JSON its response_format asked for
+    # is asked for again this many times on the same candidate, then fails over.
+    repair_max_attempts: int = Field(default=2, ge=0, le=10)
+    # The exact answer cache: on for deterministic requests (temperature 0 or a seed) and
+    # those that opt in with x-relay-cache-ttl; per gateway key unless shared.
+    cache_enabled: bool = True
+    cache_shared: bool = False
+    cache_ttl_s: int = Field(default=24 * 3600, gt=0)
+    cache_max_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)
+    # Near-duplicates (docs/answers.md): off unless this or x-relay-near-cache: on.
+    near_cache_enabled: bool = False
     # Usage counters (GET /v1/usage) are kept this many days.
     usage_retention_days: int = Field(default=90, gt=0)
 

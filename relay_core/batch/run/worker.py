@@ -24,9 +24,11 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from relay_core.answers.cache import AnswerCache
 from relay_core.batch.client.files import FileStore
 from relay_core.batch.client.validate import Scan, scan_file
 from relay_core.batch.models import BatchStatus, Endpoint, EndReason
+from relay_core.batch.run.answers import LineCache
 from relay_core.batch.run.books import LineBooks, Visit
 from relay_core.batch.run.feeder import Feeder, Plan
 from relay_core.batch.run.finalize import finalize, write_failed
@@ -89,6 +91,9 @@ class BatchWorker:
             hold_s=s.token_wait_max_s,
             on_finished=self._wake.set,
             max_attempts=s.batch_max_line_attempts,
+            answers=LineCache(AnswerCache.from_settings(store.redis, s), s)
+            if s.cache_enabled
+            else None,
         )
 
     def resolve(self, sel: Selection) -> list[Target]:
