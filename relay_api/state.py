@@ -23,6 +23,7 @@ from relay_core.redis_pool import redis_pool
 from relay_core.routing.live import LiveCache
 from relay_core.routing.ranking import Ranker
 from relay_core.settings import Settings
+from relay_core.storage import ObjectStorage, open_storage
 
 log = logging.getLogger("relay.api")
 
@@ -42,6 +43,7 @@ class ApiState:
     ranker: Ranker
     live: LiveCache
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
+    storage: ObjectStorage  # file bytes: a folder, or an S3 bucket (relay_core.storage)
 
     @classmethod
     async def build(cls, settings: Settings) -> ApiState:
@@ -56,6 +58,8 @@ class ApiState:
         await hub.start()
         limiter = Limiter.from_settings(settings, RedisBackend(redis))
         breaker = Breaker.from_settings(settings, BreakerRedis(redis))
+        storage = open_storage(settings)
+        log.info("files are stored in %s", storage.describe())
         return cls(
             settings=settings,
             catalogue=catalogue,
@@ -70,6 +74,7 @@ class ApiState:
             ranker=Ranker(settings.strategy, settings.mode),
             live=LiveCache(limiter, breaker, settings.routing_state_ttl_s),
             key_ids=key_ids,
+            storage=storage,
         )
 
     async def close(self) -> None:
