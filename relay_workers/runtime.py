@@ -133,6 +133,7 @@ class Runtime:
         while True:
             info = WorkerBeat(
                 name=self.name,
+                host=socket.gethostname(),
                 pid=os.getpid(),
                 providers=self.served,
                 in_flight=self.in_flight,

@@ -5,11 +5,13 @@ back through the API."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 import obstore
 import pytest
 
+from relay_core.heartbeat import WorkerBeat
 from relay_core.storage.s3 import S3Storage
 from tests.integration.batch.conftest import (
     BATCH_DEFAULTS,
@@ -21,7 +23,7 @@ from tests.integration.batch.conftest import (
     wait_for,
 )
 from tests.integration.farm.conftest import four_providers
-from tests.support.farm import farm_factory
+from tests.support.farm import Farm, farm_factory
 from tests.support.s3 import Bucket
 
 pytestmark = pytest.mark.integration
@@ -31,6 +33,11 @@ def stored_names(bucket: Bucket) -> set[str]:
     store = S3Storage.from_url(bucket.url, bucket.endpoint_url).store
     listed = obstore.list(store).collect()
     return {meta["path"] for meta in listed}
+
+
+def worker_beats(farm: Farm) -> list[bytes | str]:
+    keys = list(farm.redis.scan_iter(match=f"{farm.settings.key_prefix}:worker:*"))
+    return [raw for raw in farm.redis.mget(keys) if raw is not None]
 
 
 def test_a_batch_runs_with_its_files_in_s3(tmp_path: Path, s3_bucket: Bucket) -> None:
@@ -44,6 +51,7 @@ def test_a_batch_runs_with_its_files_in_s3(tmp_path: Path, s3_bucket: Bucket) ->
     lines = [chat_line(f"s{i}", f"question {i}") for i in range(60)]
     with farm_factory(tmp_path, four_providers, **settings) as make:
         farm = make(workers=0, processes=1)
+        beats = [WorkerBeat.model_validate_json(raw) for raw in worker_beats(farm)]
         with farm.client() as http:
             input_id = upload(http, jsonl(lines))
             assert stored_names(s3_bucket) == {input_id}
@@ -55,6 +63,11 @@ def test_a_batch_runs_with_its_files_in_s3(tmp_path: Path, s3_bucket: Bucket) ->
             deleted = http.delete(f"/v1/files/{input_id}")
             after = stored_names(s3_bucket)
             output_after = http.get(f"/v1/files/{final['output_file_id']}/content")
+    # The worker process was given only Redis, the catalogue and the storage settings; its
+    # beat names its machine and the queues it serves (what `relay status` lists by host).
+    assert [(b.host, sorted(b.providers)) for b in beats] == [
+        (socket.gethostname(), sorted(p["name"] for p in four_providers(farm.sim_url)))
+    ]
     assert final["status"] == "completed", final
     assert final["error_file_id"] is None
     assert sorted(o["custom_id"] for o in out) == sorted(f"s{i}" for i in range(60))
