@@ -24,6 +24,7 @@ from relay_core.routing.live import LiveCache
 from relay_core.routing.ranking import Ranker
 from relay_core.settings import Settings
 from relay_core.storage import ObjectStorage, open_storage
+from relay_core.storage.marker import announce
 
 log = logging.getLogger("relay.api")
 
@@ -59,6 +60,10 @@ class ApiState:
         limiter = Limiter.from_settings(settings, RedisBackend(redis))
         breaker = Breaker.from_settings(settings, BreakerRedis(redis))
         storage = open_storage(settings)
+        try:
+            await announce(redis, settings.key_prefix, storage)  # workers check they see it
+        except OSError:  # the store is down now: uploads fail until it is back, chat does not
+            log.warning("could not reach the file storage at start", exc_info=True)
         log.info("files are stored in %s", storage.describe())
         return cls(
             settings=settings,

@@ -180,7 +180,7 @@ class Settings(BaseSettings):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
-    @field_validator("metrics_token", mode="before")
+    @field_validator("metrics_token", "storage_url", "s3_endpoint_url", mode="before")
     @classmethod
     def _blank_is_no_token(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

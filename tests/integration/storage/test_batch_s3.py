@@ -12,6 +12,7 @@ import obstore
 import pytest
 
 from relay_core.heartbeat import WorkerBeat
+from relay_core.storage.marker import MARKER
 from relay_core.storage.s3 import S3Storage
 from tests.integration.batch.conftest import (
     BATCH_DEFAULTS,
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.integration
 def stored_names(bucket: Bucket) -> set[str]:
     store = S3Storage.from_url(bucket.url, bucket.endpoint_url).store
     listed = obstore.list(store).collect()
-    return {meta["path"] for meta in listed}
+    return {meta["path"] for meta in listed} - {MARKER}
 
 
 def worker_beats(farm: Farm) -> list[bytes | str]:
