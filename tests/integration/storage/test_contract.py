@@ -71,6 +71,12 @@ async def test_a_write_that_fails_leaves_what_was_there(storage: ObjectStorage):
             await out.write(b"x" * 100)
             raise RuntimeError
     assert await storage.size("file-never") is None
+    with pytest.raises(RuntimeError):  # parts already sent (S3) are not completed either
+        async with storage.open_write("file-keep") as out:
+            await out.write(b"y" * (PART + 1024))
+            await out.write(b"y" * (PART + 1024))
+            raise RuntimeError("the upload broke off after two parts")
+    assert await read_all(storage.stream("file-keep")) == b"old\n"
 
 
 async def test_missing_names_and_deletes(storage: ObjectStorage):
