@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import sys
 import tempfile
@@ -35,6 +36,7 @@ import yaml
 from bench.batch_throughput import batch_file
 from bench.harness import cpu_seconds, create_batch, provider
 from bench.netns import Host, Network, unavailable
+from relay_cli.embedded_redis import server_binary
 from relay_core.heartbeat import WorkerBeat
 from relay_sim.pooled import pooled_ceiling
 
@@ -130,7 +132,7 @@ def multihost_farm(folder: Path, rpm: int, storage: str = "s3") -> Iterator[Mult
         entries = [provider(name, family, sim_url, rpm=rpm) for name, family in FAMILIES.items()]
         catalogue.write_text(yaml.safe_dump({"providers": entries}))
         env = _env(folder, catalogue, redis_url, s3_url, storage)
-        redis_argv = ["redis-server", "--bind", data.ip, "--port", "6379", "--save", ""]
+        redis_argv = [server_binary()[0], "--bind", data.ip, "--port", "6379", "--save", ""]
         procs.append(data.popen([*redis_argv, "--protected-mode", "no"], env, log))
         wait_until(lambda: _redis_up(redis_url), "redis on the data host")
         # The workers need only Redis to start: they start while the data host's servers do.
@@ -163,8 +165,6 @@ def _env(
 ) -> dict[str, str]:
     """What every Relay process gets: Redis, the catalogue, the storage settings (and the
     API's gateway key, which a worker ignores). Nothing of the caller's RELAY_* leaks in."""
-    import os
-
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "AWS_"))}
     env |= {
         **SETTINGS,
