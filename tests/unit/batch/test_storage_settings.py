@@ -37,4 +37,4 @@ def test_an_s3_url_opens_the_bucket(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_a_storage_setting_of_another_form_is_refused(field: str, value: str) -> None:
     with pytest.raises(ValidationError):
-        Settings(**{field: value})
+        Settings.model_validate({field: value})
