@@ -25,6 +25,8 @@ from relay_core.routing.live import LiveCache
 from relay_core.routing.outcomes import OutcomeCache, OutcomeStore
 from relay_core.routing.ranking import Ranker
 from relay_core.settings import Settings
+from relay_core.storage import ObjectStorage, open_storage
+from relay_core.storage.marker import announce
 
 log = logging.getLogger("relay.api")
 
@@ -46,6 +48,7 @@ class ApiState:
     outcomes: OutcomeCache  # what each target's answers were worth, per task family
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
     cache: AnswerCache  # the exact answer cache (docs/answers.md)
+    storage: ObjectStorage  # file bytes: a folder, or an S3 bucket (relay_core.storage)
 
     @classmethod
     async def build(cls, settings: Settings) -> ApiState:
@@ -60,6 +63,12 @@ class ApiState:
         await hub.start()
         limiter = Limiter.from_settings(settings, RedisBackend(redis))
         breaker = Breaker.from_settings(settings, BreakerRedis(redis))
+        storage = open_storage(settings)
+        try:
+            await announce(redis, settings.key_prefix, storage)  # workers check they see it
+        except OSError:  # the store is down now: uploads fail until it is back, chat does not
+            log.warning("could not reach the file storage at start", exc_info=True)
+        log.info("files are stored in %s", storage.describe())
         return cls(
             settings=settings,
             catalogue=catalogue,
@@ -83,6 +92,7 @@ class ApiState:
             ),
             key_ids=key_ids,
             cache=AnswerCache.from_settings(redis, settings),
+            storage=storage,
         )
 
     async def close(self) -> None:

@@ -115,8 +115,13 @@ class Settings(BaseSettings):
     breaker_cooldown_s: float = Field(default=5.0, gt=0)
     breaker_cooldown_max_s: float = Field(default=300.0, gt=0)
 
-    # Storage (files, batch outputs) and embedded services
+    # Storage (files, batch outputs) and embedded services. File bytes go to the folder
+    # storage_dir unless storage_url names an S3 bucket (s3://bucket/prefix), which workers on
+    # other machines reach with no shared disk; s3_endpoint_url is a store other than AWS
+    # (MinIO, Ceph, R2...). Credentials: the usual AWS_* variables (docs/operations.md).
     storage_dir: Path = Path(".relay/files")
+    storage_url: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
+    s3_endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
     data_dir: Path = Path(".relay")
     sim_url: str = "http://127.0.0.1:8900"
 
@@ -191,7 +196,7 @@ class Settings(BaseSettings):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
-    @field_validator("metrics_token", mode="before")
+    @field_validator("metrics_token", "storage_url", "s3_endpoint_url", mode="before")
     @classmethod
     def _blank_is_no_token(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -49,6 +49,7 @@ from relay_core.providers.registry import build_provider, make_http_client
 from relay_core.redis_pool import redis_pool
 from relay_core.routing.outcomes import OutcomeSink, OutcomeStore
 from relay_core.settings import Settings
+from relay_core.storage.marker import same_as_api
 from relay_core.usage import UsageSink
 
 T = TypeVar("T")
@@ -133,12 +134,31 @@ class Runtime:
         # Batches: every worker feeds, sweeps and finalizes them (relay_core/batch/run/worker.py).
         shared = Shared(self.settings, enabled, state.limiter, state.breaker, self.name)
         self.batches = BatchWorker.build(shared, self.redis)
+        await self._start_batches()
+
+    async def _start_batches(self) -> None:
+        """Look after batches, unless this worker's storage is not the API's."""
+        storage = self.batches.files.storage
+        try:
+            same = await same_as_api(self.redis, self.settings.key_prefix, storage)
+        except OSError:  # the store is down now: batches wait for it, chat does not
+            log.warning("could not check this worker's file storage", exc_info=True)
+            same = None
+        if same is False:
+            log.error(
+                "this worker's file storage (%s) is not the API's: it will not feed, validate "
+                "or finalize batches (set RELAY_STORAGE_URL, or RELAY_STORAGE_DIR to the "
+                "API's folder; docs/operations.md)",
+                storage.describe(),
+            )
+            return
         self.batches.start()
 
     async def _heartbeat(self) -> None:
         while True:
             info = WorkerBeat(
                 name=self.name,
+                host=socket.gethostname(),
                 pid=os.getpid(),
                 providers=self.served,
                 in_flight=self.in_flight,

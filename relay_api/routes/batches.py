@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from relay_api.deps import OwnerDep, StateDep
-from relay_api.routes.files import file_store
+from relay_api.routes.files import file_store, stored_content
 from relay_api.state import ApiState
 from relay_core.batch.client.create import (
     CreateBatch,
@@ -142,8 +142,7 @@ async def batch_results(
         file_id = final_file(batch, which)
         if file_id is None:
             return Response(b"", media_type="application/jsonl")
-        path = await file_store(state).content_path(file_id, owner)
-        return FileResponse(path, media_type="application/jsonl")
+        return await stored_content(file_store(state), file_id, owner, "application/jsonl")
     return StreamingResponse(live_results(store, batch_id, which), media_type="application/jsonl")
 
 

@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO
 
 from redis.asyncio import Redis
 
@@ -46,6 +46,7 @@ from relay_core.limits import Limiter
 from relay_core.routing.live import live_states
 from relay_core.routing.targets import Selection, Target, resolve_targets
 from relay_core.settings import Settings
+from relay_core.storage import open_storage
 
 log = logging.getLogger("relay.batch")
 
@@ -73,7 +74,9 @@ class BatchWorker:
         self.settings = shared.settings
         self.store = store
         self.files = files
-        self.feeder = Feeder(store, files.dir, shared.settings.batch_line_timeout_s, self.resolve)
+        self.feeder = Feeder(
+            store, files.storage, shared.settings.batch_line_timeout_s, self.resolve
+        )
         self._jobs: dict[str, asyncio.Task[object]] = {}
         self._swept: dict[str, float] = {}
         self._served: tuple[float, set[str] | None] = (0.0, None)
@@ -100,9 +103,9 @@ class BatchWorker:
         s = self.settings
         return resolve_targets(self.shared.providers, sel, mode=s.mode, meta_model=s.meta_model)
 
-    def scan(self, path: Path, endpoint: Endpoint, default_model: str | None) -> Scan:
+    def scan(self, source: BinaryIO, endpoint: Endpoint, default_model: str | None) -> Scan:
         return scan_file(
-            path,
+            source,
             endpoint,
             max_lines=self.settings.batch_max_lines,
             max_line_bytes=self.settings.batch_max_line_bytes,
@@ -131,9 +134,8 @@ class BatchWorker:
     def build(cls, shared: Shared, redis: Redis) -> BatchWorker:
         """The batch side of a worker process, on its Redis pool."""
         s = shared.settings
-        return cls(
-            shared, BatchStore(redis, s.key_prefix), FileStore(redis, s.key_prefix, s.storage_dir)
-        )
+        files = FileStore(redis, s.key_prefix, open_storage(s))
+        return cls(shared, BatchStore(redis, s.key_prefix), files)
 
     async def stop(self) -> None:
         """Stop the loop and any validation or finalize this worker runs (another worker
