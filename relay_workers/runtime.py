@@ -39,11 +39,13 @@ from relay_core.dispatch.outcome import Done, Forward, Outcome
 from relay_core.dispatch.replies import publish_reply
 from relay_core.dispatch.state import WorkerState
 from relay_core.dispatch.streaming import RedisStreams
+from relay_core.events import EventSink
 from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget
 from relay_core.limits import Limiter, RedisBackend
 from relay_core.limits.learned import RedisLearned
 from relay_core.metrics import InFlight, MetricsSink, RelayMetrics, publish_load
 from relay_core.metrics.load import forget_load
+from relay_core.metrics.recent import RecentSink
 from relay_core.providers.registry import build_provider, make_http_client
 from relay_core.redis_pool import redis_pool
 from relay_core.settings import Settings
@@ -82,6 +84,7 @@ class Runtime:
         self.redis: Redis
         self.executor: Executor
         self.usage: UsageSink
+        self.recent: RecentSink  # the last minutes per provider, for the console
         self.served: list[str] = []
         self.name = f"{socket.gethostname()}.{os.getpid()}"
         self.in_flight = 0
@@ -119,8 +122,10 @@ class Runtime:
         self.usage = UsageSink(
             self.redis, self.settings.key_prefix, self.settings.usage_retention_days
         )
+        self.recent = RecentSink(self.redis, self.settings.key_prefix)
         streams = RedisStreams(self.redis, self.settings.key_prefix)
-        self.executor = Executor(state, sinks=[metrics, self.usage], streams=streams)
+        sinks: list[EventSink] = [metrics, self.usage, self.recent]
+        self.executor = Executor(state, sinks=sinks, streams=streams)
         self.served = sorted(providers)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
         self._holds = asyncio.create_task(self._write_holds(), name="relay-holds")
@@ -227,7 +232,7 @@ class Runtime:
         async def _close() -> None:
             await self.executor.drain()
             # Write the tallies; with Redis gone at shutdown their counts are lost.
-            for tally in (self.usage, self.executor.state.breaker):
+            for tally in (self.usage, self.recent, self.executor.state.breaker):
                 with contextlib.suppress(Exception):
                     await tally.aclose()
             await self.batches.stop()
