@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from relay_api.errors import install_error_handlers
 from relay_api.middleware import install_body_limits
-from relay_api.routes import batches, chat, files, health, models, pool, usage
+from relay_api.routes import batches, chat, console, files, health, models, pool, prompts, usage
 from relay_api.routes.docs import install_static
 from relay_api.routes.metrics import install_metrics
 from relay_api.state import ApiState
@@ -35,7 +35,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_metrics(app)
     for module in (health, models, chat, usage, pool):
         app.include_router(module.router)
-    for module in (files, batches):  # docs/batch.md
+    for module in (files, batches, prompts):  # docs/batch.md
         app.include_router(module.router)
     install_static(app)
+    app.include_router(console.router)  # docs/console.md
     return app

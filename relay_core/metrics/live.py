@@ -37,6 +37,7 @@ class LimitLevel:
     available: float
     capacity: float
     resets_at: float | None = None  # epoch s: a bucket full again, a daily counter's new day
+    rate_per_s: float | None = None  # a bucket's refill rate (rpm and tpm are paced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +99,9 @@ def _levels(
             if (lv.scope, lv.reason) in seen:
                 continue
             seen.add((lv.scope, lv.reason))
+            rate = spec.rate if isinstance(spec, BucketSpec) else None
             resets_at = _resets_at(spec, lv, now)
-            level = LimitLevel(lv.scope, str(lv.reason), lv.available, lv.limit, resets_at)
+            level = LimitLevel(lv.scope, str(lv.reason), lv.available, lv.limit, resets_at, rate)
             out.setdefault(plan.provider, []).append(level)
     return out
 

@@ -26,6 +26,7 @@ class PoolLimit(BaseModel):
     available: float
     capacity: float
     resets_at: float | None  # epoch s; None for a concurrency limit
+    rate_per_s: float | None  # rpm and tpm: the bucket's refill rate (Relay paces calls)
 
 
 class PoolModel(BaseModel):
@@ -55,7 +56,11 @@ class PoolView(BaseModel):
 def _limits(levels: Sequence[LimitLevel], scope: str) -> list[PoolLimit]:
     return [
         PoolLimit(
-            limit=lv.limit, available=lv.available, capacity=lv.capacity, resets_at=lv.resets_at
+            limit=lv.limit,
+            available=lv.available,
+            capacity=lv.capacity,
+            resets_at=lv.resets_at,
+            rate_per_s=lv.rate_per_s,
         )
         for lv in levels
         if lv.scope == scope
