@@ -39,8 +39,9 @@ def _prompts_name(filename: str | None) -> Path:
 
 
 async def _build(source: Path, dest: Path, model: str, name: Path) -> int:
+    """The prompts of ``source`` (uploaded as ``name``: its extension tells text from CSV)."""
     try:
-        count = await run_in_threadpool(build_jsonl, source, dest, model)
+        count = await run_in_threadpool(build_jsonl, source, dest, model, kind_of(name))
     except UnicodeDecodeError:
         discard(dest)
         raise InvalidRequest(
