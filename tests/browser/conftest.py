@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 from pydantic import SecretStr
 
 from tests.integration.batch.conftest import BATCH_DEFAULTS
@@ -23,6 +23,9 @@ from tests.support.farm import Farm, farm_factory, model, sim_provider
 CHROMIUM = os.environ.get("RELAY_TEST_CHROMIUM", "/usr/bin/chromium")
 KEY_A = "sk-console-alice-0123456789"
 KEY_B = "sk-console-bob-9876543210"
+# A condition the page must reach may take this long on a loaded 2-core machine (a passing run
+# waits only as long as it takes).
+expect.set_options(timeout=20_000)
 SLOW_RPM = 30  # p-slow serves "slow" at one line every 2 s: a batch that is still running
 
 
