@@ -1,6 +1,6 @@
 """The console in a real browser against a real farm: log in, run and follow batches, cancel
-one, use the playground, see another key's batches stay hidden, watch the pool page show a
-provider the simulator took down. With ``RELAY_UPDATE_SCREENSHOTS=1`` the pictures of each page
+one, use the playground and see its usage, see another key's batches and usage stay hidden,
+watch the pool page show a provider the simulator took down. With ``RELAY_UPDATE_SCREENSHOTS=1`` the pictures of each page
 go to ``docs/img/console-*.png`` (docs/console.md shows them)."""
 
 from __future__ import annotations
@@ -131,12 +131,20 @@ def test_the_playground_shows_the_answer_and_who_served_it(
     expect(provider).to_have_text(re.compile(r"^p-"))
     screenshot(page, "playground", tmp_path)
 
+    page.click('#tabs a[data-tab="usage"]')
+    expect(page.locator("#usage-table tr.total")).to_be_visible()
+    total = page.locator("#usage-table tr.total td").nth(3)
+    expect(total).not_to_have_text("0")
+    screenshot(page, "usage", tmp_path)
+
 
 def test_another_key_sees_none_of_these_batches(page: Page, farm: Farm) -> None:
     with farm.client(headers={"Authorization": f"Bearer {KEY_A}"}) as http:
         assert http.get("/v1/batches").json()["data"], "the tests above made batches as A"
     log_in(page, farm, key=KEY_B, where="#batches")
     expect(page.locator("#batch-list tbody")).to_have_text("No batch yet.")
+    page.click('#tabs a[data-tab="usage"]')
+    expect(page.locator("#usage-table tbody")).to_have_text("No usage yet.")
 
 
 def test_the_pool_page_shows_a_provider_the_simulator_took_down(

@@ -4,8 +4,9 @@ import * as batches from "./batches.js";
 import { $ } from "./dom.js";
 import * as playground from "./playground.js";
 import * as pool from "./pool.js";
+import * as usage from "./usage.js";
 
-const PAGES = { pool, batches, playground };
+const PAGES = { pool, batches, playground, usage };
 let current = null;
 
 function show(name) {
