@@ -1,7 +1,8 @@
 """The console in a real browser against a real farm: log in, run and follow batches, cancel
 one, use the playground and see its usage, see another key's batches and usage stay hidden,
-watch the pool page show a provider the simulator took down. With ``RELAY_UPDATE_SCREENSHOTS=1`` the pictures of each page
-go to ``docs/img/console-*.png`` (docs/console.md shows them)."""
+watch the pool page show a provider the simulator took down. With
+``RELAY_UPDATE_SCREENSHOTS=1`` the pictures of each page go to ``docs/img/console-*.png``
+(docs/console.md shows them)."""
 
 from __future__ import annotations
 
