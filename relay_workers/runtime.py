@@ -45,6 +45,7 @@ from relay_core.limits import Limiter, RedisBackend
 from relay_core.limits.learned import RedisLearned
 from relay_core.metrics import InFlight, MetricsSink, RelayMetrics, publish_load
 from relay_core.metrics.load import forget_load
+from relay_core.metrics.recent import RecentSink
 from relay_core.providers.registry import build_provider, make_http_client
 from relay_core.redis_pool import redis_pool
 from relay_core.routing.outcomes import OutcomeSink, OutcomeStore
@@ -86,6 +87,7 @@ class Runtime:
         self.executor: Executor
         self.usage: UsageSink
         self.outcomes: OutcomeSink
+        self.recent: RecentSink  # the last minutes per provider, for the console
         self.served: list[str] = []
         self.name = f"{socket.gethostname()}.{os.getpid()}"
         self.in_flight = 0
@@ -123,10 +125,11 @@ class Runtime:
         self.usage = UsageSink(
             self.redis, self.settings.key_prefix, self.settings.usage_retention_days
         )
+        self.recent = RecentSink(self.redis, self.settings.key_prefix)
         streams = RedisStreams(self.redis, self.settings.key_prefix)
         # What each answer was worth, for the routers (docs/routing.md).
         self.outcomes = OutcomeSink(OutcomeStore(self.redis, self.settings.key_prefix), TALLY_S)
-        sinks: list[EventSink] = [metrics, self.usage, self.outcomes]
+        sinks: list[EventSink] = [metrics, self.usage, self.outcomes, self.recent]
         self.executor = Executor(state, sinks=sinks, streams=streams)
         self.served = sorted(providers)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
@@ -253,7 +256,7 @@ class Runtime:
         async def _close() -> None:
             await self.executor.drain()
             # Write the tallies; with Redis gone at shutdown their counts are lost.
-            for tally in (self.usage, self.executor.state.breaker, self.outcomes):
+            for tally in (self.usage, self.recent, self.executor.state.breaker, self.outcomes):
                 with contextlib.suppress(Exception):
                     await tally.aclose()
             await self.batches.stop()
