@@ -20,7 +20,8 @@ reservation (prompt + ``max_tokens``) under ``tpm_counting: reserve``, their ans
 completion tokens under ``usage``. A TPM window holds whole requests: with 340-token requests a
 600-token window admits one, not 1.76 (``floor(L / cost)`` per window), which matters when a
 request is a good part of the window's budget (per-second windows). A model's own limits bind
-a provider through the model's share of its requests (a model that took half of them at 10 lines allows the provider 20).
+a provider through the model's share of its requests (a model that took half of them at 10
+lines allows the provider 20).
 The ceiling is the least of these; ``binding`` names it (``scope``: the model whose limit it
 is, ``None`` for the provider's own), ``None`` when nothing limits the provider.
 """
