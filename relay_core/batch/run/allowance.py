@@ -12,7 +12,8 @@ The feeder plans against the tightest of them (docs/limits.md, "Pacing a batch")
     the cap divided by the batch's mean answer time (Little's law);
 ``rpd`` / ``tpd``
     what is left of the daily cap, **spent evenly** over the time the batch has left with
-    it, not burnt at the start: see :func:`daily_rate`.
+    it, not burnt at the start (by the window's end less a second and the answers' tail, so
+    that the last lines are answered in time): see :func:`daily_rate`.
 
 A limit set at the provider's level is shared by the provider's targets in the batch.
 """
@@ -24,9 +25,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from relay_core.batch.run.planner import TAIL_COVER
 from relay_core.limits.costs import TokenCost
 from relay_core.limits.specs import Capacity, CounterSpec, LimitPlan, Reason
 from relay_core.routing.targets import Target
+
+FINISH_MARGIN_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +55,12 @@ class BatchLeft:
     lines: int
     deadline: float  # epoch s
     upstream_s: float = 0.0  # its mean answer time so far (0: none yet)
+
+    @property
+    def finish_by(self) -> float:
+        """When its last lines should be sent to be answered within the window: its end less
+        a second and the answers' tail."""
+        return self.deadline - FINISH_MARGIN_S - TAIL_COVER * self.upstream_s
 
 
 def daily_rate(left: float, horizon_s: float, lines: int, others_rps: float) -> float | None:
@@ -112,7 +122,7 @@ def _daily(
         left = _lines_left(counter, level.available, view.cost) / shares[counter.key]
         if math.isnan(left):
             continue
-        horizon = min(counter.reset_at, batch.deadline) - now
+        horizon = min(counter.reset_at, batch.finish_by) - now
         rate = daily_rate(left, horizon, batch.lines, others)
         if rate is not None and rate < best.rate:
             best = Allowance(rate, counter.reason)
