@@ -21,6 +21,7 @@ from relay_core.owner_migration import move_legacy_owners
 from relay_core.owners import legacy_owner_id, owner_id, owner_secret
 from relay_core.redis_pool import redis_pool
 from relay_core.routing.live import LiveCache
+from relay_core.routing.outcomes import OutcomeCache, OutcomeStore
 from relay_core.routing.ranking import Ranker
 from relay_core.settings import Settings
 
@@ -41,6 +42,7 @@ class ApiState:
     breaker: Breaker
     ranker: Ranker
     live: LiveCache
+    outcomes: OutcomeCache  # what each target's answers were worth, per task family
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
 
     @classmethod
@@ -67,8 +69,16 @@ class ApiState:
             stream_slots=StreamSlots(settings.max_streams_per_key),
             limiter=limiter,
             breaker=breaker,
-            ranker=Ranker(settings.strategy, settings.mode),
+            ranker=Ranker(
+                settings.strategy,
+                settings.mode,
+                explore=settings.routing_explore,
+                escalate_below=settings.routing_escalate_below,
+            ),
             live=LiveCache(limiter, breaker, settings.routing_state_ttl_s),
+            outcomes=OutcomeCache(
+                OutcomeStore(redis, settings.key_prefix), settings.routing_state_ttl_s
+            ),
             key_ids=key_ids,
         )
 

@@ -25,7 +25,9 @@ processes as :class:`ErrorInfo`.
     │   ├── UpstreamTimeout              no answer in time
     │   ├── UpstreamUnavailable          5xx, connection refused or reset
     │   ├── UpstreamMalformed            an answer that is not the provider's wire format
-    │   │   └── UpstreamEmptyStream      a 200 stream without a single choice
+    │   │   ├── UpstreamEmptyStream      a 200 stream without a single choice
+    │   │   └── UpstreamUnusableAnswer   a 200 whose answer is not what was asked (empty,
+    │   │                                cut short, not JSON, tool arguments that do not parse)
     │   └── CircuitOpen                  the breaker keeps traffic off this provider/model
     └── ServiceError                     Relay itself cannot serve now
         ├── CapacityExhausted            429 every candidate is out of tokens (``retry_after``)
@@ -259,6 +261,15 @@ class UpstreamEmptyStream(UpstreamMalformed):
     their window: near the window Relay takes it as the request's fault)."""
 
     code = "upstream_empty_stream"
+
+
+class UpstreamUnusableAnswer(UpstreamMalformed):
+    """The provider answered, but not usably: an empty answer, one cut short the caller did
+    not ask to cap, prose where JSON was asked, or a tool call whose arguments do not parse
+    (relay_core/profile/judge.py). It counts against the candidate's learned success and the
+    request fails over (docs/routing.md); the breaker does not count it."""
+
+    code = "upstream_unusable_answer"
 
 
 class CircuitOpen(UpstreamError):

@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 class Mode(StrEnum):
     free = "free"  # never use paid tiers
-    auto = "auto"  # paid tiers only when free capacity is exhausted
+    auto = "auto"  # paid tiers when free capacity is exhausted or free ones likely fail
     paid = "paid"  # paid tiers too, ranked like the rest
 
 
@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # How long the API ranks on one read of the limits and breakers (relay_core/routing/live.py);
     # 0 reads them for every request.
     routing_state_ttl_s: float = Field(default=0.25, ge=0)
+    # Learned routing (docs/routing.md): the share of requests ranked on Thompson draws of
+    # each target's learned success instead of its mean (exploration), and, in auto mode, the
+    # learned success of the best free candidate under which paid ones compete with it.
+    routing_explore: float = Field(default=0.05, ge=0, le=0.2)
+    routing_escalate_below: float = Field(default=0.7, ge=0, le=1)
     meta_model: str = "meta-model"
 
     host: str = "127.0.0.1"

@@ -12,7 +12,7 @@ triggers: ``[sim:400]``, ``[sim:429]``, ``[sim:500]``, ``[sim:hang]``, ``[sim:ga
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from relay_sim.config import TpmCounting
@@ -141,3 +141,14 @@ def make_answer(
         content = content[: call.max_tokens * 4]
         finish = Finish.length
     return Answer(model, content, None, finish, prompt, estimate_tokens(len(content), density))
+
+
+_JSON_MARKS = str.maketrans("", "", '{}[]"')
+
+
+def in_prose(answer: Answer) -> Answer:
+    """``answer`` as a server that ignores ``response_format`` writes it: words, no JSON."""
+    if answer.tool is not None:
+        return answer
+    text = f"Sure! Here is the answer in words: {answer.content.translate(_JSON_MARKS)}"
+    return replace(answer, content=text)

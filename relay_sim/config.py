@@ -140,6 +140,9 @@ class SimProvider(SimLimits):
     # Answer a *streamed* prompt over the model's context_window with a 200 and an empty
     # stream (llama.cpp's server), not the 400 context_length_exceeded it sends otherwise.
     empty_stream_over_window: bool = False
+    # The share of requests asking for JSON (response_format json_object or json_schema,
+    # OpenAI family) answered in prose instead: no JSON anywhere in the text.
+    prose_for_json: float = Field(default=0.0, ge=0.0, le=1.0)
     # OpenAI-compatible servers that implement less than OpenAI does (llama.cpp's server):
     # read only ``max_tokens`` (``max_completion_tokens`` is ignored: the answer runs on);
     # answer one choice whatever ``n`` asks; repeat the tool call's ``id``, ``type`` and

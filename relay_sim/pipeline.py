@@ -34,7 +34,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from relay_sim import timing
-from relay_sim.answer import Answer, Call, Triggers, estimate_tokens, make_answer
+from relay_sim.answer import Answer, Call, Triggers, estimate_tokens, in_prose, make_answer
 from relay_sim.config import SimProvider
 from relay_sim.families.base import Family
 from relay_sim.faults import FaultKind, SimFault
@@ -296,6 +296,10 @@ async def _admitted(
         job.count("garbage")
         return Response(family.garbage(call.stream), headers=headers, media_type=media)
     answer = make_answer(config.name, job.model.config.id, call, job.echo, config.token_density)
+    prose = "json" in call.features and config.prose_for_json > 0
+    if prose and job.state.rng.random() < config.prose_for_json:
+        answer = in_prose(answer)
+        job.count("prose_for_json")
     call.include_usage = call.include_usage and config.stream_usage
     output_s = timing.output_s(config, answer.completion_tokens)
     if not call.stream or config.truncate or triggers.truncate:

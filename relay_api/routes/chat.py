@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -17,6 +18,9 @@ from relay_core.context.prepare import fit_candidates
 from relay_core.dispatch.envelope import Candidate, Envelope
 from relay_core.dispatch.publish import publish_envelope
 from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
+from relay_core.profile import Priority, Profile, parse_priority, profile_request
+from relay_core.routing.explain import route_note
+from relay_core.routing.ranking import Ranked
 from relay_core.routing.targets import Selection, Target, pinned_target, resolve_targets
 from relay_core.schemas.chat import ChatCompletionRequest
 
@@ -40,12 +44,24 @@ async def bound_messages(request: Request, state: StateDep) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Routing:
+    ranked: list[Target]
+    costs: list[int]  # each message's token estimate (counted once, for the envelope)
+    profile: Profile
+    note: str  # the x-relay-route header
+
+
 async def rank_candidates(
-    state: ApiState, body: ChatCompletionRequest, fallback: str | None, pinned: str | None = None
-) -> tuple[list[Target], list[int]]:
+    state: ApiState,
+    body: ChatCompletionRequest,
+    fallback: str | None,
+    pinned: str | None = None,
+    priority: Priority = Priority.normal,
+) -> Routing:
     """The candidates for ``body``, best first: only those whose window can take it, and the
-    session's ``pinned`` target (``provider/model``) first when it can serve now; with the
-    messages' token estimates (counted once, for the envelope)."""
+    session's ``pinned`` target (``provider/model``) first when it can serve now; ranked on
+    the request's profile and what each target's answers to its family were worth."""
     sel = Selection(
         model=body.model,
         model_type=body.model_type,
@@ -57,19 +73,23 @@ async def rank_candidates(
         state.providers, sel, mode=state.settings.mode, meta_model=state.settings.meta_model
     )
     targets, costs = await fit_candidates(body, targets, lambda t: t.model, state.settings)
+    profile = profile_request(body, message_tokens=costs, priority=priority)
     if len(targets) == 1:
-        return targets, costs
+        return Routing(targets, costs, profile, route_note(profile, Ranked(targets)))
+    learned = await state.outcomes.stats(profile.family.value)
     explicit = pinned_target(state.providers, body.model)
     if explicit is not None and targets[0] == explicit:
         # ``provider/model`` with X-Relay-Fallback: any: the named target stays first (the
         # worker moves on when it cannot serve); only the fallbacks are ranked.
         live = await state.live.states(targets[1:])
-        ranked = [explicit, *state.ranker.rank(targets[1:], live)]
+        route = state.ranker.route(targets[1:], live, learned, profile)
+        ranked = [explicit, *route.targets]
     else:
         live = await state.live.states(targets)
-        ranked = prefer_pinned(state.ranker.rank(targets, live), live, pinned)
+        route = state.ranker.route(targets, live, learned, profile)
+        ranked = prefer_pinned(route.targets, live, pinned)
     state.live.sent(ranked[0])
-    return ranked, costs
+    return Routing(ranked, costs, profile, route_note(profile, route, ranked[0]))
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -81,20 +101,24 @@ async def chat_completions(
     *,
     x_relay_fallback: Annotated[str | None, Header()] = None,
     x_session_id: Annotated[str | None, Header()] = None,
+    x_relay_priority: Annotated[str | None, Header()] = None,
     _bounded: Annotated[None, Depends(bound_messages)] = None,
 ) -> Response:
     affinity = Affinity(state.redis, state.settings)
     pinned = await affinity.pinned(owner, x_session_id)
-    ranked, costs = await rank_candidates(state, body, x_relay_fallback, pinned)
+    routing = await rank_candidates(
+        state, body, x_relay_fallback, pinned, parse_priority(x_relay_priority)
+    )
     timeout = state.settings.request_timeout_s
     env = Envelope(
         id=f"chatcmpl-{uuid.uuid4().hex}",
         request=body,
-        candidates=[Candidate(provider=t.provider.name, model=t.model.id) for t in ranked],
+        candidates=[Candidate(provider=t.provider.name, model=t.model.id) for t in routing.ranked],
         deadline=time.time() + timeout,
         reply_to=None if body.stream else state.hub.channel,
         owner=owner,
-        message_tokens=costs,
+        message_tokens=routing.costs,
+        profile=routing.profile,
     )
     if body.stream:
 
@@ -125,6 +149,7 @@ async def chat_completions(
         "x-relay-queue-ms": f"{reply.queue_wait_s * 1000:.1f}",
         "x-relay-upstream-ms": f"{reply.upstream_s * 1000:.1f}",
         "x-request-id": env.id,
+        "x-relay-route": routing.note,
     }
     completion = reply.completion.model_copy(update={"id": env.id})
     if completion.usage is not None and completion.usage.is_estimate():

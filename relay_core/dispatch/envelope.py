@@ -13,6 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from relay_core.errors import ErrorInfo
+from relay_core.profile.models import Profile
 from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
 
 
@@ -54,6 +55,9 @@ class Envelope(BaseModel):
     # Relay's estimate times this is what an upstream counted, after it answered
     # context_length_exceeded (set once: the request is trimmed and retried once).
     token_scale: float | None = None
+    # What the request is (relay_core/profile), computed where it entered; None for a batch
+    # line, profiled by the worker on its visit.
+    profile: Profile | None = None
 
     @property
     def current(self) -> Candidate:

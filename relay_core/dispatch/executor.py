@@ -54,6 +54,8 @@ from relay_core.errors import (
 )
 from relay_core.events import CallRecord, EventSink, emit
 from relay_core.normalize import Normalize, normalize_completion
+from relay_core.profile import Profile, profile_request
+from relay_core.profile.judge import unusable_answer
 from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
 
 log = logging.getLogger("relay.dispatch")
@@ -131,6 +133,7 @@ class Executor:
             usage_estimated=usage is not None and usage.is_estimate(),
             ttft_s=ttft_s,
             at=now,
+            family=None if env.profile is None else env.profile.family.value,
         )
         await emit(self.sinks, record)
 
@@ -162,6 +165,8 @@ class Executor:
         if env.message_tokens is None or len(env.message_tokens) != len(request.messages):
             # Counted once (a batch line's first visit); every later visit reuses the counts.
             env = env.model_copy(update={"message_tokens": await count_request(request)})
+        if env.profile is None:
+            env = env.model_copy(update={"profile": _profile(env)})
         prepared = self._prepare(env, request)
         if isinstance(prepared, RelayError):
             return self._advance(env, prepared)
@@ -262,9 +267,14 @@ class Executor:
         actual = usage.total_tokens
         if completion.body.usage is not None:
             self.state.learn_cost(t, call.request, call.prompt, usage)
+        body = completion.body.model_copy(update={"model": t.model.id, "usage": usage})
+        how = Normalize.for_request(call.request, self.settings.normalize_output)
+        body = normalize_completion(body, how)
+        unusable = unusable_answer(env.profile or _profile(env), body, t.name, t.model.id)
         # Bookkeeping after a success changes no decision about this request: it runs after
-        # the reply is on its way, off the latency path.
-        self._later(self._report(env, call, started, None, usage))
+        # the reply is on its way, off the latency path. An unusable answer still went out
+        # and came back: the tokens are spent, the breaker sees a working provider.
+        self._later(self._report(env, call, started, unusable, usage))
         self._later(
             self.state.after_success(
                 t,
@@ -275,9 +285,8 @@ class Executor:
                 now=self.clock(),
             )
         )
-        body = completion.body.model_copy(update={"model": t.model.id, "usage": usage})
-        how = Normalize.for_request(call.request, self.settings.normalize_output)
-        body = normalize_completion(body, how)
+        if unusable is not None and self._may_fail_over(env):
+            return self._advance(env, unusable)  # nothing reached the client yet
         return Done(
             Reply(
                 id=env.id,
@@ -378,6 +387,10 @@ class Executor:
         await self.state.breaker.record_permit(call.permit, True, self.clock())
         return self._advance(env, exc)
 
+    def _may_fail_over(self, env: Envelope) -> bool:
+        """Another candidate is left to try (the last one's answer, such as it is, is given)."""
+        return env.index + 1 < len(env.candidates) and env.attempts < self.settings.max_attempts
+
     def _advance(self, env: Envelope, exc: RelayError) -> Outcome:
         env = _with_failure(env, exc)
         env = env.model_copy(update={"index": env.index + 1})
@@ -397,6 +410,10 @@ class Executor:
 
     def _final(self, env: Envelope, exc: RelayError) -> Outcome:
         return Done(Reply(id=env.id, ok=False, error=exc.to_info(), attempts=env.attempts))
+
+
+def _profile(env: Envelope) -> Profile:
+    return profile_request(env.request, message_tokens=env.message_tokens)
 
 
 def _estimated_usage(body: ChatCompletion, call: Call) -> Usage:

@@ -66,12 +66,17 @@ def _usage(answer: Answer, n: int = 1) -> Json:
     }
 
 
+JSON_TYPES = frozenset({"json_object", "json_schema"})
+
+
 def _features(data: dict[str, object]) -> frozenset[str]:
     """What a quirky server may fail on (see ``SimProvider.fails_on``)."""
     found: set[str] = set()
     response_format = data.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
         found.add("json_schema")
+    if isinstance(response_format, dict) and response_format.get("type") in JSON_TYPES:
+        found.add("json")  # not a failure: what ``prose_for_json`` answers in prose
     messages = data.get("messages")
     for message in messages if isinstance(messages, list) else ():
         if (
