@@ -173,6 +173,7 @@ class SimProvider(SimLimits):
             "api": provider.api,
             "api_key": provider.api_key(),
             "daily_reset": provider.limits.daily_reset,
+            "tpm_counting": provider.tpm_counting,
             "models": [
                 {
                     "id": m.id,

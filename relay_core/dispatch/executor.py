@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -61,7 +60,6 @@ from relay_core.normalize import Normalize, normalize_completion
 from relay_core.profile import Profile, profile_request
 from relay_core.profile.judge import unusable_answer
 from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
-from relay_core.tokens import estimate_request_tokens
 
 log = logging.getLogger("relay.dispatch")
 
@@ -179,9 +177,8 @@ class Executor:
         if isinstance(prepared, RelayError):
             return self._advance(env, prepared)
         target, request, prompt = prepared
-        # Admission takes the prompt as this upstream counts it (learned from its usage).
-        counted = math.ceil(prompt * self.state.prompt_ratio(target))
-        estimate = estimate_request_tokens(counted, request, target.model)
+        # Admission takes the call as this upstream counts it (learned from its usage).
+        estimate = self.state.estimate(target, request, prompt)
         wait = await self._take(target, env, estimate)
         if wait is not None:
             return await self._no_capacity(env, wait, estimate)
@@ -275,7 +272,7 @@ class Executor:
         usage = completion.body.usage or _estimated_usage(completion.body, call)
         actual = usage.total_tokens
         if completion.body.usage is not None:
-            self.state.learn_prompt_ratio(t, call.prompt, usage.prompt_tokens)
+            self.state.learn_cost(t, call.request, call.prompt, usage)
         body = completion.body.model_copy(update={"model": t.model.id, "usage": usage})
         how = Normalize.for_request(call.request, self.settings.normalize_output)
         body = normalize_completion(body, how)
@@ -404,7 +401,7 @@ class Executor:
             return self._final(env, result.error)
         usage = result.estimated_usage(call.request, call.prompt)
         if result.usage is not None:
-            self.state.learn_prompt_ratio(t, call.prompt, result.usage.prompt_tokens)
+            self.state.learn_cost(t, call.request, call.prompt, result.usage)
         reply = relay.reply(usage, started, self.clock())
         if not result.taken:
             await self.streams.finish(env.id, reply)  # [DONE] first, the bookkeeping after

@@ -194,8 +194,10 @@ class LineBooks:
         interactive request waits for the same provider.
 
         Each try lets the executor wait in place for at most :data:`TRY_S`; a try that found
-        no token after all (nothing was sent) waits for its turn again, for up to ``hold_s``
-        in all, after which the line goes back to its queue.
+        no token after all (nothing was sent) says when its limits will pass (the buckets'
+        computed refill time): the line sleeps until then (one timer, no polling) and tries
+        again, for up to ``hold_s`` in all. A wait beyond that goes back to its queue once,
+        delayed by the whole wait, rather than being tried at every token.
         """
         held = 0.0
         while True:
@@ -207,9 +209,10 @@ class LineBooks:
                 return outcome
             if isinstance(outcome, Forward):  # maybe now pointing at another candidate
                 env = outcome.envelope
-            if held >= self.hold_s:
+            if held + again >= self.hold_s:
                 return Forward(env, again)
-            held += 0.001  # every try counts, so the loop ends
+            await asyncio.sleep(again)
+            held += again + 0.001  # every try counts, so the loop ends
 
     async def _after(self, env: Envelope, outcome: Outcome) -> Outcome:
         """Record a final outcome (or renew a forwarded line's sign of life); the outcome the

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import orjson
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from relay_core.batch.lines import LineRef, request_body
+from relay_core.batch.run.allowance import Allowance
 from relay_core.batch.run.outputs import dropped
 from relay_core.batch.run.planner import Assigner, Pace, candidates, healthy, target_rates
 from relay_core.batch.store.record import BatchRecord
@@ -106,10 +107,19 @@ class Feeder:
             del self._assigners[key]
 
     def plan(
-        self, routes: list[list[Target]], live: dict[str, LiveState], served: set[str] | None
+        self,
+        routes: list[list[Target]],
+        live: dict[str, LiveState],
+        served: set[str] | None,
+        allowed: Mapping[str, Allowance] | None = None,
     ) -> Plan:
+        """``allowed``: each target's lines/s under all its limits (``allowance``); without
+        it, the request rates alone."""
         union = list({t.key: t for r in routes for t in r}.values())
         rates = target_rates(union)
+        for key, allowance in (allowed or {}).items():
+            if key in rates:
+                rates[key] = min(rates[key], allowance.rate)
         able_keys = {t.key for t in healthy(union, live, served)}
         able = [[t for t in r if t.key in able_keys] for r in routes]
         return Plan(routes, able, rates, sum(rates[k] for k in able_keys))
