@@ -15,7 +15,6 @@ from relay_api.streaming import stream_chat
 from relay_core.affinity import Affinity, prefer_pinned
 from relay_core.context.prepare import fit_candidates
 from relay_core.dispatch.envelope import Candidate, Envelope
-from relay_core.dispatch.publish import publish_envelope
 from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
 from relay_core.routing.targets import Selection, Target, pinned_target, resolve_targets
 from relay_core.schemas.chat import ChatCompletionRequest
@@ -98,14 +97,11 @@ async def chat_completions(
     )
     if body.stream:
 
-        async def publish(e: Envelope) -> None:
-            await publish_envelope(state.redis, state.settings.key_prefix, e)
-
         async def repin(provider: str, model: str) -> None:
             await affinity.pin(owner, x_session_id, provider, model)
 
         return await stream_chat(
-            state, env, publish, request.receive, repin if x_session_id else None
+            state, env, state.hub.publish, request.receive, repin if x_session_id else None
         )
     fut = state.hub.expect(env)
     try:

@@ -54,6 +54,10 @@ class Envelope(BaseModel):
     # Relay's estimate times this is what an upstream counted, after it answered
     # context_length_exceeded (set once: the request is trimmed and retried once).
     token_scale: float | None = None
+    # How many times the API published a stream again after its worker died before the first
+    # chunk: each time under a stream key of its own (``relay_core.dispatch.streaming``), so
+    # a worker thought dead that wakes up writes where nobody reads.
+    republished: int = 0
 
     @property
     def current(self) -> Candidate:
