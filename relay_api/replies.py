@@ -143,7 +143,9 @@ class ReplyHub:
             )
             await self.publish(env)
             self.redelivered += 1
-        await drop_holds(self.redis, self.prefix, dead)
+        # A dead worker's record goes once a worker took its batch lines (orphaned_at).
+        orphaned = [w for w in dead if w in holds and holds[w].orphaned_at is not None]
+        await drop_holds(self.redis, self.prefix, orphaned)
 
     async def _listen(self, pubsub: PubSub) -> None:
         while True:
