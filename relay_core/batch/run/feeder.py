@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,6 +97,19 @@ class Plan:
 
 
 @dataclass
+class Room:
+    """What a claim left each provider of its share of the window, as lines are assigned."""
+
+    left: dict[str, int]  # lines it may still take (below 0: over its share)
+    swamped: set[str]  # providers holding twice their share: no candidate of new lines
+
+    @classmethod
+    def of(cls, room: Mapping[str, int], shares: Mapping[str, int]) -> Room:
+        swamped = {p for p, share in shares.items() if room.get(p, 0) <= -share}
+        return cls(dict(room), swamped)
+
+
+@dataclass
 class Feeder:
     store: BatchStore
     storage_dir: Path
@@ -137,6 +150,7 @@ class Feeder:
         """Claim and send the next lines this tick allows; how many were sent."""
         now = time.time()
         able = [t for r in plan.able for t in r] or [t for r in plan.routes for t in r]
+        shares = provider_shares(pace, able, plan.rates, batch.answer_s)
         claimed = await self.store.claim(
             batch.id,
             now=now,
@@ -145,13 +159,13 @@ class Feeder:
             window=pace.window,
             max_n=MAX_CLAIM,
             due=now + self.line_timeout_s,
-            shares=provider_shares(pace, able, plan.rates, batch.answer_s),
+            shares=shares,
         )
         if claimed.count == 0:
             return 0
         first = claimed.first
         refs = await self.store.refs(batch.id, range(first, first + claimed.count))
-        await self.send(batch, plan, refs, dict(claimed.room))
+        await self.send(batch, plan, refs, Room.of(claimed.room, shares))
         return claimed.count
 
     async def resend_stale(self, batch: BatchRecord, plan: Plan) -> int:
@@ -176,7 +190,7 @@ class Feeder:
         batch: BatchRecord,
         plan: Plan,
         refs: Sequence[tuple[int, LineRef]],
-        room: dict[str, int] | None = None,
+        room: Room | None = None,
     ) -> None:
         """Publish the lines ``refs``, each to a provider with ``room`` left in its share of
         the window (any able one when none of its route's has, or for a re-send: None)."""
@@ -206,18 +220,22 @@ class Feeder:
         ref: LineRef,
         raw: bytes,
         *,
-        room: dict[str, int] | None,
+        room: Room | None,
     ) -> Envelope:
         batch_id = batch.id
         route, able = plan.routes[ref.route], plan.able[ref.route] or plan.routes[ref.route]
         assigner = self._assigners.setdefault((batch_id, ref.route), Assigner())
         pool = able  # who may be first: with ``room``, the providers with room left
         if room is not None:
-            pool = [t for t in able if room.get(t.provider.name, 0) > 0] or able
+            # A provider holding twice its share (a hung one, that lines hop to because it
+            # always has a token) is no candidate of new lines at all.
+            route = [t for t in route if t.provider.name not in room.swamped] or route
+            able = [t for t in able if t.provider.name not in room.swamped] or able
+            pool = [t for t in able if room.left.get(t.provider.name, 0) > 0] or able
         first = assigner.pick({t.key: plan.rates.get(t.key, 0.0) or 1e-9 for t in pool})
         if room is not None:
             provider = next(t.provider.name for t in pool if t.key == first)
-            room[provider] = room.get(provider, 0) - 1
+            room.left[provider] = room.left.get(provider, 0) - 1
         return Envelope(
             id=line_task_id(batch_id, index),
             request=ChatCompletionRequest.model_validate(

@@ -9,7 +9,8 @@
 --
 -- KEYS: meta, inflight, flying
 -- ARGV: now, rate, burst, window, max_n, due, then pairs of provider name and share
--- Returns {first index, count, then each named provider's room} (count 0: nothing to do now).
+-- Returns {first index, count, then each named provider's room} (count 0: nothing to do now);
+-- a room below 0 is a provider holding more than its share (lines handed on to it).
 
 local now, rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local window, max_n, due = tonumber(ARGV[4]), tonumber(ARGV[5]), ARGV[6]
@@ -31,9 +32,9 @@ local room = 0
 if #ARGV > 6 then
   for i = 7, #ARGV, 2 do
     local held = tonumber(redis.call('HGET', KEYS[3], ARGV[i])) or 0
-    local r = math.max(0, tonumber(ARGV[i + 1]) - held)
+    local r = tonumber(ARGV[i + 1]) - held
     rooms[#rooms + 1] = r
-    room = room + r
+    room = room + math.max(0, r)
   end
 else
   room = window - redis.call('ZCARD', KEYS[2])

@@ -67,7 +67,9 @@ class NewBatch:
 class Claimed:
     first: int  # the first line's index
     count: int  # lines taken (0: none now)
-    room: dict[str, int]  # each provider's room left in its share (before these lines)
+    # Each provider's room left in its share, before these lines (below 0: it holds more
+    # than its share, lines other providers handed on to it).
+    room: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from relay_core.batch.lines import LineRef
 from relay_core.batch.models import BatchStatus
 from relay_core.batch.run.books import LineBooks
+from relay_core.batch.run.feeder import Room
 from relay_core.batch.run.outputs import split
 from relay_core.batch.run.worker import BatchWorker, Shared
 from relay_core.batch.store.record import decode
@@ -111,6 +112,11 @@ async def test_each_provider_holds_only_its_share_of_the_window(store: BatchStor
     await store.assign(batch_id, [(0, "ok")])
     flying = await store.redis.hgetall(store.keys(batch_id).flying)
     assert decode(flying) == {"hung": "1", "ok": "1"}
+    # Lines handed on to it (it always has a token) put it over its share: swamped.
+    await store.assign(batch_id, [(i, "hung") for i in range(8, 12)])
+    over = await store.claim(batch_id, now=now + 1.5, due=now + 60, shares=shares, **args)
+    assert over.room["hung"] == 2 - 5
+    assert Room.of(over.room, shares).swamped == {"hung"}
     # The window alone (no shares) still counts every line in flight, the hung ones too.
     alone = await store.claim(batch_id, now=now + 2, due=now + 60, **args)
     assert alone.count == 0 and alone.room == {}
