@@ -265,13 +265,14 @@ def batch_faults(r: Result) -> list[Row]:
         label = f"batch of {num(s['lines'])} lines, 4 x 600 RPM, default line timeout"
         if s["scenario"] == "kill":
             back = s["back_to_90pct_after_s"]
+            after = "not back" if back is None else f"{num(back)} s"
             rows += labelled(
                 f"{label}, one of two workers SIGKILLed at 30 %",
                 [
                     Row(
                         "back to 90 % of the rate before, after the kill",
                         "<= 10 s",
-                        f"{num(back) if back is not None else 'not'} s (its lines re-sent after {num(s['resent_after_s'])} s; "
+                        f"{after} (its lines re-sent after {num(s['resent_after_s'])} s; "
                         f"{num(s['resent'].get('worker_died', 0))} re-sent; rate before "
                         f"{num(s['rate_before_rps'])} lines/s)",
                         back is not None and back <= 10,
