@@ -123,11 +123,8 @@ def hang(f: Farm, http: httpx.Client, n: int) -> dict[str, Any]:
         "others_capacity_rps": round(others, 1),
         "share_of_others": round(samples[-1][1] / wall / others, 3),
         "hung_in_flight": hung["in_flight"],
+        "hung_max_in_flight": hung["max_in_flight"],
         "upstream_429": sum(p["rate_limited"] for p in f.sim_stats()["providers"].values()),
-        "debug": {
-            k: {n: v for n, v in p.items() if isinstance(v, int)}
-            for k, p in f.sim_stats()["providers"].items()
-        },
     }
 
 
