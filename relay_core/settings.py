@@ -82,7 +82,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
 
     # Workers
+    # Slots (calls in flight) per worker process: at least this many, and more as the
+    # providers' rate x their measured answer time requires, up to the maximum (docs/design.md).
     worker_concurrency: int = Field(default=64, gt=0)
+    worker_max_concurrency: int = Field(default=512, gt=0)
     max_attempts: int = Field(default=6, gt=0)
     # How long a worker may wait for a token in-place before re-queueing the task.
     token_wait_max_s: float = Field(default=2.0, ge=0)

@@ -132,18 +132,18 @@ def _env_value(value: object) -> str:
 
 @contextmanager
 def worker_processes(
-    settings: Settings, count: int, concurrency: int, providers: list[str] | None = None
+    settings: Settings, count: int, concurrency: int | None, providers: list[str] | None = None
 ) -> Iterator[list[Popen[bytes]]]:
-    """``count`` real ``relay worker`` processes (serving ``providers``, default all); returns
-    once each sent its first heartbeat."""
+    """``count`` real ``relay worker`` processes (serving ``providers``, default all; with
+    ``concurrency`` None, as ``relay up`` starts them: no ``--concurrency``); returns once each
+    sent its first heartbeat."""
     env = settings_env(settings)
     argv = [
         sys.executable,
         "-m",
         "relay_cli.main",
         "worker",
-        "--concurrency",
-        str(concurrency),
+        *(["--concurrency", str(concurrency)] if concurrency is not None else []),
         "--loglevel",
         "WARNING",
         *(["--providers", ",".join(providers)] if providers else []),
@@ -215,11 +215,12 @@ def running_farm(
     settings: Settings,
     sim_url: str,
     workers: int = 1,
-    concurrency: int = 16,
+    concurrency: int | None = 16,
     processes: int = 0,
 ) -> Iterator[Farm]:
     """The API in-process, ``workers`` in-process Celery workers (threads pool) and
-    ``processes`` real worker processes, all on the settings' Redis."""
+    ``processes`` real worker processes, all on the settings' Redis (``concurrency`` None:
+    the processes start with the default, and the in-process workers with 16)."""
     client = redis.Redis.from_url(settings.redis_url)
     client.ping()  # fails the test (not skips) when there is no Redis
     with ExitStack() as stack:
@@ -230,7 +231,7 @@ def running_farm(
                 start_worker(
                     app,
                     pool="threads",
-                    concurrency=concurrency,
+                    concurrency=concurrency or 16,
                     perform_ping_check=False,
                     loglevel="WARNING",
                     shutdown_timeout=10,
@@ -268,7 +269,7 @@ def farm_factory(
             providers_fn: ProvidersFn = default_providers,
             sim_overrides: dict[str, Any] | None = None,
             workers: int = 1,
-            concurrency: int = 16,
+            concurrency: int | None = 16,
             processes: int = 0,
             **overrides: Any,
         ) -> Farm:

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -36,6 +36,7 @@ from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.breaker import Breaker
 from relay_core.catalogue.models import ProviderConfig
+from relay_core.dispatch.capacity import Recent
 from relay_core.dispatch.envelope import Candidate, Envelope
 from relay_core.dispatch.outcome import Outcome
 from relay_core.dispatch.priority import Gate, Priority
@@ -52,6 +53,18 @@ WORKERS_EVERY_S = 2.0
 # Interactive requests mark themselves for batch lines to see (relay_core.dispatch.priority) only
 # while a batch is about: from the tick that first sees one until this long after the last.
 BATCH_QUIET_S = 5.0
+# Before a batch's first answer its answer time is unknown, but at least as long as its lines
+# have been out: the feeder's window grows with that (up to this), so a batch of slow answers
+# ramps at the pooled rate instead of waiting for its first answers with a window of none.
+FIRST_ANSWER_MAX_S = 60.0
+
+
+def answer_time_s(batch: BatchRecord, now: float) -> float:
+    """The answer time that sizes the feeder's window: the batch's measured mean, or before
+    its first answer, how long its lines have been out (at most :data:`FIRST_ANSWER_MAX_S`)."""
+    if batch.upstream_s > 0 or batch.in_progress_at is None:
+        return batch.upstream_s
+    return min(FIRST_ANSWER_MAX_S, max(0.0, now - batch.in_progress_at))
 
 
 @dataclass
@@ -63,6 +76,8 @@ class Shared:
     limiter: Limiter
     breaker: Breaker
     name: str  # the worker's name (lease holder)
+    # Answer times per provider this worker saw (hedging reads their p99).
+    answer_times: Recent = field(default_factory=Recent)
 
 
 class BatchWorker:
@@ -240,7 +255,7 @@ class BatchWorker:
             share=1 / running,
             window_s=s.batch_window_s,
             tick_s=s.batch_tick_s,
-            upstream_s=batch.upstream_s,
+            upstream_s=answer_time_s(batch, now),
         )
         await self.feeder.feed(batch, plan, pace)
         if now - self._swept.get(batch_id, 0.0) >= max(1.0, s.batch_tick_s * 10):

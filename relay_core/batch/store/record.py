@@ -43,6 +43,9 @@ class BatchRecord:
     failed: int
     dispatched: int  # the feeder's cursor (``next``)
     upstream_s: float  # the moving average of answer times that sizes the feeder's window
+    in_progress_at: float | None  # when its lines began to be sent
+    hedged: int  # overdue lines sent again to another candidate (relay_core.batch.run.hedge)
+    discarded: int  # answers that came second, of a line already recorded, thrown away
     closing: bool  # a cancel is closing the batch
     default_model: str | None
     end_reason: EndReason | None
@@ -70,6 +73,11 @@ class BatchRecord:
             failed=_int(fields, "failed"),
             dispatched=_int(fields, "next"),
             upstream_s=float(fields.get("upstream_s") or 0.0),
+            in_progress_at=float(fields["in_progress_at"])
+            if fields.get("in_progress_at")
+            else None,
+            hedged=_int(fields, "hedged"),
+            discarded=_int(fields, "discarded"),
             closing=fields.get("closing") == "1",
             default_model=fields.get("default_model") or None,
             end_reason=EndReason(reason) if reason else None,
