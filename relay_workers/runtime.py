@@ -27,7 +27,6 @@ from relay_core.breaker import Breaker, fingerprint
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, resolve_catalogue
 from relay_core.dispatch.capacity import (
-    Recent,
     SlotTimes,
     provider_caps,
     provider_rates,
@@ -95,10 +94,8 @@ class Runtime:
         self.name = f"{socket.gethostname()}.{os.getpid()}"
         self.in_flight = 0
         self.load = InFlight()  # in flight per provider, published beside the heartbeat
-        # How long visits hold their slot, and how long answers take, per provider (measured
-        # here: they size the worker's slots and say when a batch line is overdue).
+        # How long visits hold their slot, per provider (they size the worker's slots).
         self.slot_times = SlotTimes()
-        self.answer_times = Recent()
         self._rates: dict[str, float] = {}
         self._caps: dict[str, int | None] = {}
         self._serving: tuple[float, dict[str, int]] = (float("-inf"), {})
@@ -142,14 +139,7 @@ class Runtime:
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
         self._holds = asyncio.create_task(self._write_holds(), name="relay-holds")
         # Batches: every worker feeds, sweeps and finalizes them (relay_core/batch/run/worker.py).
-        shared = Shared(
-            self.settings,
-            enabled,
-            state.limiter,
-            state.breaker,
-            self.name,
-            answer_times=self.answer_times,
-        )
+        shared = Shared(self.settings, enabled, state.limiter, state.breaker, self.name)
         self.batches = BatchWorker.build(shared, self.redis)
         self.batches.start()
 
@@ -226,8 +216,6 @@ class Runtime:
         finally:
             self.in_flight -= 1
             self._visits.discard(visit)
-        if isinstance(outcome, Done) and outcome.reply.ok and outcome.reply.provider:
-            self.answer_times.add(outcome.reply.provider, outcome.reply.upstream_s)
         if isinstance(outcome, Done) and env.reply_to is not None:
             await publish_reply(self.redis, self.settings.key_prefix, env.reply_to, outcome.reply)
         return outcome

@@ -174,3 +174,7 @@ class BatchProgress(BaseModel):
     # attempts failed (None and 0 while nothing failed).
     finalize_error: str | None = None
     finalize_failures: int = 0
+    # Lines sent again because they were far overdue (hedged), and the answers that came
+    # second and were thrown away (docs/batch.md, "Stragglers").
+    hedged: int = 0
+    discarded: int = 0

@@ -85,13 +85,18 @@ ProvidersFn = Callable[[str], list[dict[str, Any]]]
 
 @contextmanager
 def simulated(
-    folder: Path, providers_fn: ProvidersFn, sim_overrides: dict[str, Any] | None = None
+    folder: Path,
+    providers_fn: ProvidersFn,
+    sim_overrides: dict[str, Any] | None = None,
+    seed: int | None = None,
 ) -> Iterator[tuple[str, Path]]:
     """A simulator mirroring the catalogue entries ``providers_fn(sim_url)`` returns (same
-    names, families, models and limits, then ``sim_overrides``), and that catalogue written
-    in ``folder`` pointing at it. Yields the simulator's URL and the catalogue's path."""
+    names, families, models and limits, then ``sim_overrides``; its random draws seeded by
+    ``seed``), and that catalogue written in ``folder`` pointing at it. Yields the simulator's
+    URL and the catalogue's path."""
     draft = write_catalogue(folder / "draft.yaml", providers_fn("http://sim.invalid"))
     config = SimConfig.from_catalogue(load_catalogue(draft), **(sim_overrides or {}))
+    config.seed = seed
     with SimServer(config) as sim:
         yield sim.url, write_catalogue(folder / "relay.yaml", providers_fn(sim.url))
 
@@ -261,8 +266,9 @@ def farm_factory(
     folder: Path, default_providers: ProvidersFn, **defaults: Any
 ) -> Iterator[FarmFactory]:
     """``make(providers_fn=default_providers, sim_overrides=None, workers=1, concurrency=16,
-    processes=0, **settings)`` -> a running :class:`Farm` (settings over ``defaults``); every
-    farm made stops when the block ends. The fixtures of the farm and batch tests use it."""
+    processes=0, sim_seed=None, **settings)`` -> a running :class:`Farm` (settings over
+    ``defaults``); every farm made stops when the block ends. The fixtures of the farm and
+    batch tests use it."""
     with ExitStack() as stack:
 
         def make(
@@ -271,9 +277,11 @@ def farm_factory(
             workers: int = 1,
             concurrency: int | None = 16,
             processes: int = 0,
+            sim_seed: int | None = None,
             **overrides: Any,
         ) -> Farm:
-            sim_url, path = stack.enter_context(simulated(folder, providers_fn, sim_overrides))
+            sim = simulated(folder, providers_fn, sim_overrides, sim_seed)
+            sim_url, path = stack.enter_context(sim)
             settings = make_settings(path, **{**defaults, **overrides})
             farm = running_farm(
                 settings, sim_url, workers=workers, concurrency=concurrency, processes=processes

@@ -28,13 +28,15 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
 from relay_core.batch.models import BatchStatus
 from relay_core.batch.run.feeder import line_index
+from relay_core.batch.run.hedge import Hedger, is_copy
 from relay_core.batch.run.outputs import dropped, failure, success
-from relay_core.batch.store.store import BatchStore
+from relay_core.batch.store.store import BatchStore, Recorded
 from relay_core.dispatch.envelope import Envelope, Reply
 from relay_core.dispatch.outcome import Done, Forward, Outcome
 from relay_core.dispatch.priority import Gate
@@ -62,6 +64,15 @@ PACING = (RateLimited, UpstreamQuotaExhausted)
 TRY_S = 0.05
 _IN_PROGRESS = BatchStatus.in_progress.value.encode()
 _CANCELLING = BatchStatus.cancelling.value.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Raced:
+    """A visit's outcome (None: dropped, the other of its hedged pair was recorded first),
+    and whether the line has a hedged twin (its second answer is then counted)."""
+
+    outcome: Outcome | None
+    paired: bool = False
 
 
 def _with_deadline(outcome: Outcome, env: Envelope) -> Outcome:
@@ -145,6 +156,7 @@ class LineBooks:
         hold_s: float,
         on_finished: Callable[[], None],
         max_attempts: int = 8,
+        hedger: Hedger | None = None,
     ) -> None:
         self.store = store
         self.gate = gate
@@ -153,6 +165,7 @@ class LineBooks:
         self.on_finished = on_finished
         self.max_attempts = max_attempts  # failed upstream attempts before the line fails
         self.beats = Beats(store, line_timeout_s)
+        self.hedger = hedger  # sends a far-overdue line again (relay_core.batch.run.hedge)
 
     async def handle(self, env: Envelope, visit: Visit) -> Outcome:
         batch_id, custom_id = env.batch_id or "", env.custom_id or ""
@@ -175,10 +188,56 @@ class LineBooks:
             return skip
         with self.beats.visiting(batch_id, index):
             try:
-                outcome = await self._visit(env, visit)
+                raced = await self._hedged(env, visit)
             except ClientError as exc:  # the request itself is refused (e.g. a parameter)
-                outcome = Done(Reply(id=env.id, ok=False, error=exc.to_info()))
-        return await self._after(env, outcome)
+                raced = Raced(Done(Reply(id=env.id, ok=False, error=exc.to_info())))
+        if raced.outcome is None:  # the other of its pair was recorded first
+            await self._discarded(env)
+            return skip
+        return await self._after(env, raced.outcome, paired=raced.paired)
+
+    async def _hedged(self, env: Envelope, visit: Visit) -> Raced:
+        """The visit, with a copy of the line sent to another candidate once it is far
+        overdue (:mod:`relay_core.batch.run.hedge`); a visit still out when the copy's answer
+        is recorded is cancelled (``outcome`` None)."""
+        after = self.hedger.after_s(env) if self.hedger is not None else None
+        if after is None or self.hedger is None:
+            return Raced(await self._timed(env, visit), paired=is_copy(env.id))
+        task = asyncio.ensure_future(self._timed(env, visit))
+        try:
+            done, _ = await asyncio.wait({task}, timeout=after)
+            if done:
+                return Raced(task.result())
+            try:
+                await self.hedger.send(env)
+            except RedisError:  # Redis blinked: the first call carries on alone
+                log.warning("hedging batch line %s failed", env.id, exc_info=True)
+                return Raced(await task)
+            results = self.store.keys(env.batch_id or "").results
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=min(1.0, after))
+                if done:
+                    return Raced(task.result(), paired=True)
+                if await self.store.redis.hexists(results, env.custom_id or ""):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    return Raced(None, paired=True)
+        finally:
+            if not task.done():
+                task.cancel()
+
+    async def _timed(self, env: Envelope, visit: Visit) -> Outcome:
+        """The visit; an answered one's time goes to the hedger's samples for its provider."""
+        start, provider = time.monotonic(), env.current.provider
+        outcome = await self._visit(env, visit)
+        if self.hedger is not None and isinstance(outcome, Done) and outcome.reply.ok:
+            self.hedger.answers.add(provider, time.monotonic() - start)
+        return outcome
+
+    async def _discarded(self, env: Envelope) -> None:
+        if self.hedger is not None:
+            await self.hedger.discarded(env.batch_id or "")
 
     async def _visit(self, env: Envelope, visit: Visit) -> Outcome:
         """Visit the line when it is its turn (:class:`~relay_core.dispatch.priority.Gate`):
@@ -203,9 +262,10 @@ class LineBooks:
                 return Forward(env, again)
             held += 0.001  # every try counts, so the loop ends
 
-    async def _after(self, env: Envelope, outcome: Outcome) -> Outcome:
+    async def _after(self, env: Envelope, outcome: Outcome, *, paired: bool = False) -> Outcome:
         """Record a final outcome (or renew a forwarded line's sign of life); the outcome the
-        task acts on."""
+        task acts on. An answer of a hedged pair (``paired``) that comes second is counted as
+        discarded."""
         if isinstance(outcome, Forward):
             given_up = refused_for_good(outcome.envelope) or await self._tried(
                 env, outcome.envelope
@@ -220,7 +280,7 @@ class LineBooks:
         if reply.ok:
             usage = reply.completion.usage if reply.completion is not None else None
             tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
-            await self._record(
+            recorded = await self._record(
                 env,
                 success(custom_id, env.id, reply),
                 ok=True,
@@ -228,6 +288,8 @@ class LineBooks:
                 upstream_s=reply.upstream_s,
                 provider=reply.provider,
             )
+            if paired and recorded.outcome != 1:
+                await self._discarded(env)
         elif reply.error is not None and time.time() < env.deadline:
             line = failure(custom_id, env.id, reply.error)
             await self._record(env, line, ok=False, provider=reply.error.provider)
@@ -257,7 +319,7 @@ class LineBooks:
         tokens: tuple[int, int] = (0, 0),
         provider: str | None = None,
         upstream_s: float = 0.0,
-    ) -> None:
+    ) -> Recorded:
         recorded = await self.store.record(
             env.batch_id or "",
             custom_id=env.custom_id or "",
@@ -270,3 +332,4 @@ class LineBooks:
         )
         if recorded.finished:
             self.on_finished()
+        return recorded

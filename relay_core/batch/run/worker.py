@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from redis.asyncio import Redis
@@ -30,6 +30,7 @@ from relay_core.batch.models import BatchStatus, Endpoint, EndReason
 from relay_core.batch.run.books import LineBooks, Visit
 from relay_core.batch.run.feeder import Feeder, Plan
 from relay_core.batch.run.finalize import finalize, write_failed
+from relay_core.batch.run.hedge import Hedger
 from relay_core.batch.run.intake import validate_batch
 from relay_core.batch.run.planner import Pace
 from relay_core.batch.store.record import BatchRecord
@@ -76,8 +77,6 @@ class Shared:
     limiter: Limiter
     breaker: Breaker
     name: str  # the worker's name (lease holder)
-    # Answer times per provider this worker saw (hedging reads their p99).
-    answer_times: Recent = field(default_factory=Recent)
 
 
 class BatchWorker:
@@ -104,6 +103,13 @@ class BatchWorker:
             hold_s=s.token_wait_max_s,
             on_finished=self._wake.set,
             max_attempts=s.batch_max_line_attempts,
+            hedger=Hedger(
+                store.redis,
+                s.key_prefix,
+                Recent(),
+                s.batch_hedge_after_p99,
+                s.batch_hedge_min_s,
+            ),
         )
 
     def resolve(self, sel: Selection) -> list[Target]:

@@ -285,6 +285,8 @@ class BatchStore:
             expires_at=obj.expires_at,
             finalize_error=batch.finalize_error,
             finalize_failures=finalize_failures(fields),
+            hedged=batch.hedged,
+            discarded=batch.discarded,
         )
 
     async def finalize_failed(self, batch_id: str, message: str) -> int:
