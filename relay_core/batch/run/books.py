@@ -75,6 +75,16 @@ class Raced:
     paired: bool = False
 
 
+@dataclass
+class CallClock:
+    """When a visit's latest try went to the executor (its wait for a token is over)."""
+
+    started: float | None = None
+
+    def overdue(self, after_s: float) -> bool:
+        return self.started is not None and time.monotonic() - self.started >= after_s
+
+
 def _with_deadline(outcome: Outcome, env: Envelope) -> Outcome:
     """A try's outcome with the line's own deadline back on a forwarded envelope."""
     if isinstance(outcome, Forward):
@@ -202,12 +212,14 @@ class LineBooks:
         is recorded is cancelled (``outcome`` None)."""
         after = self.hedger.after_s(env) if self.hedger is not None else None
         if after is None or self.hedger is None:
-            return Raced(await self._timed(env, visit), paired=is_copy(env.id))
-        task = asyncio.ensure_future(self._timed(env, visit))
+            return Raced(await self._timed(env, visit, CallClock()), paired=is_copy(env.id))
+        clock = CallClock()
+        task = asyncio.ensure_future(self._timed(env, visit, clock))
         try:
-            done, _ = await asyncio.wait({task}, timeout=after)
-            if done:
-                return Raced(task.result())
+            while not clock.overdue(after):  # the call's own time: not its wait for a token
+                done, _ = await asyncio.wait({task}, timeout=max(0.05, after / 4))
+                if done:
+                    return Raced(task.result())
             try:
                 await self.hedger.send(env)
             except RedisError:  # Redis blinked: the first call carries on alone
@@ -227,19 +239,20 @@ class LineBooks:
             if not task.done():
                 task.cancel()
 
-    async def _timed(self, env: Envelope, visit: Visit) -> Outcome:
-        """The visit; an answered one's time goes to the hedger's samples for its provider."""
-        start, provider = time.monotonic(), env.current.provider
-        outcome = await self._visit(env, visit)
+    async def _timed(self, env: Envelope, visit: Visit, clock: CallClock) -> Outcome:
+        """The visit; an answered one's call time (from its last try, after its wait for a
+        token) goes to the hedger's samples for its provider."""
+        provider = env.current.provider
+        outcome = await self._visit(env, visit, clock)
         if self.hedger is not None and isinstance(outcome, Done) and outcome.reply.ok:
-            self.hedger.answers.add(provider, time.monotonic() - start)
+            self.hedger.answers.add(provider, time.monotonic() - (clock.started or 0.0))
         return outcome
 
     async def _discarded(self, env: Envelope) -> None:
         if self.hedger is not None:
             await self.hedger.discarded(env.batch_id or "")
 
-    async def _visit(self, env: Envelope, visit: Visit) -> Outcome:
+    async def _visit(self, env: Envelope, visit: Visit, clock: CallClock | None = None) -> Outcome:
         """Visit the line when it is its turn (:class:`~relay_core.dispatch.priority.Gate`):
         it waits for its token here rather than inside the limiter, standing aside while an
         interactive request waits for the same provider.
@@ -252,10 +265,14 @@ class LineBooks:
         while True:
             held += await self.gate.turn(env.current, self.hold_s - held)
             short = env.model_copy(update={"deadline": min(env.deadline, time.time() + TRY_S)})
+            if clock is not None:
+                clock.started = time.monotonic()
             outcome = _with_deadline(await visit(short), env)
             again = _no_token(env, outcome)
             if again is None:
                 return outcome
+            if clock is not None:  # nothing was sent: back to waiting for a token
+                clock.started = None
             if isinstance(outcome, Forward):  # maybe now pointing at another candidate
                 env = outcome.envelope
             if held >= self.hold_s:

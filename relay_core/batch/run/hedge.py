@@ -1,14 +1,14 @@
 """Hedging: a batch line far overdue is sent again, to another candidate.
 
 Answer times have long tails, and the last lines of a batch must not wait behind a straggler
-(a call stuck on a slow replica). So when a line's visit has run for far longer than its
-provider's usually take — ``RELAY_BATCH_HEDGE_AFTER_P99`` times the p99 of the visits this
-worker saw answered by that provider (at least :data:`MIN_SAMPLES` of them; a visit's time
-includes its wait for a token, so a line waiting its turn is not taken for a straggler), and
-never sooner than ``RELAY_BATCH_HEDGE_MIN_S`` — a copy of the line goes to the next
-candidate's queue while the first call carries on. Whichever answer comes first is recorded
-(``record.lua`` keeps one per ``custom_id``); the other is thrown away and counted in the batch's
-``discarded`` (a first call still out when the copy's answer is recorded is cancelled then,
+(a call stuck on a slow replica). So when a line's call has run for far longer than its
+provider's usually take — ``RELAY_BATCH_HEDGE_AFTER_P99`` times the p99 of the calls this
+worker saw answered by that provider (at least :data:`MIN_SAMPLES` of them; both timed from
+the line's last try, after its wait for a token, so a line waiting its turn on a busy
+provider is never taken for a straggler), and never sooner than ``RELAY_BATCH_HEDGE_MIN_S`` —
+a copy of the line goes to the next candidate's queue while the first call carries on.
+Whichever answer comes first is recorded (``record.lua`` keeps one per ``custom_id``); the
+other is thrown away and counted in the batch's ``discarded`` (a first call still out when the copy's answer is recorded is cancelled then,
 freeing its slot). ``hedged`` counts the copies sent. A copy is never hedged again, and a
 line is hedged at most once per visit.
 
