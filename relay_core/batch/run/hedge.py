@@ -8,9 +8,9 @@ the line's last try, after its wait for a token, so a line waiting its turn on a
 provider is never taken for a straggler), and never sooner than ``RELAY_BATCH_HEDGE_MIN_S`` —
 a copy of the line goes to the next candidate's queue while the first call carries on.
 Whichever answer comes first is recorded (``record.lua`` keeps one per ``custom_id``); the
-other is thrown away and counted in the batch's ``discarded`` (a first call still out when the copy's answer is recorded is cancelled then,
-freeing its slot). ``hedged`` counts the copies sent. A copy is never hedged again, and a
-line is hedged at most once per visit.
+other is thrown away and counted in the batch's ``discarded`` (a first call still out when
+the copy's answer is recorded is cancelled then, freeing its slot). ``hedged`` counts the
+copies sent. A copy is never hedged again, and a line is hedged at most once per visit.
 
 Copies carry a task id whose nonce starts with ``h`` (``{batch}:{index}:h…``), so either
 side knows it is one of a pair.
