@@ -47,6 +47,7 @@ def test_one_default_worker_keeps_rate_times_latency_in_flight(batch_farm: Batch
     stats = farm.sim_stats()["providers"]["slow"]
     assert stats["accepted"] == LINES  # no call sent twice
     assert stats["rate_limited"] == 0
-    # The lines sent in the first 10 s were all out at once: rate x latency (within the jitter
-    # of the feeder's pacing around its rate, a few lines).
-    assert stats["max_in_flight"] >= 0.95 * little, stats
+    # The lines sent in the first 10 s were all out at once: rate x latency (196 when the
+    # feeder keeps its pace exactly; a loaded box lags it by a few lines/s), three times what
+    # the starting slots allow.
+    assert stats["max_in_flight"] >= 0.8 * little, stats
