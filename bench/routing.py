@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.routing [--requests 2000]
 
 The API's own steps before a request is queued, on the real Redis at 127.0.0.1:6379: resolve
-the candidates (ten providers, two models each), fit them to the request, read their live
-state (limits and breakers), rank them. Timed per request, with the live state read for every
+the candidates (ten providers, two models each), fit them to the request, profile it, read
+their live state (limits and breakers) and what they learned for its task family, rank them
+(docs/routing.md). Timed per request, with the live state read for every
 request (``RELAY_ROUTING_STATE_TTL_S=0``) and with the default snapshot (0.25 s). The target is
 <= 1 ms per request. Prints and returns a JSON-able dict.
 """
@@ -26,7 +27,9 @@ from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.models import ProviderConfig
 from relay_core.context.prepare import fit_candidates
 from relay_core.limits import Limiter, RedisBackend
+from relay_core.profile import profile_request
 from relay_core.routing.live import LiveCache
+from relay_core.routing.outcomes import OutcomeCache, OutcomeStore
 from relay_core.routing.ranking import Ranker
 from relay_core.routing.targets import Selection, resolve_targets
 from relay_core.schemas.chat import ChatCompletionRequest
@@ -58,7 +61,16 @@ async def route_many(n: int, ttl_s: float) -> list[float]:
     limiter = Limiter.from_settings(settings, RedisBackend(redis))
     breaker = Breaker.from_settings(settings, BreakerRedis(redis))
     live = LiveCache(limiter, breaker, ttl_s)
-    ranker = Ranker(settings.strategy, settings.mode)
+    ranker = Ranker(settings.strategy, settings.mode, explore=settings.routing_explore)
+    store = OutcomeStore(redis, prefix)
+    outcomes = OutcomeCache(store, ttl_s)
+    # Every target has a learned record for the family, as in a farm that has run a while.
+    records = {
+        ("chat", f"p{i}/p{i}-{size}"): {"s": 40, "f": 2, "h3": 40}
+        for i in range(PROVIDERS)
+        for size in ("small", "large")
+    }
+    await store.record(records, time.time())
     providers = catalogue()
     body = ChatCompletionRequest.model_validate(
         {"model": "meta-model", "messages": [{"role": "user", "content": "route me " * 20}]}
@@ -71,11 +83,14 @@ async def route_many(n: int, ttl_s: float) -> list[float]:
             targets = resolve_targets(
                 providers, sel, mode=settings.mode, meta_model=settings.meta_model
             )
-            targets, _ = await fit_candidates(body, targets, lambda x: x.model, settings)
-            ranked = ranker.rank(targets, await live.states(targets))
-            live.sent(ranked[0])
+            targets, costs = await fit_candidates(body, targets, lambda x: x.model, settings)
+            profile = profile_request(body, message_tokens=costs)
+            learned = await outcomes.stats(profile.family.value)
+            route = ranker.route(targets, await live.states(targets), learned, profile)
+            live.sent(route.targets[0])
             spent.append(time.perf_counter() - t)
     finally:
+        await store.forget(["chat"])
         await redis.aclose()
     return spent
 

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from relay_api.replies import ReplyHub
 from relay_api.stream_mux import MAX_LANES, StreamMux
 from relay_api.stream_slots import StreamSlots
+from relay_core.answers.cache import AnswerCache
 from relay_core.breaker import Breaker
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, log_startup, resolve_catalogue
@@ -21,6 +22,7 @@ from relay_core.owner_migration import move_legacy_owners
 from relay_core.owners import legacy_owner_id, owner_id, owner_secret
 from relay_core.redis_pool import redis_pool
 from relay_core.routing.live import LiveCache
+from relay_core.routing.outcomes import OutcomeCache, OutcomeStore
 from relay_core.routing.ranking import Ranker
 from relay_core.settings import Settings
 
@@ -41,7 +43,9 @@ class ApiState:
     breaker: Breaker
     ranker: Ranker
     live: LiveCache
+    outcomes: OutcomeCache  # what each target's answers were worth, per task family
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
+    cache: AnswerCache  # the exact answer cache (docs/answers.md)
 
     @classmethod
     async def build(cls, settings: Settings) -> ApiState:
@@ -67,9 +71,18 @@ class ApiState:
             stream_slots=StreamSlots(settings.max_streams_per_key),
             limiter=limiter,
             breaker=breaker,
-            ranker=Ranker(settings.strategy, settings.mode),
+            ranker=Ranker(
+                settings.strategy,
+                settings.mode,
+                explore=settings.routing_explore,
+                escalate_below=settings.routing_escalate_below,
+            ),
             live=LiveCache(limiter, breaker, settings.routing_state_ttl_s),
+            outcomes=OutcomeCache(
+                OutcomeStore(redis, settings.key_prefix), settings.routing_state_ttl_s
+            ),
             key_ids=key_ids,
+            cache=AnswerCache.from_settings(redis, settings),
         )
 
     async def close(self) -> None:

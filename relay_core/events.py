@@ -31,6 +31,7 @@ class CallRecord:
     usage_estimated: bool = False  # the tokens are Relay's estimate (the upstream sent none)
     ttft_s: float | None = None  # streaming: time to the first chunk
     at: float = 0.0  # epoch seconds
+    family: str | None = None  # the request's task family (relay_core/profile), if profiled
 
 
 class EventSink(Protocol):

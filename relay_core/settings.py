@@ -15,7 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 class Mode(StrEnum):
     free = "free"  # never use paid tiers
-    auto = "auto"  # paid tiers only when free capacity is exhausted
+    auto = "auto"  # paid tiers when free capacity is exhausted or free ones likely fail
     paid = "paid"  # paid tiers too, ranked like the rest
 
 
@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     # How long the API ranks on one read of the limits and breakers (relay_core/routing/live.py);
     # 0 reads them for every request.
     routing_state_ttl_s: float = Field(default=0.25, ge=0)
+    # Learned routing (docs/routing.md): the share of requests ranked on Thompson draws of
+    # each target's learned success instead of its mean (exploration), and, in auto mode, the
+    # learned success of the best free candidate under which paid ones compete with it.
+    routing_explore: float = Field(default=0.05, ge=0, le=0.2)
+    routing_escalate_below: float = Field(default=0.7, ge=0, le=1)
     meta_model: str = "meta-model"
 
     host: str = "127.0.0.1"
@@ -161,6 +166,17 @@ class Settings(BaseSettings):
     # the normalizer that strips provider preambles from answers.
     style_directive: str = ""
     normalize_output: bool = False
+    # Answers (docs/answers.md): an answer that is not the JSON its response_format asked for
+    # is asked for again this many times on the same candidate, then fails over.
+    repair_max_attempts: int = Field(default=2, ge=0, le=10)
+    # The exact answer cache: on for deterministic requests (temperature 0 or a seed) and
+    # those that opt in with x-relay-cache-ttl; per gateway key unless shared.
+    cache_enabled: bool = True
+    cache_shared: bool = False
+    cache_ttl_s: int = Field(default=24 * 3600, gt=0)
+    cache_max_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)
+    # Near-duplicates (docs/answers.md): off unless this or x-relay-near-cache: on.
+    near_cache_enabled: bool = False
     # Usage counters (GET /v1/usage) are kept this many days.
     usage_retention_days: int = Field(default=90, gt=0)
 

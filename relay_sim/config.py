@@ -149,6 +149,11 @@ class SimProvider(SimLimits):
     ignores_n: bool = False
     repeats_tool_call_ids: bool = False
     traceback_in_errors: bool = False
+    # A model that answers prose where JSON was asked (docs/answers.md): the first
+    # ``invalid_json_first`` JSON-asked answers of this provider, and a share
+    # ``invalid_json_rate`` of the rest, are prose around the text instead of the document.
+    invalid_json_first: int = Field(default=0, ge=0)
+    invalid_json_rate: float = Field(default=0.0, ge=0.0, le=1.0)
 
     def header_style(self) -> HeaderStyle:
         return self.headers if self.headers is not None else FAMILY_HEADERS[self.api]

@@ -11,7 +11,8 @@
    time ``ms_per_output_token`` per completion token; a stream spreads it over its frames)
 9. ``garbage`` / ``[sim:garbage]`` → 200 with a body that is not the wire format
 10. ``truncate`` / ``[sim:truncate]`` → 200 whose body stops half-way (the connection drops)
-11. the answer, whole or streamed (``chunk_delay_ms`` between frames)
+11. the answer, whole or streamed (``chunk_delay_ms`` between frames); JSON when JSON was
+    asked, prose instead for ``invalid_json_first`` / ``invalid_json_rate``
 
 With ``echo_key_in_errors`` every error message quotes the key the caller sent, one character
 of it JSON-escaped; with ``echo_key_in_answers`` every answer's text ends with it.
@@ -295,6 +296,8 @@ async def _admitted(
             return Response(b"", headers=headers, media_type=media)
         job.count("garbage")
         return Response(family.garbage(call.stream), headers=headers, media_type=media)
+    if call.json_mode:
+        _json_quirk(job)
     answer = make_answer(config.name, job.model.config.id, call, job.echo, config.token_density)
     call.include_usage = call.include_usage and config.stream_usage
     output_s = timing.output_s(config, answer.completion_tokens)
@@ -343,6 +346,17 @@ def _truncated(job: _Job, answer: Answer, headers: dict[str, str], media: str) -
     else:
         whole = job.render(job.call, answer)
     return Truncated(whole, headers=headers, media_type=media)
+
+
+def _json_quirk(job: _Job) -> None:
+    """Whether this JSON-asked answer comes as prose (``invalid_json_first`` / ``_rate``)."""
+    config, counters = job.provider.config, job.provider.counters
+    first = counters.json_asked < config.invalid_json_first
+    rate = config.invalid_json_rate
+    job.call.prose = first or (rate > 0 and job.state.rng.random() < rate)
+    job.count("json_asked")
+    if job.call.prose:
+        job.count("invalid_json")
 
 
 def _record(answer: Answer, *counters: Counters) -> None:

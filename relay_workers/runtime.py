@@ -45,6 +45,7 @@ from relay_core.dispatch.outcome import Done, Forward, Outcome
 from relay_core.dispatch.replies import publish_reply
 from relay_core.dispatch.state import WorkerState
 from relay_core.dispatch.streaming import RedisStreams
+from relay_core.events import EventSink
 from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget, live_workers
 from relay_core.limits import Limiter, RedisBackend
 from relay_core.limits.learned import RedisLearned
@@ -52,6 +53,7 @@ from relay_core.metrics import InFlight, MetricsSink, RelayMetrics, publish_load
 from relay_core.metrics.load import forget_load
 from relay_core.providers.registry import build_provider, make_http_client
 from relay_core.redis_pool import redis_pool
+from relay_core.routing.outcomes import OutcomeSink, OutcomeStore
 from relay_core.settings import Settings
 from relay_core.usage import UsageSink
 
@@ -90,6 +92,7 @@ class Runtime:
         self.redis: Redis
         self.executor: Executor
         self.usage: UsageSink
+        self.outcomes: OutcomeSink
         self.served: list[str] = []
         self.name = f"{socket.gethostname()}.{os.getpid()}"
         self.in_flight = 0
@@ -133,7 +136,10 @@ class Runtime:
             self.redis, self.settings.key_prefix, self.settings.usage_retention_days
         )
         streams = RedisStreams(self.redis, self.settings.key_prefix)
-        self.executor = Executor(state, sinks=[metrics, self.usage], streams=streams)
+        # What each answer was worth, for the routers (docs/routing.md).
+        self.outcomes = OutcomeSink(OutcomeStore(self.redis, self.settings.key_prefix), TALLY_S)
+        sinks: list[EventSink] = [metrics, self.usage, self.outcomes]
+        self.executor = Executor(state, sinks=sinks, streams=streams)
         self.served = sorted(providers)
         self._rates, self._caps = provider_rates(chosen), provider_caps(chosen)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
@@ -255,7 +261,7 @@ class Runtime:
         async def _close() -> None:
             await self.executor.drain()
             # Write the tallies; with Redis gone at shutdown their counts are lost.
-            for tally in (self.usage, self.executor.state.breaker):
+            for tally in (self.usage, self.executor.state.breaker, self.outcomes):
                 with contextlib.suppress(Exception):
                     await tally.aclose()
             await self.batches.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -13,10 +14,16 @@ from relay_api.deps import OwnerDep, StateDep
 from relay_api.state import ApiState
 from relay_api.streaming import stream_chat
 from relay_core.affinity import Affinity, prefer_pinned
+from relay_core.answers.cache import hit_reply
+from relay_core.answers.policy import cache_keys, cache_policy
+from relay_core.answers.validate import schema_problem
 from relay_core.context.prepare import fit_candidates
-from relay_core.dispatch.envelope import Candidate, Envelope
+from relay_core.dispatch.envelope import Candidate, Envelope, Reply
 from relay_core.dispatch.publish import publish_envelope
 from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
+from relay_core.profile import Priority, Profile, parse_priority, profile_request
+from relay_core.routing.explain import route_note
+from relay_core.routing.ranking import Ranked
 from relay_core.routing.targets import Selection, Target, pinned_target, resolve_targets
 from relay_core.schemas.chat import ChatCompletionRequest
 
@@ -40,12 +47,24 @@ async def bound_messages(request: Request, state: StateDep) -> None:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Routing:
+    ranked: list[Target]
+    costs: list[int]  # each message's token estimate (counted once, for the envelope)
+    profile: Profile
+    note: str  # the x-relay-route header
+
+
 async def rank_candidates(
-    state: ApiState, body: ChatCompletionRequest, fallback: str | None, pinned: str | None = None
-) -> tuple[list[Target], list[int]]:
+    state: ApiState,
+    body: ChatCompletionRequest,
+    fallback: str | None,
+    pinned: str | None = None,
+    priority: Priority = Priority.normal,
+) -> Routing:
     """The candidates for ``body``, best first: only those whose window can take it, and the
-    session's ``pinned`` target (``provider/model``) first when it can serve now; with the
-    messages' token estimates (counted once, for the envelope)."""
+    session's ``pinned`` target (``provider/model``) first when it can serve now; ranked on
+    the request's profile and what each target's answers to its family were worth."""
     sel = Selection(
         model=body.model,
         model_type=body.model_type,
@@ -57,19 +76,29 @@ async def rank_candidates(
         state.providers, sel, mode=state.settings.mode, meta_model=state.settings.meta_model
     )
     targets, costs = await fit_candidates(body, targets, lambda t: t.model, state.settings)
+    profile = profile_request(body, message_tokens=costs, priority=priority)
     if len(targets) == 1:
-        return targets, costs
+        return Routing(targets, costs, profile, route_note(profile, Ranked(targets)))
+    learned = await state.outcomes.stats(profile.family.value)
     explicit = pinned_target(state.providers, body.model)
     if explicit is not None and targets[0] == explicit:
         # ``provider/model`` with X-Relay-Fallback: any: the named target stays first (the
         # worker moves on when it cannot serve); only the fallbacks are ranked.
         live = await state.live.states(targets[1:])
-        ranked = [explicit, *state.ranker.rank(targets[1:], live)]
+        route = state.ranker.route(targets[1:], live, learned, profile)
+        ranked = [explicit, *route.targets]
     else:
         live = await state.live.states(targets)
-        ranked = prefer_pinned(state.ranker.rank(targets, live), live, pinned)
+        route = state.ranker.route(targets, live, learned, profile)
+        ranked = prefer_pinned(route.targets, live, pinned)
     state.live.sent(ranked[0])
-    return ranked, costs
+    return Routing(ranked, costs, profile, route_note(profile, route, ranked[0]))
+
+
+def refuse_unusable_schema(body: ChatCompletionRequest) -> None:
+    problem = schema_problem(body.response_format)
+    if problem is not None:
+        raise InvalidRequest(problem, param="response_format")
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -81,20 +110,44 @@ async def chat_completions(
     *,
     x_relay_fallback: Annotated[str | None, Header()] = None,
     x_session_id: Annotated[str | None, Header()] = None,
+    x_relay_priority: Annotated[str | None, Header()] = None,
+    cache_control: Annotated[str | None, Header()] = None,
+    x_relay_cache_ttl: Annotated[str | None, Header()] = None,
+    x_relay_near_cache: Annotated[str | None, Header()] = None,
     _bounded: Annotated[None, Depends(bound_messages)] = None,
 ) -> Response:
+    refuse_unusable_schema(body)
+    policy = cache_policy(
+        body,
+        state.settings,
+        cache_control=cache_control,
+        ttl=x_relay_cache_ttl,
+        near=x_relay_near_cache,
+    )
+    request_id = f"chatcmpl-{uuid.uuid4().hex}"
+    keys = None
+    if policy.active:
+        fallback_any = (x_relay_fallback or "").strip().lower() == "any"
+        keys = cache_keys(body, state.settings, policy, fallback_any=fallback_any)
+        found = await state.cache.get(owner, keys, "interactive") if policy.read else None
+        if found is not None:
+            said = {"x-relay-cache": "hit", "x-relay-cache-match": found.match}
+            return answer(hit_reply(request_id, found.answer), request_id, said)
     affinity = Affinity(state.redis, state.settings)
     pinned = await affinity.pinned(owner, x_session_id)
-    ranked, costs = await rank_candidates(state, body, x_relay_fallback, pinned)
+    routing = await rank_candidates(
+        state, body, x_relay_fallback, pinned, parse_priority(x_relay_priority)
+    )
     timeout = state.settings.request_timeout_s
     env = Envelope(
-        id=f"chatcmpl-{uuid.uuid4().hex}",
+        id=request_id,
         request=body,
-        candidates=[Candidate(provider=t.provider.name, model=t.model.id) for t in ranked],
+        candidates=[Candidate(provider=t.provider.name, model=t.model.id) for t in routing.ranked],
         deadline=time.time() + timeout,
         reply_to=None if body.stream else state.hub.channel,
         owner=owner,
-        message_tokens=costs,
+        message_tokens=routing.costs,
+        profile=routing.profile,
     )
     if body.stream:
 
@@ -107,28 +160,49 @@ async def chat_completions(
         return await stream_chat(
             state, env, publish, request.receive, repin if x_session_id else None
         )
+    reply = await wait_reply(state, env, timeout)
+    extra = {"x-relay-route": routing.note}
+    if keys is not None:
+        extra["x-relay-cache"] = "miss"
+        if policy.write:
+            await state.cache.put(owner, keys, reply, policy.ttl_s, "interactive")
+    if reply.provider and reply.model:
+        await affinity.pin(owner, x_session_id, reply.provider, reply.model)
+    return answer(reply, env.id, extra)
+
+
+async def wait_reply(state: ApiState, env: Envelope, limit_s: float) -> Reply:
+    """Publish ``env`` and wait for its successful reply (a failure raises as its error)."""
     fut = state.hub.expect(env)
     try:
         await state.hub.publish(env)
     except Exception:
         state.hub.forget(env.id)
         raise
-    reply = await state.hub.wait(env.id, fut, timeout + 1.0)
+    reply = await state.hub.wait(env.id, fut, limit_s + 1.0)
     if reply is None:
-        raise GatewayTimeout(f"No provider answered within {timeout:.0f} s.")
+        raise GatewayTimeout(f"No provider answered within {limit_s:.0f} s.")
     if not reply.ok or reply.completion is None:
         raise RelayError.from_info(reply.error) if reply.error else GatewayTimeout("No answer.")
+    return reply
+
+
+def answer(reply: Reply, request_id: str, extra: dict[str, str]) -> JSONResponse:
+    """The completion as the client gets it, with who served it in the ``x-relay-*``
+    headers (and every answer check: docs/answers.md)."""
+    assert reply.completion is not None
     headers = {
         "x-relay-provider": reply.provider or "",
         "x-relay-model": reply.model or "",
         "x-relay-attempts": str(reply.attempts),
         "x-relay-queue-ms": f"{reply.queue_wait_s * 1000:.1f}",
         "x-relay-upstream-ms": f"{reply.upstream_s * 1000:.1f}",
-        "x-request-id": env.id,
+        "x-request-id": request_id,
+        **extra,
     }
-    completion = reply.completion.model_copy(update={"id": env.id})
+    if reply.checks:
+        headers["x-relay-answer-checks"] = ",".join(c.header() for c in reply.checks)
+    completion = reply.completion.model_copy(update={"id": request_id})
     if completion.usage is not None and completion.usage.is_estimate():
         headers["x-relay-usage"] = "estimated"  # the upstream sent none: Relay's estimate
-    if reply.provider and reply.model:
-        await affinity.pin(owner, x_session_id, reply.provider, reply.model)
     return JSONResponse(completion.model_dump(mode="json", exclude_none=True), headers=headers)

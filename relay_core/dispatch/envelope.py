@@ -12,7 +12,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from relay_core.answers.repair import AnswerCheck, Repair
 from relay_core.errors import ErrorInfo
+from relay_core.profile.models import Profile
 from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
 
 
@@ -54,6 +56,13 @@ class Envelope(BaseModel):
     # Relay's estimate times this is what an upstream counted, after it answered
     # context_length_exceeded (set once: the request is trimmed and retried once).
     token_scale: float | None = None
+    # What the request is (relay_core/profile), computed where it entered; None for a batch
+    # line, profiled by the worker on its visit.
+    profile: Profile | None = None
+    # Answers checked against response_format (docs/answers.md): the pending re-ask for the
+    # current candidate, and every check so far (the route audit).
+    repair: Repair | None = None
+    checks: list[AnswerCheck] = Field(default_factory=list)
 
     @property
     def current(self) -> Candidate:
@@ -81,3 +90,5 @@ class Reply(BaseModel):
     attempts: int = 0
     queue_wait_s: float = 0.0
     upstream_s: float = 0.0
+    checks: list[AnswerCheck] = Field(default_factory=list)  # the answers checked, in order
+    cached: bool = False  # answered from the exact cache (docs/answers.md): no upstream call

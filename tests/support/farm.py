@@ -108,6 +108,9 @@ def make_settings(config: Path, **overrides: Any) -> Settings:
         "key_prefix": f"rt{uuid.uuid4().hex[:10]}",
         "redis_url": REDIS_URL,
         "data_dir": config.parent / "data",
+        # Rankings without exploration draws, so a test's routing is repeatable; the
+        # exploring share is tested on the Ranker (tests/unit/routing/test_learned.py).
+        "routing_explore": 0.0,
     }
     return Settings(config=config, **{**defaults, **overrides})
 

@@ -33,9 +33,10 @@ from dataclasses import dataclass
 from redis.exceptions import RedisError
 
 from relay_core.batch.models import BatchStatus
+from relay_core.batch.run.answers import LineCache
 from relay_core.batch.run.feeder import line_index
 from relay_core.batch.run.hedge import Hedger, is_copy
-from relay_core.batch.run.outputs import dropped, failure, success
+from relay_core.batch.run.outputs import dropped, failure, relay_part, success
 from relay_core.batch.store.store import BatchStore, Recorded
 from relay_core.dispatch.envelope import Envelope, Reply
 from relay_core.dispatch.outcome import Done, Forward, Outcome
@@ -167,6 +168,7 @@ class LineBooks:
         on_finished: Callable[[], None],
         max_attempts: int = 8,
         hedger: Hedger | None = None,
+        answers: LineCache | None = None,
     ) -> None:
         self.store = store
         self.gate = gate
@@ -176,6 +178,7 @@ class LineBooks:
         self.max_attempts = max_attempts  # failed upstream attempts before the line fails
         self.beats = Beats(store, line_timeout_s)
         self.hedger = hedger  # sends a far-overdue line again (relay_core.batch.run.hedge)
+        self.answers = answers  # the exact cache (docs/answers.md), None when off
 
     async def handle(self, env: Envelope, visit: Visit) -> Outcome:
         batch_id, custom_id = env.batch_id or "", env.custom_id or ""
@@ -196,6 +199,9 @@ class LineBooks:
             return skip
         if status != _IN_PROGRESS or time.time() >= env.deadline:
             return skip
+        cached = await self.answers.lookup(env) if self.answers is not None else None
+        if cached is not None:  # answered from the cache: no upstream call
+            return await self._after(env, Done(cached))
         with self.beats.visiting(batch_id, index):
             try:
                 raced = await self._hedged(env, visit)
@@ -204,7 +210,10 @@ class LineBooks:
         if raced.outcome is None:  # the other of its pair was recorded first
             await self._discarded(env)
             return skip
-        return await self._after(env, raced.outcome, paired=raced.paired)
+        outcome = raced.outcome
+        if self.answers is not None and isinstance(outcome, Done):
+            await self.answers.store(env, outcome.reply)
+        return await self._after(env, outcome, paired=raced.paired)
 
     async def _hedged(self, env: Envelope, visit: Visit) -> Raced:
         """The visit, with a copy of the line sent to another candidate once it is far
@@ -297,6 +306,8 @@ class LineBooks:
         if reply.ok:
             usage = reply.completion.usage if reply.completion is not None else None
             tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
+            if reply.cached:
+                tokens = (0, 0)  # no provider token was spent on it
             recorded = await self._record(
                 env,
                 success(custom_id, env.id, reply),
@@ -308,7 +319,7 @@ class LineBooks:
             if paired and recorded.outcome != 1:
                 await self._discarded(env)
         elif reply.error is not None and time.time() < env.deadline:
-            line = failure(custom_id, env.id, reply.error)
+            line = failure(custom_id, env.id, reply.error, relay_part(reply))
             await self._record(env, line, ok=False, provider=reply.error.provider)
         # else: out of time; the expiry writes it as batch_expired
         return outcome
@@ -319,6 +330,8 @@ class LineBooks:
         once it has failed ``max_attempts`` times, else None."""
         if forwarded.attempts <= env.attempts or not forwarded.failures:
             return None
+        if forwarded.repair is not None and len(forwarded.checks) > len(env.checks):
+            return None  # a re-ask after an invalid answer (docs/answers.md): not a failure
         latest = forwarded.failures[-1]
         if not latest.is_a(UpstreamError) or latest.is_a(*PACING):
             return None

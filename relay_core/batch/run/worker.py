@@ -24,9 +24,11 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from relay_core.answers.cache import AnswerCache
 from relay_core.batch.client.files import FileStore
 from relay_core.batch.client.validate import Scan, scan_file
 from relay_core.batch.models import BatchStatus, Endpoint, EndReason
+from relay_core.batch.run.answers import LineCache
 from relay_core.batch.run.books import LineBooks, Visit
 from relay_core.batch.run.feeder import Feeder, Plan
 from relay_core.batch.run.finalize import finalize, write_failed
@@ -110,6 +112,9 @@ class BatchWorker:
                 s.batch_hedge_after_p99,
                 s.batch_hedge_min_s,
             ),
+            answers=LineCache(AnswerCache.from_settings(store.redis, s), s)
+            if s.cache_enabled
+            else None,
         )
 
     def resolve(self, sel: Selection) -> list[Target]:

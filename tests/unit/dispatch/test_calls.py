@@ -219,6 +219,7 @@ async def test_every_call_is_reported_to_every_sink(
         latency_s=0.0,
         queue_wait_s=ENQUEUED_AGO_S,
         at=START,
+        family="chat",  # the request profiled on its visit (relay_core/profile)
     )
     assert (served.provider, served.ok, served.error) == ("a", True, None)
     assert (served.prompt_tokens, served.completion_tokens) == (2, 4)
