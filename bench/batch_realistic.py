@@ -20,7 +20,9 @@ The ceiling is the simulator's own report (``GET /_sim/stats``, ``relay_sim.pool
 per provider, what its tightest limit allowed over the run given the requests it saw. The
 share is lines completed / (pooled ceiling rate x the batch's wall time from creation to the
 end), so the ramp and the tail count against it. Also: upstream 429s, lost / duplicated /
-wrong lines, the time from 99 % to 100 % of lines, worker CPU per line.
+wrong lines, the time from 99 % to 100 % of lines, worker CPU per line, the estimate's error
+(``POST /v1/batches/estimate`` for the file just before it runs, against the wall time) and
+the lines hedged / answers discarded.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bench.batch_throughput import TERMINAL, batch_file
 from bench.harness import Farm, create_batch, farm, provider
+from relay_core.batch.client.demand import route_demand
 from relay_sim import pooled_ceiling
 
 FAMILIES = [
@@ -111,6 +115,17 @@ def lines_file(n: int, body: dict[str, Any]) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
 
 
+def estimate_s(http: httpx.Client, data: bytes) -> float:
+    """What ``relay batch estimate`` would say for this file, seconds."""
+    with tempfile.NamedTemporaryFile(suffix=".jsonl") as f:
+        f.write(data)
+        f.flush()
+        requests = [c.model_dump(exclude_none=True) for c in route_demand(Path(f.name), None)]
+    r = http.post("/v1/batches/estimate", json={"requests": requests})
+    r.raise_for_status()
+    return float(r.json()["estimated_seconds"])
+
+
 def check(out: list[str], n: int) -> dict[str, int]:
     """Every line once, each with its own answer (an answer cut at max_tokens still starts
     with its line's text)."""
@@ -147,6 +162,7 @@ def run_one(f: Farm, name: str, n: int, workers: int) -> dict[str, Any]:
             data={"purpose": "batch"},
         )
         up.raise_for_status()
+        predicted = estimate_s(http, lines_file(n, spec["body"]))
         started = time.perf_counter()
         batch = create_batch(http, up.json()["id"])
         at_99: float | None = None
@@ -157,6 +173,7 @@ def run_one(f: Farm, name: str, n: int, workers: int) -> dict[str, Any]:
             if at_99 is None and done >= 0.99 * n:
                 at_99 = time.perf_counter()
         wall = time.perf_counter() - started
+        progress = http.get(f"/v1/batches/{batch['id']}/progress").json()
         out = http.get(f"/v1/files/{batch['output_file_id']}/content").text.splitlines()
     stats = f.sim_stats()
     pool = pooled_ceiling(stats)
@@ -181,6 +198,10 @@ def run_one(f: Farm, name: str, n: int, workers: int) -> dict[str, Any]:
         "upstream_429_share_of_lines": round(limited / n, 4),
         "upstream_accepted": accepted,
         "tail_99_to_100_s": round(time.perf_counter() - at_99, 1) if at_99 else None,
+        "estimated_s": predicted,
+        "estimate_error": round(predicted / wall - 1, 4) if wall else None,
+        "hedged": progress.get("hedged", 0),
+        "discarded": progress.get("discarded", 0),
         "worker_cpu_ms_per_line": round(workers_cpu / n * 1000, 2),
         **check(out, n),
     }

@@ -195,6 +195,10 @@ def status(args: argparse.Namespace, http: httpx.Client, console: Console) -> in
         return 0
     summary(console, call(http, "GET", f"/v1/batches/{args.batch_id}"))
     progress = call(http, "GET", f"/v1/batches/{args.batch_id}/progress")
+    if progress.get("rate_per_s") is not None and progress.get("eta_seconds") is not None:
+        console.print(
+            f"{progress['rate_per_s']:.1f} lines/s: about {duration(progress['eta_seconds'])} left"
+        )
     console.print(provider_table(progress))
     return 0
 
@@ -238,23 +242,14 @@ def retry(args: argparse.Namespace, http: httpx.Client, console: Console) -> int
 def estimate(args: argparse.Namespace, http: httpx.Client, console: Console) -> int:
     from rich.table import Table
 
-    from relay_core.batch.client.prompts import route_counts
+    from relay_core.batch.client.demand import route_demand
 
     with tempfile.TemporaryDirectory() as tmp:
-        counts = route_counts(input_file(args.file, args.model, Path(tmp)), args.model)
+        counts = route_demand(input_file(args.file, args.model, Path(tmp)), args.model)
     if not counts:
         console.print("[red]no requests in that file[/red]")
         return 1
-    requests = [
-        {
-            "model": r.model,
-            "model_type": r.model_type,
-            "model_scale": r.model_scale,
-            "model_name": r.model_name,
-            "count": n,
-        }
-        for r, n in counts.items()
-    ]
+    requests = [c.model_dump(exclude_none=True) for c in counts]
     est = call(http, "POST", "/v1/batches/estimate", json={"requests": requests})
 
     console.print(
@@ -266,16 +261,23 @@ def estimate(args: argparse.Namespace, http: httpx.Client, console: Console) -> 
             f"{est['backlog_lines']:,} lines of your running batches share that capacity: about "
             f"{duration(est['estimated_seconds_with_backlog'])} with them"
         )
-    table = Table("provider", "model", "requests/s", "requests/day", "healthy")
+    table = Table("provider", "model", "requests/s", "bound by", "tokens/line", "healthy")
     for t in est["targets"]:
         table.add_row(
             t["provider"],
             t["model"],
             f"{t['rate_per_s']:.2f}",
-            str(t["rpd"] or "-"),
+            t["binding"],
+            f"{t['tokens_per_line']:,.0f}",
             "yes" if t["healthy"] else "no",
         )
     console.print(table)
+    for p in est["providers"]:
+        if p["daily_lines_left"] is not None:
+            console.print(
+                f"{p['provider']}: {p['daily_lines_left']:,.0f} lines left today "
+                f"(daily cap resets in {duration(p['daily_resets_in_s'])})"
+            )
     for warning in est["warnings"]:
         console.print(f"[yellow]{warning}[/yellow]")
     return 0

@@ -57,6 +57,16 @@ class Rate:
         return (done - self.first[0]) / elapsed
 
 
+def time_left(progress: dict[str, Any], per_s: float) -> float | None:
+    """The farm's ETA for the batch (from its measured rate), else this poll's own."""
+    eta = progress.get("eta_seconds")
+    if eta is not None:
+        return float(eta)
+    c = progress["request_counts"]
+    left = c["total"] - c["completed"] - c["failed"]
+    return left / per_s if per_s > 0 and c["total"] else None
+
+
 def watch(http: httpx.Client, console: Console, batch_id: str) -> dict[str, Any]:
     """Progress until the batch is final; returns the final batch."""
     if not console.is_terminal:
@@ -77,7 +87,7 @@ def _watch_plain(http: httpx.Client, console: Console, batch_id: str) -> dict[st
         now = time.monotonic()
         due = last is None or status != last[0] or now - last[1] >= PLAIN_EVERY_S
         if state != shown and due:
-            left = (total - done) / per_s if per_s > 0 and total else None
+            left = time_left(p, per_s)
             eta = f", about {duration(left)} left" if left is not None else ""
             console.print(
                 f"{batch_id} {status}: {done:,}/{total:,} done, {c['failed']:,} failed, "
@@ -99,30 +109,31 @@ def _watch_live(http: httpx.Client, console: Console, batch_id: str) -> dict[str
         MofNCompleteColumn,
         Progress,
         TextColumn,
-        TimeRemainingColumn,
     )
 
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("failed {task.fields[failed]}  {task.fields[rate]}/s"),
-        TimeRemainingColumn(),
+        TextColumn("failed {task.fields[failed]}  {task.fields[rate]}/s  {task.fields[eta]}"),
         console=console,
     )
-    task = bar.add_task(batch_id, total=None, failed=0, rate="0.0")
+    task = bar.add_task(batch_id, total=None, failed=0, rate="0.0", eta="")
     rate = Rate(time.monotonic())
     with Live(bar, console=console, refresh_per_second=4) as live:
         while True:
             p = call(http, "GET", f"/v1/batches/{batch_id}/progress")
             c = p["request_counts"]
             done = c["completed"] + c["failed"]
+            per_s = rate.of(done)
+            left = time_left(p, per_s) if p["status"] not in TERMINAL else None
             bar.update(
                 task,
                 completed=done,
                 total=c["total"] or None,
                 failed=c["failed"],
-                rate=f"{rate.of(done):.1f}",
+                rate=f"{per_s:.1f}",
+                eta=f"{duration(left)} left" if left is not None else "",
                 description=f"{batch_id} {p['status']}",
             )
             live.update(Group(bar, provider_table(p)))

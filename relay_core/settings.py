@@ -87,7 +87,10 @@ class Settings(BaseSettings):
     metrics_token: SecretStr | None = None
 
     # Workers
+    # Slots (calls in flight) per worker process: at least this many, and more as the
+    # providers' rate x their measured answer time requires, up to the maximum (docs/design.md).
     worker_concurrency: int = Field(default=64, gt=0)
+    worker_max_concurrency: int = Field(default=512, gt=0)
     max_attempts: int = Field(default=6, gt=0)
     # How long a worker may wait for a token in-place before re-queueing the task.
     token_wait_max_s: float = Field(default=2.0, ge=0)
@@ -144,6 +147,11 @@ class Settings(BaseSettings):
     batch_window_s: float = Field(default=0.25, gt=0)
     # Feed batches at this fraction of the pooled capacity (below 1 leaves room for chat).
     batch_pace: float = Field(default=1.0, gt=0, le=2)
+    # A batch line whose visit has run this many times its provider's p99 answer time (as the
+    # worker measured it), and at least batch_hedge_min_s, is sent again to another candidate;
+    # the first answer is recorded, the other discarded and counted. 0: never.
+    batch_hedge_after_p99: float = Field(default=1.5, ge=0)
+    batch_hedge_min_s: float = Field(default=1.0, ge=0)
     # A batch whose output files cannot be written (storage full, read-only, ...) is tried
     # again after this long, doubled at each failure up to the maximum (docs/batch.md).
     batch_finalize_retry_s: float = Field(default=5.0, gt=0)

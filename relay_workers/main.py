@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 
@@ -12,6 +13,7 @@ from celery.utils.nodenames import default_nodename, host_format
 from relay_core.dispatch.broker import create_celery
 from relay_core.metrics.collector import serve_metrics
 from relay_core.settings import Settings
+from relay_workers.elastic import Elastic, elastic_pool
 from relay_workers.runtime import Runtime
 from relay_workers.tasks import register_tasks
 from relay_workers.transport import TRANSPORT
@@ -56,16 +58,23 @@ def run_worker(
         runtime.begin_stop(settings.shutdown_grace_s)
 
     worker_shutting_down.connect(on_shutdown, weak=False)
+    base = concurrency or settings.worker_concurrency
+    bound = max(base, settings.worker_max_concurrency)
+    sizing = None
     try:
         worker = app.Worker(
-            pool="threads",
-            concurrency=concurrency or settings.worker_concurrency,
+            pool=elastic_pool(bound),  # slots grow with rate x answer time (elastic.py)
+            concurrency=base,
             loglevel=loglevel,
             hostname=host_format(default_nodename(hostname)) if hostname else None,
             send_events=False,  # see worker_send_task_events in relay_core.dispatch.broker
         )
+        elastic = Elastic(worker, runtime, base=base, bound=bound)
+        sizing = asyncio.run_coroutine_threadsafe(elastic.run(), runtime.loop)
         worker.start()
     finally:
+        if sizing is not None:
+            sizing.cancel()
         worker_shutting_down.disconnect(on_shutdown)
         if stop_metrics is not None:
             stop_metrics()

@@ -26,6 +26,12 @@ from relay_core.batch.run.worker import BatchWorker, Shared
 from relay_core.breaker import Breaker, fingerprint
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, resolve_catalogue
+from relay_core.dispatch.capacity import (
+    SlotTimes,
+    provider_caps,
+    provider_rates,
+    slots_needed,
+)
 from relay_core.dispatch.envelope import Envelope
 from relay_core.dispatch.executor import Executor
 from relay_core.dispatch.holds import (
@@ -40,7 +46,7 @@ from relay_core.dispatch.replies import publish_reply
 from relay_core.dispatch.state import WorkerState
 from relay_core.dispatch.streaming import RedisStreams
 from relay_core.events import EventSink
-from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget
+from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget, live_workers
 from relay_core.limits import Limiter, RedisBackend
 from relay_core.limits.costs import RedisCosts
 from relay_core.limits.learned import RedisLearned
@@ -57,6 +63,8 @@ from relay_core.usage import UsageSink
 T = TypeVar("T")
 # A closed breaker's successes are written together this often (relay_core.breaker.breaker).
 TALLY_S = 0.25
+# How often the slots' sizing re-reads which live workers serve which provider.
+WORKERS_EVERY_S = 2.0
 log = logging.getLogger("relay.worker")
 
 
@@ -93,6 +101,11 @@ class Runtime:
         self.name = f"{socket.gethostname()}.{os.getpid()}"
         self.in_flight = 0
         self.load = InFlight()  # in flight per provider, published beside the heartbeat
+        # How long visits hold their slot, per provider (they size the worker's slots).
+        self.slot_times = SlotTimes()
+        self._rates: dict[str, float] = {}
+        self._caps: dict[str, int | None] = {}
+        self._serving: tuple[float, dict[str, int]] = (float("-inf"), {})
         self.metrics_registry = CollectorRegistry()
         self.stopping = False  # set by stop(): new envelopes go straight back to their queue
         self._visits: set[asyncio.Task[Any]] = set()
@@ -136,6 +149,7 @@ class Runtime:
         sinks: list[EventSink] = [metrics, self.usage, self.outcomes, self.recent]
         self.executor = Executor(state, sinks=sinks, streams=streams)
         self.served = sorted(providers)
+        self._rates, self._caps = provider_rates(chosen), provider_caps(chosen)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
         self._holds = asyncio.create_task(self._write_holds(), name="relay-holds")
         # Batches: every worker feeds, sweeps and finalizes them (relay_core/batch/run/worker.py).
@@ -221,7 +235,8 @@ class Runtime:
         self._visits.add(visit)
         self.in_flight += 1
         try:
-            with self.load.track(env.current.provider):
+            provider = env.current.provider
+            with self.load.track(provider), self.slot_times.track(provider):
                 if env.batch_id is not None:  # a batch line keeps its own books
                     outcome = await self.batches.handle(env, self.executor.visit)
                 else:  # batch lines stand aside while it waits for a token
@@ -237,6 +252,19 @@ class Runtime:
         if isinstance(outcome, Done) and env.reply_to is not None:
             await publish_reply(self.redis, self.settings.key_prefix, env.reply_to, outcome.reply)
         return outcome
+
+    async def slots_needed(self) -> float:
+        """The slots this worker needs now (:func:`relay_core.dispatch.capacity.slots_needed`):
+        its share of the rate of each provider it serves times the measured slot time."""
+        at, serving = self._serving
+        if time.monotonic() - at >= WORKERS_EVERY_S:
+            beats = await live_workers(self.redis, self.settings.key_prefix)
+            serving = {}
+            for w in beats:
+                for p in w.providers:
+                    serving[p] = serving.get(p, 0) + 1
+            self._serving = (time.monotonic(), serving)
+        return slots_needed(self._rates, self.slot_times, serving, self._caps)
 
     async def stop(self, grace_s: float) -> int:
         """Take no new work; give visits in flight ``grace_s`` to finish, then cut the rest

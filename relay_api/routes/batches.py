@@ -27,6 +27,7 @@ from relay_core.batch.client.create import (
     check_metadata,
 )
 from relay_core.batch.client.estimate import Estimate, EstimateRequest, RouteCount, estimate
+from relay_core.batch.client.estimate_view import read_view
 from relay_core.batch.client.results import Which, final_file, live_results
 from relay_core.batch.client.retry import retry_input
 from relay_core.batch.models import TERMINAL, BatchObject, BatchProgress, BatchStatus, ListPage
@@ -34,7 +35,6 @@ from relay_core.batch.run.window import window_seconds
 from relay_core.batch.store.store import BatchStore, NewBatch
 from relay_core.errors import InvalidRequest
 from relay_core.heartbeat import live_workers
-from relay_core.routing.live import live_states
 from relay_core.routing.targets import Selection, Target, resolve_targets
 
 router = APIRouter()
@@ -93,21 +93,36 @@ async def list_batches(
     return ListPage.of(found, more).model_dump(mode="json")
 
 
-async def estimate_routes(state: ApiState, owner: str, requests: Sequence[RouteCount]) -> Estimate:
-    """The estimate for ``requests`` at the pool's capacity now, beside ``owner``'s backlog."""
+async def estimate_routes(
+    state: ApiState,
+    owner: str,
+    requests: Sequence[RouteCount],
+    answer_s: float | None = None,
+) -> Estimate:
+    """The estimate for ``requests`` at the pool's capacity now, beside ``owner``'s backlog
+    (``answer_s``: the caller's answer time, else the one measured)."""
     resolve = resolver(state)
     targets = list({t.key: t for c in requests for t in resolve(c.route())}.values())
-    live = await live_states(targets, state.limiter, state.breaker, time.time())
     beats = await live_workers(state.redis, state.settings.key_prefix)
     served = {p for w in beats for p in w.providers} or None
+    view = await read_view(
+        targets,
+        limiter=state.limiter,
+        breaker=state.breaker,
+        served=served,
+        redis=state.redis,
+        prefix=state.settings.key_prefix,
+        owner=owner,
+        answer_s=answer_s,
+    )
     backlog = await batch_store(state).backlog(owner)
-    return estimate(requests, resolve, live, served, backlog)
+    return estimate(requests, resolve, view, backlog)
 
 
 @router.post("/v1/batches/estimate")
 async def estimate_batch(body: EstimateRequest, state: StateDep, owner: OwnerDep) -> Estimate:
     check_endpoint(body.endpoint)
-    return await estimate_routes(state, owner, body.requests)
+    return await estimate_routes(state, owner, body.requests, body.answer_s)
 
 
 @router.get("/v1/batches/{batch_id}")

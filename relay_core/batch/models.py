@@ -131,6 +131,8 @@ class BatchObject(BaseModel):
     usage: BatchUsage = Field(default_factory=BatchUsage)
     metadata: dict[str, str] | None = None
     model: str | None = None
+    # Relay's extension: the time left at the measured rate while it runs (relay_core.batch.eta)
+    eta_seconds: float | None = None
 
 
 class ListPage(BaseModel):
@@ -177,3 +179,10 @@ class BatchProgress(BaseModel):
     # Relay's extension: lines sent again, by why: "worker_died" (the worker holding them
     # stopped showing signs of life), "overdue" (no sign of life for the line timeout).
     resent: dict[str, int] = Field(default_factory=dict)
+    # Lines sent again because they were far overdue (hedged), and the answers that came
+    # second and were thrown away (docs/batch.md, "Stragglers").
+    hedged: int = 0
+    discarded: int = 0
+    # Lines finished per second so far, and the time left at that rate (relay_core.batch.eta).
+    rate_per_s: float | None = None
+    eta_seconds: float | None = None

@@ -85,13 +85,18 @@ ProvidersFn = Callable[[str], list[dict[str, Any]]]
 
 @contextmanager
 def simulated(
-    folder: Path, providers_fn: ProvidersFn, sim_overrides: dict[str, Any] | None = None
+    folder: Path,
+    providers_fn: ProvidersFn,
+    sim_overrides: dict[str, Any] | None = None,
+    seed: int | None = None,
 ) -> Iterator[tuple[str, Path]]:
     """A simulator mirroring the catalogue entries ``providers_fn(sim_url)`` returns (same
-    names, families, models and limits, then ``sim_overrides``), and that catalogue written
-    in ``folder`` pointing at it. Yields the simulator's URL and the catalogue's path."""
+    names, families, models and limits, then ``sim_overrides``; its random draws seeded by
+    ``seed``), and that catalogue written in ``folder`` pointing at it. Yields the simulator's
+    URL and the catalogue's path."""
     draft = write_catalogue(folder / "draft.yaml", providers_fn("http://sim.invalid"))
     config = SimConfig.from_catalogue(load_catalogue(draft), **(sim_overrides or {}))
+    config.seed = seed
     with SimServer(config) as sim:
         yield sim.url, write_catalogue(folder / "relay.yaml", providers_fn(sim.url))
 
@@ -135,18 +140,18 @@ def _env_value(value: object) -> str:
 
 @contextmanager
 def worker_processes(
-    settings: Settings, count: int, concurrency: int, providers: list[str] | None = None
+    settings: Settings, count: int, concurrency: int | None, providers: list[str] | None = None
 ) -> Iterator[list[Popen[bytes]]]:
-    """``count`` real ``relay worker`` processes (serving ``providers``, default all); returns
-    once each sent its first heartbeat."""
+    """``count`` real ``relay worker`` processes (serving ``providers``, default all; with
+    ``concurrency`` None, as ``relay up`` starts them: no ``--concurrency``); returns once each
+    sent its first heartbeat."""
     env = settings_env(settings)
     argv = [
         sys.executable,
         "-m",
         "relay_cli.main",
         "worker",
-        "--concurrency",
-        str(concurrency),
+        *(["--concurrency", str(concurrency)] if concurrency is not None else []),
         "--loglevel",
         "WARNING",
         *(["--providers", ",".join(providers)] if providers else []),
@@ -218,11 +223,12 @@ def running_farm(
     settings: Settings,
     sim_url: str,
     workers: int = 1,
-    concurrency: int = 16,
+    concurrency: int | None = 16,
     processes: int = 0,
 ) -> Iterator[Farm]:
     """The API in-process, ``workers`` in-process Celery workers (threads pool) and
-    ``processes`` real worker processes, all on the settings' Redis."""
+    ``processes`` real worker processes, all on the settings' Redis (``concurrency`` None:
+    the processes start with the default, and the in-process workers with 16)."""
     client = redis.Redis.from_url(settings.redis_url)
     client.ping()  # fails the test (not skips) when there is no Redis
     with ExitStack() as stack:
@@ -233,7 +239,7 @@ def running_farm(
                 start_worker(
                     app,
                     pool="threads",
-                    concurrency=concurrency,
+                    concurrency=concurrency or 16,
                     perform_ping_check=False,
                     loglevel="WARNING",
                     shutdown_timeout=10,
@@ -263,19 +269,22 @@ def farm_factory(
     folder: Path, default_providers: ProvidersFn, **defaults: Any
 ) -> Iterator[FarmFactory]:
     """``make(providers_fn=default_providers, sim_overrides=None, workers=1, concurrency=16,
-    processes=0, **settings)`` -> a running :class:`Farm` (settings over ``defaults``); every
-    farm made stops when the block ends. The fixtures of the farm and batch tests use it."""
+    processes=0, sim_seed=None, **settings)`` -> a running :class:`Farm` (settings over
+    ``defaults``); every farm made stops when the block ends. The fixtures of the farm and
+    batch tests use it."""
     with ExitStack() as stack:
 
         def make(
             providers_fn: ProvidersFn = default_providers,
             sim_overrides: dict[str, Any] | None = None,
             workers: int = 1,
-            concurrency: int = 16,
+            concurrency: int | None = 16,
             processes: int = 0,
+            sim_seed: int | None = None,
             **overrides: Any,
         ) -> Farm:
-            sim_url, path = stack.enter_context(simulated(folder, providers_fn, sim_overrides))
+            sim = simulated(folder, providers_fn, sim_overrides, sim_seed)
+            sim_url, path = stack.enter_context(sim)
             settings = make_settings(path, **{**defaults, **overrides})
             farm = running_farm(
                 settings, sim_url, workers=workers, concurrency=concurrency, processes=processes

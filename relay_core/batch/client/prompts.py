@@ -85,10 +85,9 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def route_counts(path: Path, default_model: str | None) -> Counter[Selection]:
-    """How many lines of a JSONL batch file name each model selection (lines that are not
-    valid requests are skipped: validation reports them)."""
-    counts: Counter[Selection] = Counter()
+def routed_bodies(path: Path, default_model: str | None) -> Iterator[tuple[Selection, Any]]:
+    """Each line's model selection and request body, from a JSONL batch file (lines that are
+    not valid requests are skipped: validation reports them)."""
     with path.open("rb") as f:
         for raw in f:
             if not raw.strip():
@@ -102,5 +101,9 @@ def route_counts(path: Path, default_model: str | None) -> Counter[Selection]:
             model = body.get("model") or default_model
             if isinstance(model, str) and model:
                 kind, scale, name = (_text(body.get(f)) for f in _NARROWING)
-                counts[Selection(model, kind, scale, name)] += 1
-    return counts
+                yield Selection(model, kind, scale, name), body
+
+
+def route_counts(path: Path, default_model: str | None) -> Counter[Selection]:
+    """How many lines of a JSONL batch file name each model selection."""
+    return Counter(route for route, _ in routed_bodies(path, default_model))

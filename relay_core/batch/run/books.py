@@ -29,14 +29,16 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 
 from redis.exceptions import RedisError
 
 from relay_core.batch.models import BatchStatus
 from relay_core.batch.run.answers import LineCache
 from relay_core.batch.run.feeder import line_index
+from relay_core.batch.run.hedge import Hedger, is_copy
 from relay_core.batch.run.outputs import dropped, failure, relay_part, success
-from relay_core.batch.store.store import BatchStore
+from relay_core.batch.store.store import BatchStore, Recorded
 from relay_core.dispatch.envelope import Envelope, Reply
 from relay_core.dispatch.outcome import Done, Forward, Outcome
 from relay_core.dispatch.priority import Gate
@@ -64,6 +66,25 @@ PACING = (RateLimited, UpstreamQuotaExhausted)
 TRY_S = 0.05
 _IN_PROGRESS = BatchStatus.in_progress.value.encode()
 _CANCELLING = BatchStatus.cancelling.value.encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Raced:
+    """A visit's outcome (None: dropped, the other of its hedged pair was recorded first),
+    and whether the line has a hedged twin (its second answer is then counted)."""
+
+    outcome: Outcome | None
+    paired: bool = False
+
+
+@dataclass
+class CallClock:
+    """When a visit's latest try went to the executor (its wait for a token is over)."""
+
+    started: float | None = None
+
+    def overdue(self, after_s: float) -> bool:
+        return self.started is not None and time.monotonic() - self.started >= after_s
 
 
 def _with_deadline(outcome: Outcome, env: Envelope) -> Outcome:
@@ -147,6 +168,7 @@ class LineBooks:
         hold_s: float,
         on_finished: Callable[[], None],
         max_attempts: int = 8,
+        hedger: Hedger | None = None,
         answers: LineCache | None = None,
     ) -> None:
         self.store = store
@@ -156,6 +178,7 @@ class LineBooks:
         self.on_finished = on_finished
         self.max_attempts = max_attempts  # failed upstream attempts before the line fails
         self.beats = Beats(store, line_timeout_s)
+        self.hedger = hedger  # sends a far-overdue line again (relay_core.batch.run.hedge)
         self.answers = answers  # the exact cache (docs/answers.md), None when off
 
     async def handle(self, env: Envelope, visit: Visit) -> Outcome:
@@ -182,14 +205,64 @@ class LineBooks:
             return await self._after(env, Done(cached))
         with self.beats.visiting(batch_id, index):
             try:
-                outcome = await self._visit(env, visit)
+                raced = await self._hedged(env, visit)
             except ClientError as exc:  # the request itself is refused (e.g. a parameter)
-                outcome = Done(Reply(id=env.id, ok=False, error=exc.to_info()))
+                raced = Raced(Done(Reply(id=env.id, ok=False, error=exc.to_info())))
+        if raced.outcome is None:  # the other of its pair was recorded first
+            await self._discarded(env)
+            return skip
+        outcome = raced.outcome
         if self.answers is not None and isinstance(outcome, Done):
             await self.answers.store(env, outcome.reply)
-        return await self._after(env, outcome)
+        return await self._after(env, outcome, paired=raced.paired)
 
-    async def _visit(self, env: Envelope, visit: Visit) -> Outcome:
+    async def _hedged(self, env: Envelope, visit: Visit) -> Raced:
+        """The visit, with a copy of the line sent to another candidate once it is far
+        overdue (:mod:`relay_core.batch.run.hedge`); a visit still out when the copy's answer
+        is recorded is cancelled (``outcome`` None)."""
+        after = self.hedger.after_s(env) if self.hedger is not None else None
+        if after is None or self.hedger is None:
+            return Raced(await self._timed(env, visit, CallClock()), paired=is_copy(env.id))
+        clock = CallClock()
+        task = asyncio.ensure_future(self._timed(env, visit, clock))
+        try:
+            while not clock.overdue(after):  # the call's own time: not its wait for a token
+                done, _ = await asyncio.wait({task}, timeout=max(0.05, after / 4))
+                if done:
+                    return Raced(task.result())
+            try:
+                await self.hedger.send(env)
+            except RedisError:  # Redis blinked: the first call carries on alone
+                log.warning("hedging batch line %s failed", env.id, exc_info=True)
+                return Raced(await task)
+            results = self.store.keys(env.batch_id or "").results
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=min(1.0, after))
+                if done:
+                    return Raced(task.result(), paired=True)
+                if await self.store.redis.hexists(results, env.custom_id or ""):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                    return Raced(None, paired=True)
+        finally:
+            if not task.done():
+                task.cancel()
+
+    async def _timed(self, env: Envelope, visit: Visit, clock: CallClock) -> Outcome:
+        """The visit; an answered one's call time (from its last try, after its wait for a
+        token) goes to the hedger's samples for its provider."""
+        provider = env.current.provider
+        outcome = await self._visit(env, visit, clock)
+        if self.hedger is not None and isinstance(outcome, Done) and outcome.reply.ok:
+            self.hedger.answers.add(provider, time.monotonic() - (clock.started or 0.0))
+        return outcome
+
+    async def _discarded(self, env: Envelope) -> None:
+        if self.hedger is not None:
+            await self.hedger.discarded(env.batch_id or "")
+
+    async def _visit(self, env: Envelope, visit: Visit, clock: CallClock | None = None) -> Outcome:
         """Visit the line when it is its turn (:class:`~relay_core.dispatch.priority.Gate`):
         it waits for its token here rather than inside the limiter, standing aside while an
         interactive request waits for the same provider.
@@ -204,10 +277,14 @@ class LineBooks:
         while True:
             held += await self.gate.turn(env.current, self.hold_s - held)
             short = env.model_copy(update={"deadline": min(env.deadline, time.time() + TRY_S)})
+            if clock is not None:
+                clock.started = time.monotonic()
             outcome = _with_deadline(await visit(short), env)
             again = _no_token(env, outcome)
             if again is None:
                 return outcome
+            if clock is not None:  # nothing was sent: back to waiting for a token
+                clock.started = None
             if isinstance(outcome, Forward):  # maybe now pointing at another candidate
                 await self._moved(env, outcome.envelope)
                 env = outcome.envelope
@@ -216,9 +293,10 @@ class LineBooks:
             await asyncio.sleep(again)
             held += again + 0.001  # every try counts, so the loop ends
 
-    async def _after(self, env: Envelope, outcome: Outcome) -> Outcome:
+    async def _after(self, env: Envelope, outcome: Outcome, *, paired: bool = False) -> Outcome:
         """Record a final outcome (or renew a forwarded line's sign of life); the outcome the
-        task acts on."""
+        task acts on. An answer of a hedged pair (``paired``) that comes second is counted as
+        discarded."""
         if isinstance(outcome, Forward):
             given_up = refused_for_good(outcome.envelope) or await self._tried(
                 env, outcome.envelope
@@ -236,7 +314,7 @@ class LineBooks:
             tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
             if reply.cached:
                 tokens = (0, 0)  # no provider token was spent on it
-            await self._record(
+            recorded = await self._record(
                 env,
                 success(custom_id, env.id, reply),
                 ok=True,
@@ -244,6 +322,8 @@ class LineBooks:
                 upstream_s=reply.upstream_s,
                 provider=reply.provider,
             )
+            if paired and recorded.outcome != 1:
+                await self._discarded(env)
         elif reply.error is not None and time.time() < env.deadline:
             line = failure(custom_id, env.id, reply.error, relay_part(reply))
             await self._record(env, line, ok=False, provider=reply.error.provider)
@@ -281,7 +361,7 @@ class LineBooks:
         tokens: tuple[int, int] = (0, 0),
         provider: str | None = None,
         upstream_s: float = 0.0,
-    ) -> None:
+    ) -> Recorded:
         recorded = await self.store.record(
             env.batch_id or "",
             custom_id=env.custom_id or "",
@@ -294,3 +374,4 @@ class LineBooks:
         )
         if recorded.finished:
             self.on_finished()
+        return recorded

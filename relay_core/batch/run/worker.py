@@ -36,6 +36,7 @@ from relay_core.batch.run.answers import LineCache
 from relay_core.batch.run.books import LineBooks, Visit
 from relay_core.batch.run.feeder import Feeder, Plan
 from relay_core.batch.run.finalize import finalize, write_failed
+from relay_core.batch.run.hedge import Hedger
 from relay_core.batch.run.intake import validate_batch
 from relay_core.batch.run.orphans import Orphans
 from relay_core.batch.run.planner import Pace, target_rates
@@ -43,6 +44,7 @@ from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.breaker import Breaker
 from relay_core.catalogue.models import ProviderConfig
+from relay_core.dispatch.capacity import Recent
 from relay_core.dispatch.envelope import Candidate, Envelope, queue_name
 from relay_core.dispatch.holds import HolderWatch
 from relay_core.dispatch.outcome import Outcome
@@ -61,6 +63,18 @@ WORKERS_EVERY_S = 2.0
 # Interactive requests mark themselves for batch lines to see (relay_core.dispatch.priority) only
 # while a batch is about: from the tick that first sees one until this long after the last.
 BATCH_QUIET_S = 5.0
+# Before a batch's first answer its answer time is unknown, but at least as long as its lines
+# have been out: the feeder's window grows with that (up to this), so a batch of slow answers
+# ramps at the pooled rate instead of waiting for its first answers with a window of none.
+FIRST_ANSWER_MAX_S = 60.0
+
+
+def answer_time_s(batch: BatchRecord, now: float) -> float:
+    """The answer time that sizes the feeder's window: the batch's measured mean, or before
+    its first answer, how long its lines have been out (at most :data:`FIRST_ANSWER_MAX_S`)."""
+    if batch.upstream_s > 0 or batch.in_progress_at is None:
+        return batch.upstream_s
+    return min(FIRST_ANSWER_MAX_S, max(0.0, now - batch.in_progress_at))
 
 
 @dataclass
@@ -102,6 +116,13 @@ class BatchWorker:
             hold_s=s.token_wait_max_s,
             on_finished=self._wake.set,
             max_attempts=s.batch_max_line_attempts,
+            hedger=Hedger(
+                store.redis,
+                s.key_prefix,
+                Recent(),
+                s.batch_hedge_after_p99,
+                s.batch_hedge_min_s,
+            ),
             answers=LineCache(AnswerCache.from_settings(store.redis, s), s)
             if s.cache_enabled
             else None,
@@ -259,7 +280,7 @@ class BatchWorker:
             share=1 / running,
             window_s=s.batch_window_s,
             tick_s=s.batch_tick_s,
-            upstream_s=batch.upstream_s,
+            upstream_s=answer_time_s(batch, now),
         )
         if orphaned:
             resent = await self.feeder.resend_orphans(batch, plan, orphaned)

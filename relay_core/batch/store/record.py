@@ -47,6 +47,9 @@ class BatchRecord:
     dispatched: int  # the feeder's cursor (``next``)
     upstream_s: float  # the moving average of answer times that sizes the feeder's window
     answer_s: dict[str, float]  # the same per provider (the providers that answered lines)
+    in_progress_at: float | None  # when its lines began to be sent
+    hedged: int  # overdue lines sent again to another candidate (relay_core.batch.run.hedge)
+    discarded: int  # answers that came second, of a line already recorded, thrown away
     closing: bool  # a cancel is closing the batch
     default_model: str | None
     end_reason: EndReason | None
@@ -82,6 +85,11 @@ class BatchRecord:
                 for name, value in fields.items()
                 if name.startswith(ANSWER_S) and value
             },
+            in_progress_at=float(fields["in_progress_at"])
+            if fields.get("in_progress_at")
+            else None,
+            hedged=_int(fields, "hedged"),
+            discarded=_int(fields, "discarded"),
             closing=fields.get("closing") == "1",
             default_model=fields.get("default_model") or None,
             end_reason=EndReason(reason) if reason else None,

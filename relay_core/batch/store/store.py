@@ -16,6 +16,7 @@ from importlib.resources import files
 
 from redis.asyncio import Redis
 
+from relay_core.batch.eta import eta_s, measured_rate
 from relay_core.batch.lines import LineRef
 from relay_core.batch.models import BatchObject, BatchProgress, BatchStatus, ProviderProgress
 from relay_core.batch.store.keys import BatchKeys, active_batches, owner_batches
@@ -41,6 +42,10 @@ KEEP_TRIES_S = 24 * 3600.0
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _rounded(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 def _raw(value: bytes | str | None) -> bytes | None:
@@ -137,7 +142,10 @@ class BatchStore:
         return batch
 
     async def get(self, batch_id: str, owner: str) -> BatchObject:
-        return to_object((await self.owned(batch_id, owner)).fields)
+        batch = await self.owned(batch_id, owner)
+        obj = to_object(batch.fields)
+        obj.eta_seconds = _rounded(eta_s(batch, time.time()))
+        return obj
 
     async def page(
         self, owner: str, *, limit: int, after: str | None = None
@@ -292,7 +300,7 @@ class BatchStore:
         return Recorded(int(outcome), bool(int(finished)))
 
     async def progress(self, batch: BatchRecord) -> BatchProgress:
-        fields = batch.fields
+        fields, now = batch.fields, time.time()
         k = self.keys(batch.id)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zcard(k.inflight)
@@ -320,6 +328,10 @@ class BatchStore:
             finalize_error=batch.finalize_error,
             finalize_failures=finalize_failures(fields),
             resent=batch.resent,
+            hedged=batch.hedged,
+            discarded=batch.discarded,
+            rate_per_s=_rounded(measured_rate(batch, now), 3),
+            eta_seconds=_rounded(eta_s(batch, now)),
         )
 
     async def finalize_failed(self, batch_id: str, message: str) -> int:

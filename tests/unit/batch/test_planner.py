@@ -7,7 +7,6 @@ from collections import Counter
 
 import pytest
 
-from relay_core.batch.client.estimate import RouteCount, estimate
 from relay_core.batch.run.planner import (
     UNLIMITED_RPS,
     Assigner,
@@ -20,7 +19,7 @@ from relay_core.batch.run.planner import (
 from relay_core.catalogue.models import Limits, ModelConfig, ProviderConfig
 from relay_core.limits.plan import PACING_MARGIN
 from relay_core.routing.ranking import LiveState
-from relay_core.routing.targets import Selection, Target, all_targets
+from relay_core.routing.targets import all_targets
 
 PACED = 1 - PACING_MARGIN
 
@@ -100,27 +99,6 @@ def test_pace_scales_with_the_share_and_keeps_a_floor() -> None:
     # A pool that may take few lines (a daily cap spread over the day) gets no more.
     sparse = Pace.of(0.01, share=1.0, window_s=2.0, tick_s=0.1)
     assert sparse.rate == 0.01 and sparse.burst == 1.0
-
-
-def test_the_estimate_divides_the_work_by_the_healthy_pooled_rate() -> None:
-    providers = [provider("a", 600), provider("b", 600), provider("c", 600)]
-    providers[2] = providers[2].model_copy(update={"limits": Limits(rpm=600, rpd=100)})
-
-    def resolve(route: Selection) -> list[Target]:
-        return all_targets(providers)
-
-    live = {"b/b-m": LiveState(breaker_open=True)}
-    counts = [RouteCount(model="meta-model", count=588)]
-    est = estimate(counts, resolve, live, None, backlog=294)
-    assert est.rate_per_s == pytest.approx(2 * 10 * PACED)  # a and c; b is open
-    assert est.estimated_seconds == pytest.approx(30.0)
-    assert est.estimated_seconds_with_backlog == pytest.approx(45.0)
-    assert [(t.provider, t.healthy, t.rpd) for t in est.targets] == [
-        ("a", True, None),
-        ("b", False, None),
-        ("c", True, 100),
-    ]
-    assert est.warnings == []  # a has no daily cap
 
 
 def test_the_window_covers_the_providers_answer_time_and_its_tail() -> None:
