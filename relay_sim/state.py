@@ -45,6 +45,7 @@ class Counters:
     accepted: int = 0  # admitted by the limits (counted against RPM/TPM/RPD)
     succeeded: int = 0  # answered 200 in the family's wire format
     rate_limited: int = 0  # 429
+    concurrency_limited: int = 0  # of which the concurrency cap's (the rest: rates, days)
     errors: int = 0  # 5xx
     client_errors: int = 0  # 400, 401, 404
     hung: int = 0  # never answered
@@ -161,6 +162,9 @@ class ProviderState:
             if r is not None
         ]
         if rejections:
+            if any(r.concurrency for r in rejections):
+                self.counters.concurrency_limited += 1
+                model.counters.concurrency_limited += 1
             worst = max(rejections, key=lambda r: r.retry_after_s)
             raise SimFault(
                 FaultKind.rate_limited,

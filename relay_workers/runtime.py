@@ -42,6 +42,7 @@ from relay_core.dispatch.streaming import RedisStreams
 from relay_core.events import EventSink
 from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget
 from relay_core.limits import Limiter, RedisBackend
+from relay_core.limits.adaptive import RedisAdaptive
 from relay_core.limits.learned import RedisLearned
 from relay_core.metrics import InFlight, MetricsSink, RelayMetrics, publish_load
 from relay_core.metrics.load import forget_load
@@ -113,7 +114,10 @@ class Runtime:
             self.settings,
             providers,
             Limiter.from_settings(
-                self.settings, RedisBackend(self.redis), RedisLearned(self.redis)
+                self.settings,
+                RedisBackend(self.redis),
+                RedisLearned(self.redis),
+                RedisAdaptive(self.redis),
             ),
             Breaker.from_settings(self.settings, BreakerRedis(self.redis), tally_s=TALLY_S),
             fingerprints,

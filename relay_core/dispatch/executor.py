@@ -325,6 +325,7 @@ class Executor:
             estimate=call.estimate,
             exc=exc,
             now=self.clock(),
+            started=started,
         )
         if not exc.retryable:  # the request's fault; an over-long prompt is re-fitted once
             refit = _refit(env, call, exc)
@@ -362,6 +363,7 @@ class Executor:
                 estimate=call.estimate,
                 exc=result.error,
                 now=self.clock(),
+                started=started,
             )
             return self._final(env, result.error)
         usage = result.estimated_usage(call.request, call.prompt)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from relay_core.catalogue.models import ModelConfig, ProviderConfig
+from relay_core.limits.adaptive import AdaptiveCaps, AdaptiveStore
 from relay_core.limits.backends.base import LimitBackend, token_limits
 from relay_core.limits.feedback import pause_scope, remaining_from
 from relay_core.limits.learned import LearnedRates, LearnedStore
@@ -20,19 +21,34 @@ from relay_core.settings import Settings
 
 class Limiter:
     def __init__(
-        self, backend: LimitBackend, prefix: str, learned: LearnedRates | None = None
+        self,
+        backend: LimitBackend,
+        prefix: str,
+        learned: LearnedRates | None = None,
+        adaptive: AdaptiveCaps | None = None,
     ) -> None:
         self.backend = backend
         self.prefix = prefix
         # Rates learned from 429s (workers pace with them; elsewhere plans are as published).
         self.learned = learned
+        # Concurrency learned by AIMD where the catalogue asks for it (workers cap with it).
+        self.adaptive = adaptive
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, backend: LimitBackend, learned: LearnedStore | None = None
+        cls,
+        settings: Settings,
+        backend: LimitBackend,
+        learned: LearnedStore | None = None,
+        adaptive: AdaptiveStore | None = None,
     ) -> Limiter:
         prefix = settings.key("limits")
-        return cls(backend, prefix, None if learned is None else LearnedRates(learned, prefix))
+        return cls(
+            backend,
+            prefix,
+            None if learned is None else LearnedRates(learned, prefix),
+            None if adaptive is None else AdaptiveCaps(adaptive, prefix),
+        )
 
     def plan(
         self,
@@ -44,8 +60,15 @@ class Limiter:
     ) -> LimitPlan:
         """Every limit of ``model`` on ``provider`` at ``now`` (build one per attempt)."""
         factor = 1.0 if self.learned is None else self.learned.factor(provider.name, now)
+        slots = None if self.adaptive is None else self.adaptive.slots
         return build_specs(
-            self.prefix, provider, model, now, lease_ttl_s=lease_ttl_s, factor=factor
+            self.prefix,
+            provider,
+            model,
+            now,
+            lease_ttl_s=lease_ttl_s,
+            factor=factor,
+            learned_slots=slots,
         )
 
     async def acquire(
