@@ -48,7 +48,7 @@ from relay_core.metrics import InFlight, MetricsSink, RelayMetrics, publish_load
 from relay_core.metrics.load import forget_load
 from relay_core.providers.registry import build_provider, make_http_client
 from relay_core.redis_pool import redis_pool
-from relay_core.routing.outcomes import OutcomeSink, OutcomeStore
+from relay_core.routing.outcomes import OutcomeCache, OutcomeSink, OutcomeStore
 from relay_core.settings import Settings
 from relay_core.usage import UsageSink
 
@@ -128,9 +128,12 @@ class Runtime:
         )
         streams = RedisStreams(self.redis, self.settings.key_prefix)
         # What each answer was worth, for the routers (docs/routing.md).
-        self.outcomes = OutcomeSink(OutcomeStore(self.redis, self.settings.key_prefix), TALLY_S)
+        store = OutcomeStore(self.redis, self.settings.key_prefix)
+        self.outcomes = OutcomeSink(store, TALLY_S)
         sinks: list[EventSink] = [metrics, self.usage, self.outcomes]
-        self.executor = Executor(state, sinks=sinks, streams=streams)
+        # Hedges wait for their primary's learned answer time, read as the routers read it.
+        latencies = OutcomeCache(store, self.settings.routing_state_ttl_s)
+        self.executor = Executor(state, sinks=sinks, streams=streams, latencies=latencies)
         self.served = sorted(providers)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
         self._holds = asyncio.create_task(self._write_holds(), name="relay-holds")

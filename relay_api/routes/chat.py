@@ -16,6 +16,7 @@ from relay_api.streaming import stream_chat
 from relay_core.affinity import Affinity, prefer_pinned
 from relay_core.context.prepare import fit_candidates
 from relay_core.dispatch.envelope import Candidate, Envelope
+from relay_core.dispatch.hedge import parse_hedge
 from relay_core.dispatch.publish import publish_envelope
 from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
 from relay_core.profile import Priority, Profile, parse_priority, profile_request
@@ -102,6 +103,7 @@ async def chat_completions(
     x_relay_fallback: Annotated[str | None, Header()] = None,
     x_session_id: Annotated[str | None, Header()] = None,
     x_relay_priority: Annotated[str | None, Header()] = None,
+    x_relay_hedge: Annotated[str | None, Header()] = None,
     _bounded: Annotated[None, Depends(bound_messages)] = None,
 ) -> Response:
     affinity = Affinity(state.redis, state.settings)
@@ -119,6 +121,7 @@ async def chat_completions(
         owner=owner,
         message_tokens=routing.costs,
         profile=routing.profile,
+        hedge=parse_hedge(x_relay_hedge, state.settings.hedging),
     )
     if body.stream:
 
@@ -151,6 +154,8 @@ async def chat_completions(
         "x-request-id": env.id,
         "x-relay-route": routing.note,
     }
+    if reply.hedged:
+        headers["x-relay-hedged"] = "true"  # a second copy, sent after a slow first, won
     completion = reply.completion.model_copy(update={"id": env.id})
     if completion.usage is not None and completion.usage.is_estimate():
         headers["x-relay-usage"] = "estimated"  # the upstream sent none: Relay's estimate

@@ -58,6 +58,9 @@ class Envelope(BaseModel):
     # What the request is (relay_core/profile), computed where it entered; None for a batch
     # line, profiled by the worker on its visit.
     profile: Profile | None = None
+    # Hedge this request (relay_core/dispatch/hedge.py): the setting, the x-relay-hedge
+    # header, or a policy decides it where it entered. Interactive whole answers only.
+    hedge: bool = False
 
     @property
     def current(self) -> Candidate:
@@ -85,3 +88,4 @@ class Reply(BaseModel):
     attempts: int = 0
     queue_wait_s: float = 0.0
     upstream_s: float = 0.0
+    hedged: bool = False  # the answer is a hedge's (relay_core/dispatch/hedge.py)

@@ -38,6 +38,7 @@ from relay_core.dispatch.call import (
     too_long_for_it,
 )
 from relay_core.dispatch.envelope import Envelope, Kind, Reply
+from relay_core.dispatch.hedge import Answered, Hedger, LatencySource
 from relay_core.dispatch.outcome import Done, Forward, Outcome, exhausted_error
 from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
 from relay_core.dispatch.streaming import Relay, StreamHub, wants_stream
@@ -85,6 +86,7 @@ class Executor:
         clock: Callable[[], float] = time.time,
         sinks: Sequence[EventSink] = (),
         streams: StreamHub | None = None,
+        latencies: LatencySource | None = None,
     ) -> None:
         self.state = state
         self.settings = state.settings
@@ -92,6 +94,12 @@ class Executor:
         self.sinks = list(sinks)
         self.streams = streams  # where ``stream: true`` answers go (None: answered whole)
         self._pending: set[asyncio.Task[None]] = set()
+        # Hedged requests need the learned answer times (None: never hedged here).
+        self.hedger = (
+            None
+            if latencies is None
+            else Hedger(state, latencies, clock, self._report, self._later)
+        )
 
     def _later(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -260,12 +268,14 @@ class Executor:
         try:
             if self.streams is not None and call.request.stream:
                 return await self._stream(env, call, started)
-            completion = await t.provider.complete(call.request, t.model.id)
+            answered = await self._complete(env, call, started)
         except InvalidRequest as exc:  # this provider's adapter cannot send it: nothing went out
             return await self._refused(env, call, exc)
         except UpstreamError as exc:
             return await self._failed(env, call, started, exc)
-        elapsed = self.clock() - started
+        elapsed = self.clock() - started  # the client's wait, hedged or not
+        call, completion = answered.call, answered.completion
+        t = call.target
         usage = completion.body.usage or _estimated_usage(completion.body, call)
         actual = usage.total_tokens
         if completion.body.usage is not None:
@@ -277,12 +287,12 @@ class Executor:
         # Bookkeeping after a success changes no decision about this request: it runs after
         # the reply is on its way, off the latency path. An unusable answer still went out
         # and came back: the tokens are spent, the breaker sees a working provider.
-        self._later(self._report(env, call, started, unusable, usage))
+        self._later(self._report(env, call, answered.started, unusable, usage))
         self._later(
             self.state.after_success(
                 t,
                 permit=call.permit,
-                lease=env.id,
+                lease=answered.lease,
                 tokens=(call.estimate, actual),
                 feedback=completion.feedback,
                 now=self.clock(),
@@ -300,8 +310,16 @@ class Executor:
                 attempts=env.attempts,
                 queue_wait_s=max(0.0, started - env.enqueued_at),
                 upstream_s=elapsed,
+                hedged=answered.hedged,
             )
         )
+
+    async def _complete(self, env: Envelope, call: Call, started: float) -> Answered:
+        """The call's whole answer; hedged (another provider's may win) when it may be."""
+        if self.hedger is not None and self.hedger.wanted(env, call):
+            return await self.hedger.complete(env, call, started)
+        t = call.target
+        return Answered(call, env.id, started, await t.provider.complete(call.request, t.model.id))
 
     async def _failed(
         self, env: Envelope, call: Call, started: float, exc: UpstreamError
