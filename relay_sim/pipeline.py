@@ -34,12 +34,13 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from relay_sim import timing
-from relay_sim.answer import Answer, Call, Triggers, estimate_tokens, in_prose, make_answer
+from relay_sim.answer import Answer, Call, Triggers, estimate_tokens, make_answer
 from relay_sim.config import SimProvider
 from relay_sim.families.base import Family
 from relay_sim.faults import FaultKind, SimFault
 from relay_sim.headers import retry_headers
 from relay_sim.limits import LimitKind
+from relay_sim.quality import degrade, quality_for
 from relay_sim.state import Counters, ModelState, ProviderState, SimState, Ticket
 
 Parser = Callable[[object, Request], Call]
@@ -286,7 +287,9 @@ async def _admitted(
     failing = sorted(call.features.intersection(config.fails_on))
     if failing:
         raise SimFault(FaultKind.server_error, _UNSUPPORTED[failing[0]], headers=headers)
+    quality = quality_for(config, call)
     first_s = timing.first_byte_s(config, job.state.rng) + triggers.slow_ms / 1000
+    first_s += quality.latency_ms / 1000
     media = family.stream_media_type if call.stream else JSON
     if call.over_window or config.garbage or triggers.garbage:
         await _wait(first_s)
@@ -296,10 +299,10 @@ async def _admitted(
         job.count("garbage")
         return Response(family.garbage(call.stream), headers=headers, media_type=media)
     answer = make_answer(config.name, job.model.config.id, call, job.echo, config.token_density)
-    prose = "json" in call.features and config.prose_for_json > 0
-    if prose and job.state.rng.random() < config.prose_for_json:
-        answer = in_prose(answer)
-        job.count("prose_for_json")
+    judged = degrade(answer, call, config, quality, job.state.rng)
+    answer = judged.answer
+    if judged.fault is not None:
+        job.count(judged.fault)
     call.include_usage = call.include_usage and config.stream_usage
     output_s = timing.output_s(config, answer.completion_tokens)
     if not call.stream or config.truncate or triggers.truncate:

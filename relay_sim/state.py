@@ -53,6 +53,8 @@ class Counters:
     empty_streams: int = 0  # 200 streams without a single chunk (empty_stream_over_window)
     truncated: int = 0  # 200 whose body stopped half-way
     prose_for_json: int = 0  # answers in prose to a request that asked for JSON
+    empty_answers: int = 0  # answers without text (a quality profile's ``empty``)
+    wrong_answers: int = 0  # answers marked wrong (a quality profile's ``wrong``)
     in_flight: int = 0
     max_in_flight: int = 0
     prompt_tokens: int = 0
