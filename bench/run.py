@@ -34,6 +34,7 @@ from bench import (
     batch_upload,
     farm_latency,
     farm_limits,
+    hedging,
     load,
     report,
     routing,
@@ -64,6 +65,7 @@ BENCHES: dict[str, Bench] = {
         {"n": 60, "width": 50, "workers": 2},
     ),
     "ttft": Bench(ttft.run, {"n": 300, "chunk_delay_ms": 20}, {"n": 40, "chunk_delay_ms": 20}),
+    "hedging": Bench(hedging.run, {"n": 400, "clients": 8}, {"n": 100, "clients": 8}),
     "farm_limits": Bench(
         farm_limits.run,
         {"n": 1200, "width": 64, "workers": 2},

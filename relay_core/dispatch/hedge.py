@@ -40,7 +40,7 @@ from relay_core.routing.outcomes.stats import Stats
 from relay_core.settings import Mode
 from relay_core.tokens import estimate_request_tokens
 
-MAX_CREDIT = 2.0  # hedges a quiet worker may bank
+MAX_CREDIT = 10.0  # hedges a worker may bank (stragglers come in bursts)
 FAILURE_ALPHA = 0.1  # weight of each call in the failure share (about the last 10 calls)
 MIN_ANSWERS = 10.0  # learned answers before a target's p95 is trusted
 HEDGE_QUANTILE = 0.95
@@ -83,6 +83,10 @@ class HedgeBudget:
     def spend(self) -> None:
         self.credit -= 1.0
         self.spent += 1
+
+    def refund(self) -> None:
+        self.credit += 1.0
+        self.spent -= 1
 
 
 def hedge_delay(stats: Stats | None) -> float | None:
@@ -183,14 +187,15 @@ class Hedger:
         allows one (and the primary's p95 is known: ``delay``)."""
         if delay is None or not self.budget.allows():
             return None
+        self.budget.spend()  # before any await: concurrent calls must not all see it unspent
         for cand in env.candidates[env.index + 1 :]:
             target = self.state.target(cand)
             if target is None or not self._may_take(target, primary.call.target):
                 continue
             call = await self._admit(env, target)
             if call is not None:
-                self.budget.spend()
                 return _Attempt(call, f"{env.id}:hedge", self.clock(), _send(call))
+        self.budget.refund()  # no candidate could take it
         return None
 
     def _may_take(self, target: LiveTarget, primary: LiveTarget) -> bool:

@@ -60,22 +60,23 @@ def test_a_straggler_is_hedged_to_the_other_provider_within_the_budget(tmp_path:
         assert {r.headers["x-relay-provider"] for r in warm} == {"straggly"}
         _wait_learned(farm)
         farm.sim("straggly", straggler_rate=1.0, straggler_ms=STRAGGLER_MS)
+        before = farm.sim_stats()["providers"]
         texts = [f"s{i}" for i in range(STRAGGLING)]
         answers = asyncio.run(_ask(farm, texts))
         off = asyncio.run(_ask(farm, ["off0", "off1"], **{"x-relay-hedge": "off"}))
-        stats = farm.sim_stats()["providers"]
+        after = farm.sim_stats()["providers"]
+    calls = {p: after[p]["requests"] - before[p]["requests"] for p in after}
     for text, r in zip(texts, answers, strict=True):
         assert r.status_code == 200, r.text
         (choice,) = r.json()["choices"]  # one answer, and its own
         assert choice["message"]["content"].endswith(f": {text}")
     hedged = [r for r in answers if r.headers.get("x-relay-hedged") == "true"]
-    print(f"\nhedged {len(hedged)} of {STRAGGLING}; steady saw {stats['steady']['requests']}")
+    print(f"\nhedged {len(hedged)} of {STRAGGLING}; upstream calls {calls}")
     assert {r.headers["x-relay-provider"] for r in hedged} == {"steady"}
     assert {r.headers["x-relay-provider"] for r in answers if r not in hedged} == {"straggly"}
-    # Every upstream call of steady was a hedge, and each hedge reached one client.
-    assert stats["steady"]["requests"] == len(hedged)
-    assert stats["straggly"]["requests"] == WARM + STRAGGLING + len(off)
-    # The budget: what a quiet worker banks, plus its share of the calls.
-    assert 1 <= len(hedged) <= MAX_CREDIT + BUDGET * (WARM + STRAGGLING)
+    # Every call to steady was a hedge (each beat a 2 s straggler), and each reached a client.
+    assert calls == {"steady": len(hedged), "straggly": STRAGGLING + len(off)}
+    # The budget: what the warm-up banked, plus its share of the calls since.
+    assert 1 <= len(hedged) <= min(MAX_CREDIT, BUDGET * WARM) + BUDGET * STRAGGLING
     assert [r.headers["x-relay-provider"] for r in off] == ["straggly", "straggly"]
     assert all("x-relay-hedged" not in r.headers for r in off)
