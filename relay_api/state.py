@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from celery import Celery
+from opentelemetry.trace import Tracer
 from redis.asyncio import Redis
 
 from relay_api.replies import ReplyHub
@@ -24,6 +25,7 @@ from relay_core.routing.live import LiveCache
 from relay_core.routing.outcomes import OutcomeCache, OutcomeStore
 from relay_core.routing.ranking import Ranker
 from relay_core.settings import Settings
+from relay_core.tracing import make_tracer
 
 log = logging.getLogger("relay.api")
 
@@ -44,9 +46,10 @@ class ApiState:
     live: LiveCache
     outcomes: OutcomeCache  # what each target's answers were worth, per task family
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
+    tracer: Tracer  # request spans (relay_core/tracing.py): a no-op one unless configured
 
     @classmethod
-    async def build(cls, settings: Settings) -> ApiState:
+    async def build(cls, settings: Settings, tracer: Tracer | None = None) -> ApiState:
         catalogue, source = resolve_catalogue(settings)
         enabled, disabled = enabled_providers(catalogue, settings.mode)
         log_startup(source, enabled, disabled)
@@ -80,6 +83,7 @@ class ApiState:
                 OutcomeStore(redis, settings.key_prefix), settings.routing_state_ttl_s
             ),
             key_ids=key_ids,
+            tracer=tracer or make_tracer(settings, "relay-api"),
         )
 
     async def close(self) -> None:

@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # "Authorization: Bearer <token>"; without, it is open (keep it off the internet).
     metrics_cache_s: float = Field(default=1.0, ge=0)
     metrics_token: SecretStr | None = None
+    # OpenTelemetry traces (relay_core/tracing.py): an OTLP/HTTP collector's base URL, e.g.
+    # http://127.0.0.1:4318 (Jaeger). Unset or empty: no tracing, nothing exported.
+    otlp_endpoint: str | None = None
 
     # Workers
     worker_concurrency: int = Field(default=64, gt=0)

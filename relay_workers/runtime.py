@@ -15,10 +15,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 import httpx
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -50,6 +51,7 @@ from relay_core.providers.registry import build_provider, make_http_client
 from relay_core.redis_pool import redis_pool
 from relay_core.routing.outcomes import OutcomeCache, OutcomeSink, OutcomeStore
 from relay_core.settings import Settings
+from relay_core.tracing import make_tracer
 from relay_core.usage import UsageSink
 
 T = TypeVar("T")
@@ -73,9 +75,12 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 class Runtime:
     """Owns the loop thread and everything built in it."""
 
-    def __init__(self, settings: Settings, only: set[str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, only: set[str] | None = None, tracer: Tracer | None = None
+    ) -> None:
         self.settings = settings
         self.only = only
+        self.tracer = tracer  # None: the settings' (OTLP when configured, else none)
         self.loop = new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="relay-loop", daemon=True
@@ -133,7 +138,13 @@ class Runtime:
         sinks: list[EventSink] = [metrics, self.usage, self.outcomes]
         # Hedges wait for their primary's learned answer time, read as the routers read it.
         latencies = OutcomeCache(store, self.settings.routing_state_ttl_s)
-        self.executor = Executor(state, sinks=sinks, streams=streams, latencies=latencies)
+        self.executor = Executor(
+            state,
+            sinks=sinks,
+            streams=streams,
+            latencies=latencies,
+            tracer=self.tracer or make_tracer(self.settings, "relay-worker"),
+        )
         self.served = sorted(providers)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
         self._holds = asyncio.create_task(self._write_holds(), name="relay-holds")
@@ -189,9 +200,10 @@ class Runtime:
         """Run ``coro`` on the loop thread and wait for it (called from task threads)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
-    async def handle(self, env: Envelope) -> Outcome:
+    async def handle(self, env: Envelope, trace: Mapping[str, object] | None = None) -> Outcome:
         """Visit the envelope; publish the reply when the outcome is final.
 
+        ``trace``: the task's headers, carrying the API's span (relay_core/tracing.py).
         Once :meth:`stop` began, an envelope is handed back to its queue (``Forward``) instead
         of being started, and so is a visit that :meth:`stop` cut short.
         """
@@ -202,10 +214,14 @@ class Runtime:
         self.in_flight += 1
         try:
             with self.load.track(env.current.provider):
+
+                def visit_traced(e: Envelope) -> Coroutine[Any, Any, Outcome]:
+                    return self.executor.visit(e, trace)
+
                 if env.batch_id is not None:  # a batch line keeps its own books
-                    outcome = await self.batches.handle(env, self.executor.visit)
+                    outcome = await self.batches.handle(env, visit_traced)
                 else:  # batch lines stand aside while it waits for a token
-                    outcome = await self.batches.interactive(env, self.executor.visit)
+                    outcome = await self.batches.interactive(env, visit_traced)
         except asyncio.CancelledError:
             if not self.stopping:
                 raise

@@ -9,13 +9,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
+from opentelemetry.trace import SpanKind
 
 from relay_api.deps import OwnerDep, StateDep
 from relay_api.state import ApiState
 from relay_api.streaming import stream_chat
 from relay_core.affinity import Affinity, prefer_pinned
 from relay_core.context.prepare import fit_candidates
-from relay_core.dispatch.envelope import Candidate, Envelope
+from relay_core.dispatch.envelope import Candidate, Envelope, Reply
 from relay_core.dispatch.hedge import parse_hedge
 from relay_core.dispatch.publish import publish_envelope
 from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
@@ -93,6 +94,26 @@ async def rank_candidates(
     return Routing(ranked, costs, profile, route_note(profile, route, ranked[0]))
 
 
+async def _publish_and_wait(state: ApiState, env: Envelope, wait_s: float) -> Reply | None:
+    """Queue ``env`` and wait for its reply, in a span the worker's visit continues."""
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": env.request.model}
+    with state.tracer.start_as_current_span(
+        f"chat {env.request.model}", kind=SpanKind.SERVER, attributes=attributes
+    ) as span:
+        span.set_attribute("relay.request_id", env.id)
+        fut = state.hub.expect(env)
+        try:
+            await state.hub.publish(env)
+        except Exception:
+            state.hub.forget(env.id)
+            raise
+        reply = await state.hub.wait(env.id, fut, wait_s + 1.0)
+        if reply is not None and reply.provider:
+            span.set_attribute("gen_ai.system", reply.provider)
+            span.set_attribute("gen_ai.response.model", reply.model or "")
+        return reply
+
+
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
     request: Request,
@@ -134,13 +155,7 @@ async def chat_completions(
         return await stream_chat(
             state, env, publish, request.receive, repin if x_session_id else None
         )
-    fut = state.hub.expect(env)
-    try:
-        await state.hub.publish(env)
-    except Exception:
-        state.hub.forget(env.id)
-        raise
-    reply = await state.hub.wait(env.id, fut, timeout + 1.0)
+    reply = await _publish_and_wait(state, env, timeout)
     if reply is None:
         raise GatewayTimeout(f"No provider answered within {timeout:.0f} s.")
     if not reply.ok or reply.completion is None:

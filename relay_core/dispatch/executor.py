@@ -21,9 +21,10 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
+from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from redis.exceptions import RedisError
 
 from relay_core.context.count import count_text
@@ -60,6 +61,7 @@ from relay_core.profile import Profile, profile_request
 from relay_core.profile.judge import unusable_answer
 from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
 from relay_core.tokens import estimate_request_tokens
+from relay_core.tracing import NO_TRACER, parent_of, record_usage, request_attributes
 
 log = logging.getLogger("relay.dispatch")
 
@@ -86,7 +88,9 @@ class Executor:
         clock: Callable[[], float] = time.time,
         sinks: Sequence[EventSink] = (),
         streams: StreamHub | None = None,
+        *,
         latencies: LatencySource | None = None,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self.state = state
         self.settings = state.settings
@@ -94,6 +98,7 @@ class Executor:
         self.sinks = list(sinks)
         self.streams = streams  # where ``stream: true`` answers go (None: answered whole)
         self._pending: set[asyncio.Task[None]] = set()
+        self.tracer = tracer  # spans of visits and upstream attempts (relay_core/tracing.py)
         # Hedged requests need the learned answer times (None: never hedged here).
         self.hedger = (
             None
@@ -147,7 +152,17 @@ class Executor:
         )
         await emit(self.sinks, record)
 
-    async def visit(self, env: Envelope) -> Outcome:
+    async def visit(self, env: Envelope, trace: Mapping[str, object] | None = None) -> Outcome:
+        """One visit of ``env``; ``trace``: the task headers carrying the API's span."""
+        with self.tracer.start_as_current_span(
+            "relay.visit",
+            context=parent_of(trace),
+            kind=SpanKind.CONSUMER,
+            attributes={"relay.request_id": env.id, "relay.kind": env.kind.value},
+        ):
+            return await self._traced_visit(env)
+
+    async def _traced_visit(self, env: Envelope) -> Outcome:
         try:
             await self.state.refresh_learned(time.time())
             outcome = await self._visit(env)
@@ -262,6 +277,23 @@ class Executor:
         return Forward(env, delay)
 
     async def _call(self, env: Envelope, call: Call) -> Outcome:
+        t = call.target
+        attributes = request_attributes(call.request, t.name, t.model.id)
+        with self.tracer.start_as_current_span(
+            f"chat {t.model.id}", kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            outcome = await self._attempt(env, call)
+            failed = _attempt_error(env, outcome)
+            if failed is not None:
+                span.set_status(StatusCode.ERROR)
+                span.set_attribute("error.type", failed)
+            elif isinstance(outcome, Done):
+                reply = outcome.reply
+                usage = reply.completion.usage if reply.completion else reply.usage
+                record_usage(span, reply.model or t.model.id, usage)
+            return outcome
+
+    async def _attempt(self, env: Envelope, call: Call) -> Outcome:
         t = call.target
         started = self.clock()
         env = env.model_copy(update={"attempts": env.attempts + 1})
@@ -433,6 +465,15 @@ class Executor:
 
     def _final(self, env: Envelope, exc: RelayError) -> Outcome:
         return Done(Reply(id=env.id, ok=False, error=exc.to_info(), attempts=env.attempts))
+
+
+def _attempt_error(before: Envelope, outcome: Outcome) -> str | None:
+    """Why an upstream attempt failed (its error's kind), None when it answered."""
+    if isinstance(outcome, Done):
+        error = outcome.reply.error
+        return None if outcome.reply.ok else (error.kind if error else "error")
+    failures = outcome.envelope.failures
+    return failures[-1].kind if failures and failures != before.failures else None
 
 
 def _profile(env: Envelope) -> Profile:
