@@ -392,6 +392,25 @@ def hedging(r: Result) -> list[Row]:
     ]
 
 
+def aimd(r: Result) -> list[Row]:
+    rows = []
+    for k, p in enumerate(r["phases"]):
+        took = p["requests_to_within_25pct"]
+        low, high = p["learned_min_max_second_half"]
+        rows.append(
+            Row(
+                f"(16) AIMD concurrency, hidden limit 20 -> 5 -> 20, phase {k + 1} (hidden "
+                f"{p['hidden']}): requests until within 25 %; 429s in steady state",
+                "<= 50 requests; <= 2 %",
+                f"{'never' if took is None else took} of {r['requests_per_phase']}; "
+                f"{pct(p['steady_429_share'])} (learned {num(low)}-{num(high)} over the "
+                "phase's second half)",
+                took is not None and took <= 50 and p["steady_429_share"] <= 0.02,
+            )
+        )
+    return rows
+
+
 # in the table's order: the (a) to (f), then the rest
 ROWS: dict[str, Callable[[Result], list[Row]]] = {
     "farm_latency": farm_latency,
@@ -407,4 +426,5 @@ ROWS: dict[str, Callable[[Result], list[Row]]] = {
     "routing": routing,
     "batch_realistic": batch_realistic,
     "hedging": hedging,
+    "aimd": aimd,
 }

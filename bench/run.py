@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench import (
+    aimd,
     batch_realistic,
     batch_throughput,
     batch_upload,
@@ -66,6 +67,7 @@ BENCHES: dict[str, Bench] = {
     ),
     "ttft": Bench(ttft.run, {"n": 300, "chunk_delay_ms": 20}, {"n": 40, "chunk_delay_ms": 20}),
     "hedging": Bench(hedging.run, {"n": 400, "clients": 8}, {"n": 100, "clients": 8}),
+    "aimd": Bench(aimd.run, {"n": 300}, {"n": 100}),
     "farm_limits": Bench(
         farm_limits.run,
         {"n": 1200, "width": 64, "workers": 2},

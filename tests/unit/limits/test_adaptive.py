@@ -18,7 +18,9 @@ from relay_core.limits.adaptive import (
     CEILING,
     DECREASE,
     FLOOR,
+    HOLD,
     INCREASE,
+    PROBE,
     START,
     AdaptiveCaps,
     AdaptiveStore,
@@ -136,6 +138,26 @@ async def test_overloads_cut_once_per_generation_and_workers_share_it(farm: Farm
     limiter = Limiter(farm.limiter.backend, farm.prefix, adaptive=one)
     (cap,) = limiter.plan(p, p.models[0], T0).concurrency
     assert cap.limit == math.floor(START * DECREASE * DECREASE)
+
+
+async def test_after_a_cut_the_slot_count_that_failed_waits_out_the_hold(farm: Farm) -> None:
+    caps = farm.limiter.adaptive
+    assert caps is not None
+    await caps.overloaded("prov", T0, T0)  # failed at 8 slots: cut to 6
+    await _fill(farm.limiter, 8, T0)  # the cap binds (6 granted, and so it stays full)
+    for _ in range(HOLD):
+        await caps.succeeded("prov", T0)
+    assert caps.limit("prov") == pytest.approx(8 - 0.001)  # just under what failed
+    assert caps.slots("prov") == 7
+    await caps.succeeded("prov", T0)  # the hold is over: the 8th slot is tried again
+    assert 8 < caps.limit("prov") <= 8.25
+    await _fill(farm.limiter, 10, T0)  # the cap binds at its 8 slots
+    for _ in range(PROBE):  # it held: the limit grows past it
+        await caps.succeeded("prov", T0)
+    assert caps.limit("prov") > 8.25
+    other = farm.caps()
+    await other.refresh(["prov"], T0)
+    assert other.limit("prov") == caps.limit("prov")
 
 
 async def test_a_published_concurrency_caps_what_is_learned(farm: Farm) -> None:
