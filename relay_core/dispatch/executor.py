@@ -40,7 +40,7 @@ from relay_core.dispatch.call import (
 )
 from relay_core.dispatch.envelope import Envelope, Kind, Reply
 from relay_core.dispatch.hedge import Answered, Hedger, LatencySource
-from relay_core.dispatch.outcome import Done, Forward, Outcome, exhausted_error
+from relay_core.dispatch.outcome import Done, Forward, Outcome, attempt_error, exhausted_error
 from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
 from relay_core.dispatch.streaming import Relay, StreamHub, wants_stream
 from relay_core.errors import (
@@ -283,7 +283,7 @@ class Executor:
             f"chat {t.model.id}", kind=SpanKind.CLIENT, attributes=attributes
         ) as span:
             outcome = await self._attempt(env, call)
-            failed = _attempt_error(env, outcome)
+            failed = attempt_error(env, outcome)
             if failed is not None:
                 span.set_status(StatusCode.ERROR)
                 span.set_attribute("error.type", failed)
@@ -465,15 +465,6 @@ class Executor:
 
     def _final(self, env: Envelope, exc: RelayError) -> Outcome:
         return Done(Reply(id=env.id, ok=False, error=exc.to_info(), attempts=env.attempts))
-
-
-def _attempt_error(before: Envelope, outcome: Outcome) -> str | None:
-    """Why an upstream attempt failed (its error's kind), None when it answered."""
-    if isinstance(outcome, Done):
-        error = outcome.reply.error
-        return None if outcome.reply.ok else (error.kind if error else "error")
-    failures = outcome.envelope.failures
-    return failures[-1].kind if failures and failures != before.failures else None
 
 
 def _profile(env: Envelope) -> Profile:
