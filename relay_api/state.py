@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from relay_api.replies import ReplyHub
 from relay_api.stream_mux import MAX_LANES, StreamMux
 from relay_api.stream_slots import StreamSlots
+from relay_core.answers.cache import AnswerCache
 from relay_core.breaker import Breaker
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, log_startup, resolve_catalogue
@@ -25,6 +26,8 @@ from relay_core.routing.live import LiveCache
 from relay_core.routing.outcomes import OutcomeCache, OutcomeStore
 from relay_core.routing.ranking import Ranker
 from relay_core.settings import Settings
+from relay_core.storage import ObjectStorage, open_storage
+from relay_core.storage.marker import announce
 from relay_core.tracing import make_tracer
 
 log = logging.getLogger("relay.api")
@@ -46,6 +49,8 @@ class ApiState:
     live: LiveCache
     outcomes: OutcomeCache  # what each target's answers were worth, per task family
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
+    cache: AnswerCache  # the exact answer cache (docs/answers.md)
+    storage: ObjectStorage  # file bytes: a folder, or an S3 bucket (relay_core.storage)
     tracer: Tracer  # request spans (relay_core/tracing.py): a no-op one unless configured
 
     @classmethod
@@ -61,6 +66,12 @@ class ApiState:
         await hub.start()
         limiter = Limiter.from_settings(settings, RedisBackend(redis))
         breaker = Breaker.from_settings(settings, BreakerRedis(redis))
+        storage = open_storage(settings)
+        try:
+            await announce(redis, settings.key_prefix, storage)  # workers check they see it
+        except OSError:  # the store is down now: uploads fail until it is back, chat does not
+            log.warning("could not reach the file storage at start", exc_info=True)
+        log.info("files are stored in %s", storage.describe())
         return cls(
             settings=settings,
             catalogue=catalogue,
@@ -83,6 +94,8 @@ class ApiState:
                 OutcomeStore(redis, settings.key_prefix), settings.routing_state_ttl_s
             ),
             key_ids=key_ids,
+            cache=AnswerCache.from_settings(redis, settings),
+            storage=storage,
             tracer=tracer or make_tracer(settings, "relay-api"),
         )
 

@@ -160,9 +160,6 @@ class SimProvider(SimLimits):
     # Answer a *streamed* prompt over the model's context_window with a 200 and an empty
     # stream (llama.cpp's server), not the 400 context_length_exceeded it sends otherwise.
     empty_stream_over_window: bool = False
-    # The share of requests asking for JSON (response_format json_object or json_schema,
-    # OpenAI family) answered in prose instead: no JSON anywhere in the text.
-    prose_for_json: float = Field(default=0.0, ge=0.0, le=1.0)
     # Per task family (the request's, read as Relay reads it), how good the answers are: see
     # SimQuality. A family without an entry takes "*"'s; neither: every answer is good.
     quality: dict[QualityKey, SimQuality] = Field(default_factory=dict)
@@ -175,6 +172,11 @@ class SimProvider(SimLimits):
     ignores_n: bool = False
     repeats_tool_call_ids: bool = False
     traceback_in_errors: bool = False
+    # A model that answers prose where JSON was asked (docs/answers.md): the first
+    # ``invalid_json_first`` JSON-asked answers of this provider, and a share
+    # ``invalid_json_rate`` of the rest, are prose around the text instead of the document.
+    invalid_json_first: int = Field(default=0, ge=0)
+    invalid_json_rate: float = Field(default=0.0, ge=0.0, le=1.0)
 
     def header_style(self) -> HeaderStyle:
         return self.headers if self.headers is not None else FAMILY_HEADERS[self.api]
@@ -194,6 +196,7 @@ class SimProvider(SimLimits):
             "api": provider.api,
             "api_key": provider.api_key(),
             "daily_reset": provider.limits.daily_reset,
+            "tpm_counting": provider.tpm_counting,
             "models": [
                 {
                     "id": m.id,

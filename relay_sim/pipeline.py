@@ -11,7 +11,8 @@
    time ``ms_per_output_token`` per completion token; a stream spreads it over its frames)
 9. ``garbage`` / ``[sim:garbage]`` → 200 with a body that is not the wire format
 10. ``truncate`` / ``[sim:truncate]`` → 200 whose body stops half-way (the connection drops)
-11. the answer, whole or streamed (``chunk_delay_ms`` between frames)
+11. the answer, whole or streamed (``chunk_delay_ms`` between frames); JSON when JSON was
+    asked, prose instead for ``invalid_json_first`` / ``invalid_json_rate``
 
 With ``echo_key_in_errors`` every error message quotes the key the caller sent, one character
 of it JSON-escaped; with ``echo_key_in_answers`` every answer's text ends with it.
@@ -298,8 +299,10 @@ async def _admitted(
             return Response(b"", headers=headers, media_type=media)
         job.count("garbage")
         return Response(family.garbage(call.stream), headers=headers, media_type=media)
+    if call.json_mode:
+        _json_quirk(job, quality.invalid_json)
     answer = make_answer(config.name, job.model.config.id, call, job.echo, config.token_density)
-    judged = degrade(answer, call, config, quality, job.state.rng)
+    judged = degrade(answer, call, quality, job.state.rng)
     answer = judged.answer
     if judged.fault is not None:
         job.count(judged.fault)
@@ -350,6 +353,18 @@ def _truncated(job: _Job, answer: Answer, headers: dict[str, str], media: str) -
     else:
         whole = job.render(job.call, answer)
     return Truncated(whole, headers=headers, media_type=media)
+
+
+def _json_quirk(job: _Job, family_rate: float = 0.0) -> None:
+    """Whether this JSON-asked answer comes as prose (``invalid_json_first`` / ``_rate``, or
+    the family's quality profile, ``family_rate``: the larger rate applies)."""
+    config, counters = job.provider.config, job.provider.counters
+    first = counters.json_asked < config.invalid_json_first
+    rate = max(config.invalid_json_rate, family_rate)
+    job.call.prose = first or (rate > 0 and job.state.rng.random() < rate)
+    job.count("json_asked")
+    if job.call.prose:
+        job.count("invalid_json")
 
 
 def _record(answer: Answer, *counters: Counters) -> None:

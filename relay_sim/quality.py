@@ -1,8 +1,9 @@
 """How good a simulated provider's answers are, per task family (issue 16, item 9).
 
 A provider's ``quality`` maps a task family (or ``"*"``) to a :class:`SimQuality`: the share
-of its answers that are empty, in prose where JSON was asked, or wrong, and the extra time
-they take. The request's family is read with Relay's own classifier
+of its answers that are empty, in prose where JSON was asked (with the provider's
+``invalid_json_rate``, the larger applies), or wrong, and the extra time they take. The
+request's family is read with Relay's own classifier
 (:func:`relay_core.profile.family.classify`) over the last user message, so a test can say
 "this provider is bad at coding" and Relay, profiling the same text, sees coding requests
 fail. Like every field of the provider, it changes mid-run through ``POST
@@ -20,7 +21,7 @@ from dataclasses import dataclass, replace
 
 from relay_core.profile.family import classify
 from relay_core.profile.models import TaskFamily
-from relay_sim.answer import Answer, Call, in_prose
+from relay_sim.answer import Answer, Call
 from relay_sim.config import SimProvider, SimQuality
 
 WRONG_MARKER = "[sim:wrong]"
@@ -29,7 +30,7 @@ GOOD = SimQuality()
 
 def family_of(call: Call) -> TaskFamily:
     """The request's task family, as Relay's profile reads its last user message."""
-    return classify(call.text, wants_json="json" in call.features)
+    return classify(call.text, wants_json=call.json_mode)
 
 
 def quality_for(config: SimProvider, call: Call) -> SimQuality:
@@ -44,24 +45,20 @@ class Judged:
     """The answer as this provider's quality made it, and which fault it got (if any)."""
 
     answer: Answer
-    fault: str | None = None  # the counter to add to: empty_answers, prose_for_json, wrong_answers
+    fault: str | None = None  # the counter to add to: empty_answers or wrong_answers
 
 
 def _draw(rng: random.Random, share: float) -> bool:
     return share > 0 and rng.random() < share
 
 
-def degrade(
-    answer: Answer, call: Call, config: SimProvider, quality: SimQuality, rng: random.Random
-) -> Judged:
-    """``answer`` made empty, prose or wrong by ``quality`` (and ``prose_for_json``)."""
-    if answer.tool is not None:
+def degrade(answer: Answer, call: Call, quality: SimQuality, rng: random.Random) -> Judged:
+    """``answer`` made empty or wrong by ``quality`` (prose for JSON is decided before the
+    answer is made: ``invalid_json`` joins the provider's ``invalid_json_rate``)."""
+    if answer.tool is not None or call.prose:
         return Judged(answer)
     if _draw(rng, quality.empty):
         return Judged(replace(answer, content="", completion_tokens=0), "empty_answers")
-    prose = max(config.prose_for_json, quality.invalid_json)
-    if "json" in call.features and _draw(rng, prose):
-        return Judged(in_prose(answer), "prose_for_json")
     if _draw(rng, quality.wrong):
         return Judged(replace(answer, content=f"{answer.content} {WRONG_MARKER}"), "wrong_answers")
     return Judged(answer)

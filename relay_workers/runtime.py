@@ -44,13 +44,16 @@ from relay_core.events import EventSink
 from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget
 from relay_core.limits import Limiter, RedisBackend
 from relay_core.limits.adaptive import RedisAdaptive
+from relay_core.limits.costs import RedisCosts
 from relay_core.limits.learned import RedisLearned
 from relay_core.metrics import InFlight, MetricsSink, RelayMetrics, publish_load
 from relay_core.metrics.load import forget_load
+from relay_core.metrics.recent import RecentSink
 from relay_core.providers.registry import build_provider, make_http_client
 from relay_core.redis_pool import redis_pool
 from relay_core.routing.outcomes import OutcomeCache, OutcomeSink, OutcomeStore
 from relay_core.settings import Settings
+from relay_core.storage.marker import same_as_api
 from relay_core.tracing import make_tracer
 from relay_core.usage import UsageSink
 
@@ -91,6 +94,7 @@ class Runtime:
         self.executor: Executor
         self.usage: UsageSink
         self.outcomes: OutcomeSink
+        self.recent: RecentSink  # the last minutes per provider, for the console
         self.served: list[str] = []
         self.name = f"{socket.gethostname()}.{os.getpid()}"
         self.in_flight = 0
@@ -122,6 +126,7 @@ class Runtime:
                 self.settings,
                 RedisBackend(self.redis),
                 RedisLearned(self.redis),
+                RedisCosts(self.redis),
                 RedisAdaptive(self.redis),
             ),
             Breaker.from_settings(self.settings, BreakerRedis(self.redis), tally_s=TALLY_S),
@@ -131,11 +136,12 @@ class Runtime:
         self.usage = UsageSink(
             self.redis, self.settings.key_prefix, self.settings.usage_retention_days
         )
+        self.recent = RecentSink(self.redis, self.settings.key_prefix)
         streams = RedisStreams(self.redis, self.settings.key_prefix)
         # What each answer was worth, for the routers (docs/routing.md).
         store = OutcomeStore(self.redis, self.settings.key_prefix)
         self.outcomes = OutcomeSink(store, TALLY_S)
-        sinks: list[EventSink] = [metrics, self.usage, self.outcomes]
+        sinks: list[EventSink] = [metrics, self.usage, self.outcomes, self.recent]
         # Hedges wait for their primary's learned answer time, read as the routers read it.
         latencies = OutcomeCache(store, self.settings.routing_state_ttl_s)
         self.executor = Executor(
@@ -151,12 +157,31 @@ class Runtime:
         # Batches: every worker feeds, sweeps and finalizes them (relay_core/batch/run/worker.py).
         shared = Shared(self.settings, enabled, state.limiter, state.breaker, self.name)
         self.batches = BatchWorker.build(shared, self.redis)
+        await self._start_batches()
+
+    async def _start_batches(self) -> None:
+        """Look after batches, unless this worker's storage is not the API's."""
+        storage = self.batches.files.storage
+        try:
+            same = await same_as_api(self.redis, self.settings.key_prefix, storage)
+        except OSError:  # the store is down now: batches wait for it, chat does not
+            log.warning("could not check this worker's file storage", exc_info=True)
+            same = None
+        if same is False:
+            log.error(
+                "this worker's file storage (%s) is not the API's: it will not feed, validate "
+                "or finalize batches (set RELAY_STORAGE_URL, or RELAY_STORAGE_DIR to the "
+                "API's folder; docs/operations.md)",
+                storage.describe(),
+            )
+            return
         self.batches.start()
 
     async def _heartbeat(self) -> None:
         while True:
             info = WorkerBeat(
                 name=self.name,
+                host=socket.gethostname(),
                 pid=os.getpid(),
                 providers=self.served,
                 in_flight=self.in_flight,
@@ -256,7 +281,7 @@ class Runtime:
         async def _close() -> None:
             await self.executor.drain()
             # Write the tallies; with Redis gone at shutdown their counts are lost.
-            for tally in (self.usage, self.executor.state.breaker, self.outcomes):
+            for tally in (self.usage, self.recent, self.executor.state.breaker, self.outcomes):
                 with contextlib.suppress(Exception):
                     await tally.aclose()
             await self.batches.stop()

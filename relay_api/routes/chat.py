@@ -15,6 +15,9 @@ from relay_api.deps import OwnerDep, StateDep
 from relay_api.state import ApiState
 from relay_api.streaming import stream_chat
 from relay_core.affinity import Affinity, prefer_pinned
+from relay_core.answers.cache import hit_reply
+from relay_core.answers.policy import cache_keys, cache_policy
+from relay_core.answers.validate import schema_problem
 from relay_core.context.prepare import fit_candidates
 from relay_core.dispatch.envelope import Candidate, Envelope, Reply
 from relay_core.dispatch.hedge import parse_hedge
@@ -94,24 +97,10 @@ async def rank_candidates(
     return Routing(ranked, costs, profile, route_note(profile, route, ranked[0]))
 
 
-async def _publish_and_wait(state: ApiState, env: Envelope, wait_s: float) -> Reply | None:
-    """Queue ``env`` and wait for its reply, in a span the worker's visit continues."""
-    attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": env.request.model}
-    with state.tracer.start_as_current_span(
-        f"chat {env.request.model}", kind=SpanKind.SERVER, attributes=attributes
-    ) as span:
-        span.set_attribute("relay.request_id", env.id)
-        fut = state.hub.expect(env)
-        try:
-            await state.hub.publish(env)
-        except Exception:
-            state.hub.forget(env.id)
-            raise
-        reply = await state.hub.wait(env.id, fut, wait_s + 1.0)
-        if reply is not None and reply.provider:
-            span.set_attribute("gen_ai.system", reply.provider)
-            span.set_attribute("gen_ai.response.model", reply.model or "")
-        return reply
+def refuse_unusable_schema(body: ChatCompletionRequest) -> None:
+    problem = schema_problem(body.response_format)
+    if problem is not None:
+        raise InvalidRequest(problem, param="response_format")
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -125,8 +114,28 @@ async def chat_completions(
     x_session_id: Annotated[str | None, Header()] = None,
     x_relay_priority: Annotated[str | None, Header()] = None,
     x_relay_hedge: Annotated[str | None, Header()] = None,
+    cache_control: Annotated[str | None, Header()] = None,
+    x_relay_cache_ttl: Annotated[str | None, Header()] = None,
+    x_relay_near_cache: Annotated[str | None, Header()] = None,
     _bounded: Annotated[None, Depends(bound_messages)] = None,
 ) -> Response:
+    refuse_unusable_schema(body)
+    policy = cache_policy(
+        body,
+        state.settings,
+        cache_control=cache_control,
+        ttl=x_relay_cache_ttl,
+        near=x_relay_near_cache,
+    )
+    request_id = f"chatcmpl-{uuid.uuid4().hex}"
+    keys = None
+    if policy.active:
+        fallback_any = (x_relay_fallback or "").strip().lower() == "any"
+        keys = cache_keys(body, state.settings, policy, fallback_any=fallback_any)
+        found = await state.cache.get(owner, keys, "interactive") if policy.read else None
+        if found is not None:
+            said = {"x-relay-cache": "hit", "x-relay-cache-match": found.match}
+            return answer(hit_reply(request_id, found.answer), request_id, said)
     affinity = Affinity(state.redis, state.settings)
     pinned = await affinity.pinned(owner, x_session_id)
     routing = await rank_candidates(
@@ -134,7 +143,7 @@ async def chat_completions(
     )
     timeout = state.settings.request_timeout_s
     env = Envelope(
-        id=f"chatcmpl-{uuid.uuid4().hex}",
+        id=request_id,
         request=body,
         candidates=[Candidate(provider=t.provider.name, model=t.model.id) for t in routing.ranked],
         deadline=time.time() + timeout,
@@ -155,25 +164,60 @@ async def chat_completions(
         return await stream_chat(
             state, env, publish, request.receive, repin if x_session_id else None
         )
-    reply = await _publish_and_wait(state, env, timeout)
+    reply = await wait_reply(state, env, timeout)
+    extra = {"x-relay-route": routing.note}
+    if keys is not None:
+        extra["x-relay-cache"] = "miss"
+        if policy.write:
+            await state.cache.put(owner, keys, reply, policy.ttl_s, "interactive")
+    if reply.provider and reply.model:
+        await affinity.pin(owner, x_session_id, reply.provider, reply.model)
+    return answer(reply, env.id, extra)
+
+
+async def wait_reply(state: ApiState, env: Envelope, limit_s: float) -> Reply:
+    """Publish ``env`` and wait for its successful reply (a failure raises as its error), in
+    a span the worker's visits continue (relay_core/tracing.py)."""
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": env.request.model}
+    with state.tracer.start_as_current_span(
+        f"chat {env.request.model}", kind=SpanKind.SERVER, attributes=attributes
+    ) as span:
+        span.set_attribute("relay.request_id", env.id)
+        fut = state.hub.expect(env)
+        try:
+            await state.hub.publish(env)
+        except Exception:
+            state.hub.forget(env.id)
+            raise
+        reply = await state.hub.wait(env.id, fut, limit_s + 1.0)
+        if reply is not None and reply.provider:
+            span.set_attribute("gen_ai.system", reply.provider)
+            span.set_attribute("gen_ai.response.model", reply.model or "")
     if reply is None:
-        raise GatewayTimeout(f"No provider answered within {timeout:.0f} s.")
+        raise GatewayTimeout(f"No provider answered within {limit_s:.0f} s.")
     if not reply.ok or reply.completion is None:
         raise RelayError.from_info(reply.error) if reply.error else GatewayTimeout("No answer.")
+    return reply
+
+
+def answer(reply: Reply, request_id: str, extra: dict[str, str]) -> JSONResponse:
+    """The completion as the client gets it, with who served it in the ``x-relay-*``
+    headers (and every answer check: docs/answers.md)."""
+    assert reply.completion is not None
     headers = {
         "x-relay-provider": reply.provider or "",
         "x-relay-model": reply.model or "",
         "x-relay-attempts": str(reply.attempts),
         "x-relay-queue-ms": f"{reply.queue_wait_s * 1000:.1f}",
         "x-relay-upstream-ms": f"{reply.upstream_s * 1000:.1f}",
-        "x-request-id": env.id,
-        "x-relay-route": routing.note,
+        "x-request-id": request_id,
+        **extra,
     }
+    if reply.checks:
+        headers["x-relay-answer-checks"] = ",".join(c.header() for c in reply.checks)
     if reply.hedged:
         headers["x-relay-hedged"] = "true"  # a second copy, sent after a slow first, won
-    completion = reply.completion.model_copy(update={"id": env.id})
+    completion = reply.completion.model_copy(update={"id": request_id})
     if completion.usage is not None and completion.usage.is_estimate():
         headers["x-relay-usage"] = "estimated"  # the upstream sent none: Relay's estimate
-    if reply.provider and reply.model:
-        await affinity.pin(owner, x_session_id, reply.provider, reply.model)
     return JSONResponse(completion.model_dump(mode="json", exclude_none=True), headers=headers)

@@ -23,6 +23,9 @@ from pydantic_core import PydanticCustomError
 from relay_core.catalogue.urls import check_base_url
 
 ApiFamily = Literal["openai", "gemini", "anthropic", "ollama"]
+# How a provider counts a call against its TPM / TPD: ``reserve``, the prompt plus the whole
+# ``max_tokens`` at admission (Groq, Cerebras); ``usage``, the tokens the call really used.
+TpmCounting = Literal["reserve", "usage"]
 Scale = Literal["small", "medium", "large"]
 
 
@@ -93,6 +96,8 @@ class ProviderConfig(BaseModel):
     weight: PositiveFloat = 1.0
     timeout_s: PositiveFloat = 60.0
     limits: Limits = Field(default_factory=Limits)
+    # See TpmCounting; decides what Relay reserves against the token limits (docs/limits.md).
+    tpm_counting: TpmCounting = "reserve"
     models: list[ModelConfig] = Field(min_length=1)
     # Extra headers sent with every request (e.g. OpenRouter's HTTP-Referer). Not secrets.
     headers: dict[str, str] = Field(default_factory=dict)

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from relay_core.answers.repair import AnswerCheck, Repair
 from relay_core.errors import ErrorInfo
 from relay_core.profile.models import Profile
 from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
@@ -58,6 +59,10 @@ class Envelope(BaseModel):
     # What the request is (relay_core/profile), computed where it entered; None for a batch
     # line, profiled by the worker on its visit.
     profile: Profile | None = None
+    # Answers checked against response_format (docs/answers.md): the pending re-ask for the
+    # current candidate, and every check so far (the route audit).
+    repair: Repair | None = None
+    checks: list[AnswerCheck] = Field(default_factory=list)
     # Hedge this request (relay_core/dispatch/hedge.py): the setting, the x-relay-hedge
     # header, or a policy decides it where it entered. Interactive whole answers only.
     hedge: bool = False
@@ -88,4 +93,6 @@ class Reply(BaseModel):
     attempts: int = 0
     queue_wait_s: float = 0.0
     upstream_s: float = 0.0
+    checks: list[AnswerCheck] = Field(default_factory=list)  # the answers checked, in order
+    cached: bool = False  # answered from the exact cache (docs/answers.md): no upstream call
     hedged: bool = False  # the answer is a hedge's (relay_core/dispatch/hedge.py)

@@ -24,7 +24,6 @@ closed). Nothing but the winning answer reaches the client.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,7 +37,6 @@ from relay_core.errors import InvalidRequest, UpstreamError
 from relay_core.providers.base import Completion
 from relay_core.routing.outcomes.stats import Stats
 from relay_core.settings import Mode
-from relay_core.tokens import estimate_request_tokens
 
 MAX_CREDIT = 10.0  # hedges a worker may bank (stragglers come in bursts)
 FAILURE_ALPHA = 0.1  # weight of each call in the failure share (about the last 10 calls)
@@ -214,8 +212,7 @@ class Hedger:
             )
         except InvalidRequest:
             return None  # over its window: not a candidate for this request
-        counted = math.ceil(prompt * self.state.prompt_ratio(target))
-        estimate = estimate_request_tokens(counted, request, target.model)
+        estimate = self.state.estimate(target, request, prompt)
         now = self.clock()
         lease = f"{env.id}:hedge"
         plan = self.state.plan(target, now)

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from relay_core.catalogue.models import ModelConfig, ProviderConfig
 from relay_core.limits.adaptive import AdaptiveCaps, AdaptiveStore
 from relay_core.limits.backends.base import LimitBackend, token_limits
+from relay_core.limits.costs import CostStore, LearnedCosts, MemoryCosts
 from relay_core.limits.feedback import pause_scope, remaining_from
 from relay_core.limits.learned import LearnedRates, LearnedStore
 from relay_core.limits.plan import build_specs, pause_key
@@ -25,12 +26,15 @@ class Limiter:
         backend: LimitBackend,
         prefix: str,
         learned: LearnedRates | None = None,
+        costs: LearnedCosts | None = None,
         adaptive: AdaptiveCaps | None = None,
     ) -> None:
         self.backend = backend
         self.prefix = prefix
         # Rates learned from 429s (workers pace with them; elsewhere plans are as published).
         self.learned = learned
+        # Token costs learned from usage (workers share them in Redis; elsewhere in memory).
+        self.costs = costs if costs is not None else LearnedCosts(MemoryCosts(), prefix)
         # Concurrency learned by AIMD where the catalogue asks for it (workers cap with it).
         self.adaptive = adaptive
 
@@ -40,6 +44,7 @@ class Limiter:
         settings: Settings,
         backend: LimitBackend,
         learned: LearnedStore | None = None,
+        costs: CostStore | None = None,
         adaptive: AdaptiveStore | None = None,
     ) -> Limiter:
         prefix = settings.key("limits")
@@ -47,6 +52,7 @@ class Limiter:
             backend,
             prefix,
             None if learned is None else LearnedRates(learned, prefix),
+            None if costs is None else LearnedCosts(costs, prefix),
             None if adaptive is None else AdaptiveCaps(adaptive, prefix),
         )
 

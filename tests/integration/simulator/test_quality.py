@@ -4,6 +4,7 @@ mid-run through the admin API."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -60,9 +61,10 @@ def test_each_family_gets_its_own_quality_and_the_rest_the_default(http: httpx.C
 
 def test_prose_where_json_was_asked_only_for_the_family_named(http: httpx.Client) -> None:
     asked = openai(http, "bad-json", JSON, response_format={"type": "json_object"})
-    assert "{" not in _text(asked)
+    with pytest.raises(ValueError):
+        json.loads(_text(asked))
     assert _text(openai(http, "bad-json", CODING)) == f"sim:bad-json/m1: {CODING}"
-    assert stats(http, "bad-json")["prose_for_json"] == 1
+    assert stats(http, "bad-json")["invalid_json"] == 1
 
 
 def test_a_share_is_drawn_from_the_seeded_rng(http: httpx.Client) -> None:
