@@ -259,6 +259,44 @@ def scaling(r: Result) -> list[Row]:
     ]
 
 
+def batch_faults(r: Result) -> list[Row]:
+    rows = []
+    for s in r["scenarios"]:
+        label = f"batch of {num(s['lines'])} lines, 4 x 600 RPM, default line timeout"
+        if s["scenario"] == "kill":
+            back = s["back_to_90pct_after_s"]
+            after = "not back" if back is None else f"{num(back)} s"
+            rows += labelled(
+                f"{label}, one of two workers SIGKILLed at 30 %",
+                [
+                    Row(
+                        "back to 90 % of the rate before, after the kill",
+                        "<= 10 s",
+                        f"{after} (its lines re-sent after {num(s['resent_after_s'])} s; "
+                        f"{num(s['resent'].get('worker_died', 0))} re-sent; rate before "
+                        f"{num(s['rate_before_rps'])} lines/s)",
+                        back is not None and back <= 10,
+                    ),
+                    intact(s),
+                ],
+            )
+        else:
+            rows += labelled(
+                f"{label}, one provider hung (60 s call timeout)",
+                [
+                    Row(
+                        "rate until 75 % done, share of the other three's capacity",
+                        "—",
+                        f"{pct(s['share_of_others'])} ({num(s['achieved_rps'])} of "
+                        f"{num(s['others_capacity_rps'])} lines/s); the hung one held at most "
+                        f"{num(s['hung_max_in_flight'])} calls",
+                        None,
+                    )
+                ],
+            )
+    return rows
+
+
 def batch_upload(r: Result) -> list[Row]:
     i = r["interactive"]
     return [
@@ -425,6 +463,7 @@ ROWS: dict[str, Callable[[Result], list[Row]]] = {
     "worker_drain": worker_drain,
     "routing": routing,
     "batch_realistic": batch_realistic,
+    "batch_faults": batch_faults,
     "hedging": hedging,
     "aimd": aimd,
 }

@@ -30,6 +30,7 @@ from typing import Any
 
 from bench import (
     aimd,
+    batch_faults,
     batch_realistic,
     batch_throughput,
     batch_upload,
@@ -91,6 +92,7 @@ BENCHES: dict[str, Bench] = {
         {"lines": 5000, "workers": 2, "fault": "flap", "flap_s": 10.0},
         {"lines": 300, "workers": 2, "fault": "flap", "flap_s": 2.0},
     ),
+    "batch_faults": Bench(batch_faults.run, {"lines": 1200}, {"lines": 400}),
     "batch_upload": Bench(
         batch_upload.run, {"lines": 50_000, "busy_s": 30}, {"lines": 2000, "busy_s": 5}
     ),

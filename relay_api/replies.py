@@ -6,7 +6,9 @@ answer into the void.
 
 While requests wait, the hub looks once a second at what the workers hold
 (:mod:`relay_core.dispatch.holds`): a request whose worker died is published again to its
-queue, so its client gets an answer seconds after the death, not at its deadline.
+queue, so its client gets an answer seconds after the death, not at its deadline. A stream
+(:meth:`ReplyHub.watch`) is told instead, and decides (``relay_api.streaming``): published
+again under a new stream key while nothing reached its client, else ended with an error event.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import contextlib
 import logging
 import time
 import uuid
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -37,6 +40,8 @@ class ReplyHub:
         self._waiters: dict[str, asyncio.Future[Reply]] = {}
         # What to publish again if its worker dies, and the delivery tag of its message.
         self._envelopes: dict[str, tuple[Envelope, str | None]] = {}
+        # Streams waiting or relaying: what to call when their worker died.
+        self._streams: dict[str, Callable[[], None]] = {}
         self._watch = HolderWatch(redeliver_after_s)
         self.redelivered = 0
         self._pubsub: PubSub | None = None
@@ -72,8 +77,15 @@ class ReplyHub:
         if env.id in self._envelopes:
             self._envelopes[env.id] = (env, tag)
 
+    def watch(self, env: Envelope, on_lost: Callable[[], None]) -> None:
+        """Call ``on_lost`` (no I/O) whenever the worker holding the stream ``env`` is found
+        dead, until :meth:`forget`; publish it with :meth:`publish`."""
+        self._streams[env.id] = on_lost
+        self._envelopes[env.id] = (env, None)
+
     def forget(self, request_id: str) -> None:
         self._waiters.pop(request_id, None)
+        self._streams.pop(request_id, None)
         self._envelopes.pop(request_id, None)
 
     @property
@@ -104,6 +116,7 @@ class ReplyHub:
     async def redeliver_lost(self) -> None:
         """Publish again each waiting request whose worker died (one look at the holds)."""
         waiting = [i for i, fut in self._waiters.items() if not fut.done()]
+        waiting += list(self._streams)
         if not waiting:
             return
         holds = await read_holds(self.redis, self.prefix)
@@ -115,6 +128,11 @@ class ReplyHub:
         got = {tags[t] for t in await taken(self.redis, tags)}
         lost, dead = self._watch.lost(waiting, holds, time.monotonic(), got)
         for request_id in lost:
+            on_lost = self._streams.get(request_id)
+            if on_lost is not None:
+                log.warning("stream %s: its worker stopped showing signs of life", request_id)
+                on_lost()
+                continue
             env = self._envelopes.get(request_id, (None, None))[0]
             fut = self._waiters.get(request_id)
             if env is None or fut is None or fut.done():
@@ -125,7 +143,9 @@ class ReplyHub:
             )
             await self.publish(env)
             self.redelivered += 1
-        await drop_holds(self.redis, self.prefix, dead)
+        # A dead worker's record goes once a worker took its batch lines (orphaned_at).
+        orphaned = [w for w in dead if w in holds and holds[w].orphaned_at is not None]
+        await drop_holds(self.redis, self.prefix, orphaned)
 
     async def _listen(self, pubsub: PubSub) -> None:
         while True:

@@ -13,7 +13,13 @@ stream) and relays each chunk entry as one SSE event, passing the worker's JSON 
 * a client that disconnects — while its stream waits for the first entry, or later — sets the
   cancel key the worker watches (between chunks, and while it waits for the provider's first
   one), deletes the stream's key, and frees the call's concurrency slot at once;
-* a gateway key has at most ``RELAY_MAX_STREAMS_PER_KEY`` streams open (``relay_api.stream_slots``).
+* a gateway key has at most ``RELAY_MAX_STREAMS_PER_KEY`` streams open (``relay_api.stream_slots``);
+* when the worker holding the stream dies (its holds stop moving, ``relay_api.replies``) before
+  any entry came, the request is published again under a new stream key
+  (``Envelope.republished``; the old key's cancel key is set and the old key deleted, so a
+  worker that was only stalled writes nothing where the new one streams): the client gets one
+  whole answer. After the first entry it is too late to start again: the stream ends with an
+  error event (``upstream_unavailable``) and ``[DONE]`` instead of waiting for its deadline.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from relay_core.dispatch.streaming import (
     QUEUE_MS,
     cancel_key,
     stream_key,
+    stream_name,
 )
 from relay_core.errors import RelayError, ServiceError, UpstreamUnavailable
 
@@ -55,6 +62,19 @@ DONE_EVENT = b"data: [DONE]\n\n"
 CLIENT_CLOSED_REQUEST = 499  # the status logged for a client that left before any answer
 
 Publish = Callable[[Envelope], Awaitable[None]]
+
+
+class HolderLost(Exception):
+    """The worker relaying a stream died (read from a :class:`Subscription` it failed)."""
+
+
+def worker_lost() -> RelayError:
+    return UpstreamUnavailable(
+        "The worker relaying this stream stopped mid-answer; the answer cannot be resumed. "
+        "Send the request again."
+    )
+
+
 AfterFirst = Callable[[str, str], Awaitable[None]]
 
 
@@ -123,21 +143,24 @@ class StreamRelay:
         self.state = state
         self.env = env
         self.prefix = state.settings.key_prefix
-        self.key = stream_key(self.prefix, env.id)
+        self.name = stream_name(env)
+        self.key = stream_key(self.prefix, self.name)
         self.after_first = after_first
         self.provider = ""
         self.model = ""
         self.slot: StreamSlot | None = None
         self.sub: Subscription | None = None
+        self.relaying = False  # an entry came: too late to publish the request again
 
     async def start(self, publish: Publish, receive: Receive) -> Response:
         """Publish and wait for the first entry: a stream to relay, or the error raised (a
         bare 499 when the client left first)."""
         self.slot = self.state.stream_slots.take(self.env.owner or "")  # 429 beyond the key's cap
         self.sub = self.state.streams.open(self.key)
+        self.state.hub.watch(self.env, self._holder_lost)
         try:
             await publish(self.env)
-            first = await self._first(self.sub, receive)
+            first = await self._first(publish, receive)
         except ClientLeft:
             await self.close(finished=False)
             return Response(status_code=CLIENT_CLOSED_REQUEST)
@@ -165,20 +188,57 @@ class StreamRelay:
         }
         return SSEResponse(self, first, headers)
 
-    async def _first(self, sub: Subscription, receive: Receive) -> list[Fields]:
-        """The first entries; :class:`ClientLeft` as soon as the client disconnects."""
+    async def _first(self, publish: Publish, receive: Receive) -> list[Fields]:
+        """The first entries; :class:`ClientLeft` as soon as the client disconnects. The
+        request is published again (:meth:`_again`) each time its worker dies first."""
+        left = False
 
         def gone(task: asyncio.Task[None]) -> None:
+            nonlocal left
             if not task.cancelled():
                 task.exception()  # retrieved: a receive that failed means the client is gone
-                sub.leave()
+                left = True
+                if self.sub is not None:
+                    self.sub.leave()
 
         watch = asyncio.create_task(_disconnected(receive))
         watch.add_done_callback(gone)
         try:
-            return await sub.read(self.state.settings.request_timeout_s + 1.0)
+            while True:
+                assert self.sub is not None
+                try:
+                    first = await self.sub.read(max(0.0, self.env.deadline - time.time()) + 1.0)
+                except HolderLost:
+                    if left:
+                        raise ClientLeft from None
+                    await self._again(publish)
+                    continue
+                self.relaying = True  # no await since the read: the watch sees it at once
+                return first
         finally:
             watch.cancel()
+
+    def _holder_lost(self) -> None:
+        """The hub found the stream's worker dead: make the waiting read raise."""
+        if self.sub is not None:
+            self.sub.fail(HolderLost())
+
+    async def _again(self, publish: Publish) -> None:
+        """Publish the request again under a new stream key; the old writer's key is
+        cancelled (a stalled worker that wakes writes nothing) and deleted."""
+        assert self.sub is not None
+        old_name, old_key = self.name, self.key
+        self.sub.close()
+        self.env = self.env.model_copy(update={"republished": self.env.republished + 1})
+        self.name = stream_name(self.env)
+        self.key = stream_key(self.prefix, self.name)
+        self.sub = self.state.streams.open(self.key)
+        async with self.state.redis.pipeline(transaction=False) as pipe:
+            pipe.set(cancel_key(self.prefix, old_name), b"1", ex=CANCEL_TTL_S)
+            pipe.delete(old_key)
+            await pipe.execute()
+        log.warning("stream %s: published again (round %d)", self.env.id, self.env.republished)
+        await publish(self.env)
 
     async def pump(self, first: list[Fields], send: Send) -> bool:
         """Send every event; True when the stream ended (done or error event sent)."""
@@ -196,6 +256,9 @@ class StreamRelay:
                 await self._after_first()
             try:
                 batch = await self.sub.read(idle_s)
+            except HolderLost:  # its worker died mid-answer: say so now
+                await send(_body(error_event(worker_lost()), more=False))
+                return False
             except (RelayError, RedisError) as exc:
                 await send(_body(error_event(_as_relay_error(exc)), more=False))
                 return False
@@ -210,6 +273,7 @@ class StreamRelay:
 
     def _forget(self) -> None:
         """Give back the key's stream slot and leave the reader (at once, no I/O)."""
+        self.state.hub.forget(self.env.id)
         if self.sub is not None:
             self.sub.close()
         if self.slot is not None:
@@ -228,7 +292,7 @@ class StreamRelay:
             if self.provider:
                 log.info("stream %s: client gone, cancelling %s", self.env.id, self.provider)
             async with self.state.redis.pipeline(transaction=False) as pipe:
-                pipe.set(cancel_key(self.prefix, self.env.id), b"1", ex=CANCEL_TTL_S)
+                pipe.set(cancel_key(self.prefix, self.name), b"1", ex=CANCEL_TTL_S)
                 pipe.delete(self.key)
                 await pipe.execute()
             await self._release_slot()

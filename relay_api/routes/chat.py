@@ -21,7 +21,6 @@ from relay_core.answers.validate import schema_problem
 from relay_core.context.prepare import fit_candidates
 from relay_core.dispatch.envelope import Candidate, Envelope, Reply
 from relay_core.dispatch.hedge import parse_hedge
-from relay_core.dispatch.publish import publish_envelope
 from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
 from relay_core.profile import Priority, Profile, parse_priority, profile_request
 from relay_core.routing.explain import route_note
@@ -155,14 +154,11 @@ async def chat_completions(
     )
     if body.stream:
 
-        async def publish(e: Envelope) -> None:
-            await publish_envelope(state.redis, state.settings.key_prefix, e)
-
         async def repin(provider: str, model: str) -> None:
             await affinity.pin(owner, x_session_id, provider, model)
 
         return await stream_chat(
-            state, env, publish, request.receive, repin if x_session_id else None
+            state, env, state.hub.publish, request.receive, repin if x_session_id else None
         )
     reply = await wait_reply(state, env, timeout)
     extra = {"x-relay-route": routing.note}

@@ -174,3 +174,6 @@ class BatchProgress(BaseModel):
     # attempts failed (None and 0 while nothing failed).
     finalize_error: str | None = None
     finalize_failures: int = 0
+    # Relay's extension: lines sent again, by why: "worker_died" (the worker holding them
+    # stopped showing signs of life), "overdue" (no sign of life for the line timeout).
+    resent: dict[str, int] = Field(default_factory=dict)

@@ -63,6 +63,10 @@ class Envelope(BaseModel):
     # current candidate, and every check so far (the route audit).
     repair: Repair | None = None
     checks: list[AnswerCheck] = Field(default_factory=list)
+    # How many times the API published a stream again after its worker died before the first
+    # chunk: each time under a stream key of its own (``relay_core.dispatch.streaming``), so
+    # a worker thought dead that wakes up writes where nobody reads.
+    republished: int = 0
     # Hedge this request (relay_core/dispatch/hedge.py): the setting, the x-relay-hedge
     # header, or a policy decides it where it entered. Interactive whole answers only.
     hedge: bool = False

@@ -43,7 +43,7 @@ from relay_core.dispatch.envelope import Envelope, Kind, Reply
 from relay_core.dispatch.hedge import Answered, Hedger, LatencySource
 from relay_core.dispatch.outcome import Done, Forward, Outcome, attempt_error, exhausted_error
 from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
-from relay_core.dispatch.streaming import Relay, StreamHub, wants_stream
+from relay_core.dispatch.streaming import Relay, StreamHub, stream_name, wants_stream
 from relay_core.errors import (
     INTERNAL_MESSAGE,
     GatewayTimeout,
@@ -179,7 +179,7 @@ class Executor:
         failed = isinstance(outcome, Done) and not outcome.reply.ok
         if self.streams is not None and failed and wants_stream(env):
             assert isinstance(outcome, Done)
-            await self.streams.finish(env.id, outcome.reply)
+            await self.streams.finish(stream_name(env), outcome.reply)
         return outcome
 
     async def _visit(self, env: Envelope) -> Outcome:
@@ -430,7 +430,7 @@ class Executor:
         target = (t.name, t.model.id)
         normalize = self.settings.normalize_output
         relay = Relay(
-            self.streams.open(env.id),
+            self.streams.open(stream_name(env)),
             env,
             target,
             call.request,
@@ -455,8 +455,8 @@ class Executor:
         if result.usage is not None:
             self.state.learn_cost(t, call.request, call.prompt, result.usage)
         reply = relay.reply(usage, started, self.clock())
-        if not result.taken:
-            await self.streams.finish(env.id, reply)  # [DONE] first, the bookkeeping after
+        if not result.taken:  # [DONE] first, the bookkeeping after
+            await self.streams.finish(stream_name(env), reply)
         await self._report(env, call, started, None, usage, ttft_s=result.ttft_s)
         await self.state.after_success(
             t,

@@ -16,7 +16,12 @@ waits for a reply that will not come. So each worker process says what it holds:
   cleanly drops its entry after handing its messages back to their queues: not a loss);
 * so is a request whose message a worker took (kombu keeps it in its ``unacked`` hash under the
   delivery tag the API chose) that no live worker lists for as long: a worker that died within
-  moments of taking it, before it could say so.
+  moments of taking it, before it could say so;
+* the batch lines a dead worker held are sent again by a live worker
+  (:mod:`relay_core.batch.run.orphans`), which first takes the dead one's record for itself
+  (:func:`claim_orphaned` marks it ``orphaned_at``, same ``seq``: still dead to every reader).
+  Only a record so marked is dropped (by the API, or by a worker once it is old), so a dead
+  worker's batch lines are never left to the line timeout because an API tidied up first.
 
 A worker that was only stalled may still answer: a reply is written once (``SET NX``, see
 :mod:`relay_core.dispatch.replies`), so the later of two answers is dropped and the client gets
@@ -46,6 +51,17 @@ def holds_key(prefix: str) -> str:
 class HoldRecord(BaseModel):
     seq: int
     ids: list[str]
+    # Set by the live worker that took a dead one's batch lines (see claim_orphaned).
+    orphaned_at: float | None = None
+
+
+# KEYS: the holds hash. ARGV: the worker, its record as read, the record marked orphaned.
+# 1 when this caller marked it (the record had not moved nor been marked), else 0.
+_CLAIM = """
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+"""
 
 
 class HeldSet:
@@ -105,6 +121,17 @@ async def taken(redis: Redis, tags: Collection[str]) -> set[str]:
 async def drop_holds(redis: Redis, prefix: str, workers: Collection[str]) -> None:
     if workers:
         await redis.hdel(holds_key(prefix), *workers)
+
+
+async def claim_orphaned(
+    redis: Redis, prefix: str, worker: str, record: HoldRecord, now: float
+) -> bool:
+    """Take the dead ``worker``'s ``record`` (as read) for the caller: True for exactly one
+    caller, who then sends its batch lines again."""
+    marked = record.model_copy(update={"orphaned_at": now})
+    args = [worker, record.model_dump_json(), marked.model_dump_json()]
+    script = redis.register_script(_CLAIM)
+    return bool(await script(keys=[holds_key(prefix)], args=args))
 
 
 @dataclass

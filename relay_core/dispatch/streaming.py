@@ -62,12 +62,19 @@ PROVIDER, MODEL, ATTEMPTS = b"p", b"m", b"a"
 QUEUE_MS, FIRST_MS = b"q", b"f"  # queue wait, and the upstream's time to its first chunk
 
 
-def stream_key(prefix: str, request_id: str) -> str:
-    return f"{prefix}:stream:{request_id}"
+def stream_key(prefix: str, name: str) -> str:
+    return f"{prefix}:stream:{name}"
 
 
-def cancel_key(prefix: str, request_id: str) -> str:
-    return f"{prefix}:cancel:{request_id}"
+def cancel_key(prefix: str, name: str) -> str:
+    return f"{prefix}:cancel:{name}"
+
+
+def stream_name(env: Envelope) -> str:
+    """The name of ``env``'s stream and cancel keys: its id, and once the API published it
+    again after its worker died, the id and that round (the earlier writer's key is then
+    cancelled: it writes nothing where the new one streams)."""
+    return env.id if env.republished == 0 else f"{env.id}.r{env.republished}"
 
 
 def wants_stream(env: Envelope) -> bool:
@@ -92,9 +99,11 @@ class ChunkSink(Protocol):
 class StreamHub(Protocol):
     """A worker's streams: open one per request, end it with the final reply."""
 
-    def open(self, request_id: str) -> ChunkSink: ...
+    def open(self, name: str) -> ChunkSink:
+        """The sink of the stream ``name`` (:func:`stream_name`)."""
+        ...
 
-    async def finish(self, request_id: str, reply: Reply) -> None: ...
+    async def finish(self, name: str, reply: Reply) -> None: ...
 
 
 # KEYS: the stream, its cancel key. ARGV: the entry id, MAXLEN, TTL, "1" for the first chunk
@@ -162,10 +171,10 @@ class CancelWatch:
 
 
 class RedisChunkSink:
-    def __init__(self, hub: RedisStreams, request_id: str) -> None:
+    def __init__(self, hub: RedisStreams, name: str) -> None:
         self.hub = hub
-        self.key = stream_key(hub.prefix, request_id)
-        self.cancel = cancel_key(hub.prefix, request_id)
+        self.key = stream_key(hub.prefix, name)
+        self.cancel = cancel_key(hub.prefix, name)
         self.seq = 0
 
     async def write(self, data: bytes, head: dict[bytes, bytes] | None = None) -> Written:
@@ -190,11 +199,11 @@ class RedisStreams:
         self.write_script = redis.register_script(_WRITE)
         self._finish_script = redis.register_script(_FINISH)
 
-    def open(self, request_id: str) -> RedisChunkSink:
-        return RedisChunkSink(self, request_id)
+    def open(self, name: str) -> RedisChunkSink:
+        return RedisChunkSink(self, name)
 
-    async def finish(self, request_id: str, reply: Reply) -> None:
-        keys = [stream_key(self.prefix, request_id), cancel_key(self.prefix, request_id)]
+    async def finish(self, name: str, reply: Reply) -> None:
+        keys = [stream_key(self.prefix, name), cancel_key(self.prefix, name)]
         kind = DONE if reply.ok else ERROR
         args: list[Any] = [
             kind,

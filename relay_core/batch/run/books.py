@@ -10,7 +10,8 @@ aside while an interactive request waits for the same provider
 visit starts and every quarter of ``RELAY_BATCH_LINE_TIMEOUT_S`` while it runs
 (:class:`Beats`), so the sweeper never re-sends a line whose visit is only slow. After it: a
 final outcome is recorded once per ``custom_id`` (``record.lua``); a line handed back to a
-queue renews its sign of life, so the sweeper leaves it alone; a line every candidate refuses
+queue renews its sign of life, so the sweeper leaves it alone, and a line handed on to another
+provider counts in that provider's share of the window from then on; a line every candidate refuses
 for good (the provider does not have the model, refuses the key or the request, or its
 adapter cannot send a field of it) fails now instead of backing off until the window ends; and
 a failed upstream attempt (a 5xx, a timeout, an answer that is not one; not a 429) is counted
@@ -208,6 +209,7 @@ class LineBooks:
             if again is None:
                 return outcome
             if isinstance(outcome, Forward):  # maybe now pointing at another candidate
+                await self._moved(env, outcome.envelope)
                 env = outcome.envelope
             if held + again >= self.hold_s:
                 return Forward(env, again)
@@ -224,6 +226,7 @@ class LineBooks:
             if given_up is None:
                 due = time.time() + outcome.delay_s + self.line_timeout_s
                 await self.store.touch(env.batch_id or "", line_index(env.id), due)
+                await self._moved(env, outcome.envelope)
                 return outcome
             outcome = Done(Reply(id=env.id, ok=False, error=given_up))
         reply = outcome.reply
@@ -246,6 +249,12 @@ class LineBooks:
             await self._record(env, line, ok=False, provider=reply.error.provider)
         # else: out of time; the expiry writes it as batch_expired
         return outcome
+
+    async def _moved(self, env: Envelope, forwarded: Envelope) -> None:
+        """A line handed on to another provider counts in that one's share of the window."""
+        provider = forwarded.current.provider
+        if provider != env.current.provider:
+            await self.store.assign(env.batch_id or "", [(line_index(env.id), provider)])
 
     async def _tried(self, env: Envelope, forwarded: Envelope) -> ErrorInfo | None:
         """Count the failed upstream attempt this visit made, if it made one (a 429 or a

@@ -2,10 +2,12 @@
 
 Any number of workers run it at once: the ``claim`` script hands each line to exactly one of
 them, paces the whole batch (a bucket refilled at the pooled rate of its healthy targets) and
-bounds the lines in flight (the rate times ``RELAY_BATCH_WINDOW_S``), so the queues never hold
-a backlog that interactive requests would wait behind. Each line becomes an
+bounds the lines in flight (the rate times ``RELAY_BATCH_WINDOW_S``), each provider to its own
+share (``planner.provider_shares``: a hung provider holds its share, the others are fed), so
+the queues never hold a backlog that interactive requests would wait behind. Each line becomes an
 :class:`~relay_core.dispatch.envelope.Envelope` of kind ``batch`` whose task id names the batch
-and the line (``{batch_id}:{index}:{nonce}``); a line the sweeper re-sends gets a new nonce.
+and the line (``{batch_id}:{index}:{nonce}``); a line sent again (overdue, or held by a worker
+found dead: :mod:`relay_core.batch.run.orphans`) gets a new nonce.
 """
 
 from __future__ import annotations
@@ -22,7 +24,14 @@ from redis.asyncio import Redis
 from relay_core.batch.lines import LineRef, request_body
 from relay_core.batch.run.allowance import Allowance
 from relay_core.batch.run.outputs import dropped
-from relay_core.batch.run.planner import Assigner, Pace, candidates, healthy, target_rates
+from relay_core.batch.run.planner import (
+    Assigner,
+    Pace,
+    candidates,
+    healthy,
+    provider_shares,
+    target_rates,
+)
 from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.dispatch.envelope import Envelope, Kind, queue_name
@@ -45,6 +54,14 @@ def line_task_id(batch_id: str, index: int) -> str:
 
 def line_index(task_id: str) -> int:
     return int(task_id.rsplit(":", 2)[1])
+
+
+def line_of(task_id: str) -> tuple[str, int] | None:
+    """The batch id and line index a task id names (None: not a batch line's)."""
+    parts = task_id.split(":")
+    if len(parts) != 3 or not parts[0].startswith("batch_") or not parts[1].isdigit():
+        return None
+    return parts[0], int(parts[1])
 
 
 async def read_bodies(
@@ -76,6 +93,19 @@ class Plan:
     able: list[list[Target]]
     rates: dict[str, float]
     pooled: float
+
+
+@dataclass
+class Room:
+    """What a claim left each provider of its share of the window, as lines are assigned."""
+
+    left: dict[str, int]  # lines it may still take (below 0: over its share)
+    swamped: set[str]  # providers holding twice their share: no candidate of new lines
+
+    @classmethod
+    def of(cls, room: Mapping[str, int], shares: Mapping[str, int]) -> Room:
+        swamped = {p for p, share in shares.items() if room.get(p, 0) <= -share}
+        return cls(dict(room), swamped)
 
 
 @dataclass
@@ -127,7 +157,9 @@ class Feeder:
     async def feed(self, batch: BatchRecord, plan: Plan, pace: Pace) -> int:
         """Claim and send the next lines this tick allows; how many were sent."""
         now = time.time()
-        first, count = await self.store.claim(
+        able = [t for r in plan.able for t in r] or [t for r in plan.routes for t in r]
+        shares = provider_shares(pace, able, plan.rates, batch.answer_s)
+        claimed = await self.store.claim(
             batch.id,
             now=now,
             rate=pace.rate,
@@ -135,12 +167,14 @@ class Feeder:
             window=pace.window,
             max_n=MAX_CLAIM,
             due=now + self.line_timeout_s,
+            shares=shares,
         )
-        if count == 0:
+        if claimed.count == 0:
             return 0
-        refs = await self.store.refs(batch.id, range(first, first + count))
-        await self.send(batch, plan, refs)
-        return count
+        first = claimed.first
+        refs = await self.store.refs(batch.id, range(first, first + claimed.count))
+        await self.send(batch, plan, refs, Room.of(claimed.room, shares))
+        return claimed.count
 
     async def resend_stale(self, batch: BatchRecord, plan: Plan) -> int:
         now = time.time()
@@ -151,9 +185,23 @@ class Feeder:
             await self.send(batch, plan, await self.store.refs(batch.id, stale))
         return len(stale)
 
+    async def resend_orphans(self, batch: BatchRecord, plan: Plan, indices: Sequence[int]) -> int:
+        """Send again the lines of ``indices`` (held by a dead worker) still in flight."""
+        due = time.time() + self.line_timeout_s
+        taken = await self.store.orphans(batch.id, indices, due=due)
+        if taken:
+            await self.send(batch, plan, await self.store.refs(batch.id, taken))
+        return len(taken)
+
     async def send(
-        self, batch: BatchRecord, plan: Plan, refs: Sequence[tuple[int, LineRef]]
+        self,
+        batch: BatchRecord,
+        plan: Plan,
+        refs: Sequence[tuple[int, LineRef]],
+        room: Room | None = None,
     ) -> None:
+        """Publish the lines ``refs``, each to a provider with ``room`` left in its share of
+        the window (any able one when none of its route's has, or for a re-send: None)."""
         batch_id = batch.id
         bodies = await read_bodies(self.storage, batch.input_file_id, [r for _, r in refs])
         envelopes: list[Envelope] = []
@@ -163,19 +211,38 @@ class Feeder:
                 await self._unsendable(batch_id, index, ref, code)
                 continue
             try:
-                envelopes.append(self._envelope(batch, plan, index, ref, raw))
+                envelopes.append(self._envelope(batch, plan, index, ref, raw, room=room))
             except ValidationError:  # checked at upload: only a file changed since fails here
                 await self._unsendable(batch_id, index, ref, "invalid_request")
         if envelopes:
             await publish_all(self.store.redis, self.store.prefix, envelopes)
+            held = [(line_index(e.id), e.current.provider) for e in envelopes]
+            await self.store.assign(batch_id, held)
 
     def _envelope(
-        self, batch: BatchRecord, plan: Plan, index: int, ref: LineRef, raw: bytes
+        self,
+        batch: BatchRecord,
+        plan: Plan,
+        index: int,
+        ref: LineRef,
+        raw: bytes,
+        *,
+        room: Room | None,
     ) -> Envelope:
         batch_id = batch.id
         route, able = plan.routes[ref.route], plan.able[ref.route] or plan.routes[ref.route]
         assigner = self._assigners.setdefault((batch_id, ref.route), Assigner())
-        first = assigner.pick({t.key: plan.rates.get(t.key, 0.0) or 1e-9 for t in able})
+        pool = able  # who may be first: with ``room``, the providers with room left
+        if room is not None:
+            # A provider holding twice its share (a hung one, that lines hop to because it
+            # always has a token) is no candidate of new lines at all.
+            route = [t for t in route if t.provider.name not in room.swamped] or route
+            able = [t for t in able if t.provider.name not in room.swamped] or able
+            pool = [t for t in able if room.left.get(t.provider.name, 0) > 0] or able
+        first = assigner.pick({t.key: plan.rates.get(t.key, 0.0) or 1e-9 for t in pool})
+        if room is not None:
+            provider = next(t.provider.name for t in pool if t.key == first)
+            room.left[provider] = room.left.get(provider, 0) - 1
         return Envelope(
             id=line_task_id(batch_id, index),
             request=ChatCompletionRequest.model_validate(

@@ -100,7 +100,7 @@ async def finalize(
     )
     if moved:  # the files hold the results now
         k = store.keys(batch_id)
-        await store.redis.delete(k.results, k.inflight, k.tries, k.last)
+        await store.redis.delete(k.results, k.inflight, k.assigned, k.flying, k.tries, k.last)
     await store.retire(batch_id)
     return status
 

@@ -7,7 +7,9 @@ breaker is open, that are paused for long, or that no live worker serves take no
 
 Lines are spread over the healthy targets in proportion to their rates by a smooth weighted
 round-robin (nginx's), so each provider's queue receives its share, interleaved: no provider
-is handed a burst it cannot absorb while another idles.
+is handed a burst it cannot absorb while another idles. The batch's window (lines in flight)
+is shared the same way (:func:`provider_shares`): a provider that hangs, or answers slowly,
+fills its own share and no more, and the others keep being fed.
 """
 
 from __future__ import annotations
@@ -108,6 +110,8 @@ class Pace:
     rate: float  # lines/s this batch may be fed at
     burst: float  # lines the pacing bucket may hold
     window: int  # lines in flight at most
+    upstream_s: float = 0.0  # the providers' recent mean answer time
+    slack_s: float = 0.0  # in flight beyond the answer times (RELAY_BATCH_WINDOW_S)
 
     @classmethod
     def of(
@@ -130,4 +134,26 @@ class Pace:
             rate=rate,
             burst=max(1.0, rate * tick_s * 2),
             window=max(4, math.ceil(rate * (TAIL_COVER * upstream_s + window_s))),
+            upstream_s=upstream_s,
+            slack_s=window_s,
         )
+
+
+def provider_shares(
+    pace: Pace, able: Sequence[Target], rates: Mapping[str, float], answer_s: Mapping[str, float]
+) -> dict[str, int]:
+    """Each able target's provider's share of the lines in flight: its part of the batch's
+    rate (in proportion to its own; equal parts when none has one) times ``TAIL_COVER`` x its
+    own recent answer time (``answer_s``; the batch's when it answered none yet) plus the
+    slack, at least one line. Little's law per provider: a slow provider gets the room its
+    answers need, and a hung one (whose answers never come) holds its share and no more."""
+    by_provider: dict[str, float] = defaultdict(float)
+    for t in able:
+        by_provider[t.provider.name] += rates.get(t.key, 0.0)
+    total = sum(by_provider.values())
+    out = {}
+    for name, r in by_provider.items():
+        part = r / total if total > 0 else 1 / len(by_provider)
+        answer = answer_s.get(name, pace.upstream_s)
+        out[name] = max(1, math.ceil(pace.rate * part * (TAIL_COVER * answer + pace.slack_s)))
+    return out

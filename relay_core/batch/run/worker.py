@@ -4,7 +4,9 @@ hook that keeps each line's books.
 Every worker runs the loop (:meth:`BatchWorker.start`) on its event loop. Each tick it looks
 at the active batches and, by status: validates (one worker, under a lease), feeds and sweeps
 (:class:`~relay_core.batch.run.feeder.Feeder`; the Lua scripts make any number of workers safe),
-expires, closes a cancel, or finalizes (one worker, under a lease). Nothing lives only in a
+expires, closes a cancel, or finalizes (one worker, under a lease). Once a second it also looks
+at the other workers' holds and sends again at once the lines of one found dead
+(:mod:`relay_core.batch.run.orphans`). Nothing lives only in a
 worker's memory: kill every worker and the next one carries on from Redis.
 
 :meth:`BatchWorker.handle` wraps the executor's visit of a batch line: it drops lines of a
@@ -35,12 +37,14 @@ from relay_core.batch.run.books import LineBooks, Visit
 from relay_core.batch.run.feeder import Feeder, Plan
 from relay_core.batch.run.finalize import finalize, write_failed
 from relay_core.batch.run.intake import validate_batch
+from relay_core.batch.run.orphans import Orphans
 from relay_core.batch.run.planner import Pace, target_rates
 from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.breaker import Breaker
 from relay_core.catalogue.models import ProviderConfig
-from relay_core.dispatch.envelope import Candidate, Envelope
+from relay_core.dispatch.envelope import Candidate, Envelope, queue_name
+from relay_core.dispatch.holds import HolderWatch
 from relay_core.dispatch.outcome import Outcome
 from relay_core.dispatch.priority import Gate, Priority
 from relay_core.heartbeat import live_workers
@@ -89,6 +93,8 @@ class BatchWorker:
         s = shared.settings
         self.priority = Priority(store.redis, s.key_prefix, s.token_wait_max_s + 1.0)
         self._models = {(p.name, m.id): (p, m) for p in shared.providers for m in p.models}
+        queues = [queue_name(s.key_prefix, p.name) for p in shared.providers]
+        self.orphans = Orphans(store, shared.name, queues, HolderWatch(s.redeliver_after_s))
         self.books = LineBooks(
             store,
             Gate(self.priority, self.peek),
@@ -164,16 +170,20 @@ class BatchWorker:
             batches.append(batch)
         if batches:
             self._batches_seen_at = time.time()
-        running = sum(1 for b in batches if b.status is BatchStatus.in_progress)
+        # The lines of workers found dead (any other status than in_progress leaves them to
+        # the sweeper: they are recorded without running, or expire).
+        running_ids = [b.id for b in batches if b.status is BatchStatus.in_progress]
+        orphaned = await self.orphans.collect(running_ids)
+        running = len(running_ids)
         for batch in batches:
-            await self.step(batch, max(1, running))
+            await self.step(batch, max(1, running), orphaned.get(batch.id, []))
 
-    async def step(self, batch: BatchRecord, running: int) -> None:
+    async def step(self, batch: BatchRecord, running: int, orphaned: Sequence[int] = ()) -> None:
         status, batch_id = batch.status, batch.id
         if status is BatchStatus.validating:
             await self._job(batch_id, "validate", self._validate(batch))
         elif status is BatchStatus.in_progress:
-            await self._run(batch, running)
+            await self._run(batch, running, orphaned)
         elif status is BatchStatus.cancelling:
             await self._cancelling(batch)
         elif status is BatchStatus.finalizing:
@@ -234,7 +244,7 @@ class BatchWorker:
         self.feeder.forget(batch.id)
         log.info("batch %s: %s", batch.id, status)
 
-    async def _run(self, batch: BatchRecord, running: int) -> None:
+    async def _run(self, batch: BatchRecord, running: int, orphaned: Sequence[int]) -> None:
         batch_id, now = batch.id, time.time()
         if now >= batch.expires_at_exact:
             await self._end(batch, BatchStatus.in_progress, EndReason.expired)
@@ -251,6 +261,9 @@ class BatchWorker:
             tick_s=s.batch_tick_s,
             upstream_s=batch.upstream_s,
         )
+        if orphaned:
+            resent = await self.feeder.resend_orphans(batch, plan, orphaned)
+            log.warning("batch %s: re-sent %d lines held by a dead worker", batch_id, resent)
         await self.feeder.feed(batch, plan, pace)
         if now - self._swept.get(batch_id, 0.0) >= max(1.0, s.batch_tick_s * 10):
             self._swept[batch_id] = now

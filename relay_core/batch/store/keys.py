@@ -8,6 +8,8 @@
 {p}:batch:{id}:routes         distinct model selections of the lines (list of JSON)
 {p}:batch:{id}:results        one entry per finished custom_id (hash: "o"/"e" + JSON line)
 {p}:batch:{id}:inflight       dispatched lines (sorted set: index -> next sign of life due)
+{p}:batch:{id}:assigned       each line in flight's provider, its first candidate (hash)
+{p}:batch:{id}:flying         lines in flight per provider: its share of the window (hash)
 {p}:batch:{id}:providers      per provider "name:ok" / "name:err" counts (hash)
 {p}:batch:{id}:tries          failed upstream attempts per line (hash: index -> count)
 {p}:batch:{id}:last           each such line's latest failure (hash: index -> "e" + JSON line)
@@ -47,6 +49,14 @@ class BatchKeys:
         return f"{self.meta}:inflight"
 
     @property
+    def assigned(self) -> str:
+        return f"{self.meta}:assigned"
+
+    @property
+    def flying(self) -> str:
+        return f"{self.meta}:flying"
+
+    @property
     def providers(self) -> str:
         return f"{self.meta}:providers"
 
@@ -64,7 +74,8 @@ class BatchKeys:
     def all(self) -> list[str]:
         leases = [self.lease(w) for w in ("validate", "finalize")]
         fixed = [self.meta, self.lines, self.routes, self.results, self.inflight]
-        return [*fixed, self.providers, self.tries, self.last, *leases]
+        flight = [self.assigned, self.flying]
+        return [*fixed, *flight, self.providers, self.tries, self.last, *leases]
 
 
 def file_key(prefix: str, file_id: str) -> str:

@@ -5,7 +5,8 @@ JSON) next to Relay's bookkeeping: ``owner``, the counters (``total``, ``complet
 ``failed``, ``input_tokens``, ``output_tokens``), the feeder's cursor ``next`` and pacing
 bucket, ``default_model`` and, once known, ``end_reason``. While its output files cannot be
 written, ``finalize_error`` says why and ``finalize_failures`` counts the attempts; the batch
-object shows the cause in ``errors`` (OpenAI's list) until a finalize succeeds.
+object shows the cause in ``errors`` (OpenAI's list) until a finalize succeeds. Lines sent again
+are counted by why (``resent_worker_died``, ``resent_overdue``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from relay_core.batch.models import (
 )
 
 Fields = dict[str, str]
+RESENT = "resent_"  # the hash's re-send counters: resent_worker_died, resent_overdue
+ANSWER_S = "upstream_s:"  # a provider's moving average answer time: upstream_s:{provider}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +46,16 @@ class BatchRecord:
     failed: int
     dispatched: int  # the feeder's cursor (``next``)
     upstream_s: float  # the moving average of answer times that sizes the feeder's window
+    answer_s: dict[str, float]  # the same per provider (the providers that answered lines)
     closing: bool  # a cancel is closing the batch
     default_model: str | None
     end_reason: EndReason | None
     output_file_id: str | None
     error_file_id: str | None
     finalize_error: str | None
+    # Lines sent again, by why: ``worker_died`` (their worker's holds stopped moving),
+    # ``overdue`` (no sign of life for the line timeout).
+    resent: dict[str, int]
     fields: Fields = field(repr=False)
 
     @property
@@ -70,12 +77,22 @@ class BatchRecord:
             failed=_int(fields, "failed"),
             dispatched=_int(fields, "next"),
             upstream_s=float(fields.get("upstream_s") or 0.0),
+            answer_s={
+                name.removeprefix(ANSWER_S): float(value)
+                for name, value in fields.items()
+                if name.startswith(ANSWER_S) and value
+            },
             closing=fields.get("closing") == "1",
             default_model=fields.get("default_model") or None,
             end_reason=EndReason(reason) if reason else None,
             output_file_id=fields.get("output_file_id") or None,
             error_file_id=fields.get("error_file_id") or None,
             finalize_error=fields.get("finalize_error") or None,
+            resent={
+                name.removeprefix(RESENT): _int(fields, name)
+                for name in fields
+                if name.startswith(RESENT)
+            },
             fields=fields,
         )
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources import files
 
@@ -64,6 +64,15 @@ class NewBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Claimed:
+    first: int  # the first line's index
+    count: int  # lines taken (0: none now)
+    # Each provider's room left in its share, before these lines (below 0: it holds more
+    # than its share, lines other providers handed on to it).
+    room: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
 class Recorded:
     outcome: int  # 1 recorded now, 0 recorded before, -1 too late (the batch is finalizing)
     finished: bool  # every line has a result
@@ -76,6 +85,8 @@ class BatchStore:
         self._claim = redis.register_script(_script("claim.lua"))
         self._record = redis.register_script(_script("record.lua"))
         self._stale = redis.register_script(_script("stale.lua"))
+        self._orphans = redis.register_script(_script("orphans.lua"))
+        self._assign = redis.register_script(_script("assign.lua"))
         self._transition = redis.register_script(_script("transition.lua"))
 
     def keys(self, batch_id: str) -> BatchKeys:
@@ -178,16 +189,40 @@ class BatchStore:
         window: int,
         max_n: int,
         due: float,
-    ) -> tuple[int, int]:
+        shares: Mapping[str, int] | None = None,
+    ) -> Claimed:
+        """Take the next lines the pace allows: at most ``window`` in flight in all, or with
+        ``shares`` (provider -> lines it may hold) at most each provider's share."""
         k = self.keys(batch_id)
         args: Args = [repr(now), repr(rate), repr(burst), window, max_n, repr(due)]
-        first, count = await self._claim(keys=[k.meta, k.inflight], args=args)
-        return int(first), int(count)
+        order = list(shares or {})
+        for provider in order:
+            args += [provider, (shares or {})[provider]]
+        first, count, *rooms = await self._claim(keys=[k.meta, k.inflight, k.flying], args=args)
+        room = {p: int(r) for p, r in zip(order, rooms, strict=False)}
+        return Claimed(int(first), int(count), room)
+
+    async def assign(self, batch_id: str, lines: Sequence[tuple[int, str]]) -> None:
+        """Note each line's provider (its first candidate), for the providers' shares."""
+        if not lines:
+            return
+        k = self.keys(batch_id)
+        args: Args = [v for index, provider in lines for v in (index, provider)]
+        await self._assign(keys=[k.inflight, k.assigned, k.flying], args=args)
 
     async def stale(self, batch_id: str, *, now: float, due: float, max_n: int) -> list[int]:
-        found = await self._stale(
-            keys=[self.keys(batch_id).inflight], args=[repr(now), repr(due), max_n]
-        )
+        """Take the lines whose sign of life is overdue (counted as ``overdue`` re-sends)."""
+        k = self.keys(batch_id)
+        found = await self._stale(keys=[k.inflight, k.meta], args=[repr(now), repr(due), max_n])
+        return [int(i) for i in found]
+
+    async def orphans(self, batch_id: str, indices: Sequence[int], *, due: float) -> list[int]:
+        """Take the lines of ``indices`` still in flight, held by a worker found dead
+        (counted as ``worker_died`` re-sends)."""
+        if not indices:
+            return []
+        k = self.keys(batch_id)
+        found = await self._orphans(keys=[k.inflight, k.meta], args=[repr(due), *indices])
         return [int(i) for i in found]
 
     async def touch(self, batch_id: str, index: int, due: float) -> None:
@@ -252,9 +287,8 @@ class BatchStore:
         k = self.keys(batch_id)
         args: Args = [custom_id, index, line, int(ok), tokens[0], tokens[1], provider or ""]
         args.append(repr(upstream_s))
-        outcome, finished = await self._record(
-            keys=[k.meta, k.results, k.inflight, k.providers], args=args
-        )
+        keys = [k.meta, k.results, k.inflight, k.providers, k.assigned, k.flying]
+        outcome, finished = await self._record(keys=keys, args=args)
         return Recorded(int(outcome), bool(int(finished)))
 
     async def progress(self, batch: BatchRecord) -> BatchProgress:
@@ -285,6 +319,7 @@ class BatchStore:
             expires_at=obj.expires_at,
             finalize_error=batch.finalize_error,
             finalize_failures=finalize_failures(fields),
+            resent=batch.resent,
         )
 
     async def finalize_failed(self, batch_id: str, message: str) -> int:

@@ -17,8 +17,10 @@ from redis.asyncio import Redis
 from relay_core.batch.lines import LineRef
 from relay_core.batch.models import BatchStatus
 from relay_core.batch.run.books import LineBooks
+from relay_core.batch.run.feeder import Room
 from relay_core.batch.run.outputs import split
 from relay_core.batch.run.worker import BatchWorker, Shared
+from relay_core.batch.store.record import decode
 from relay_core.batch.store.store import BatchStore, NewBatch
 from relay_core.breaker import Breaker
 from relay_core.breaker import RedisBackend as BreakerRedis
@@ -71,21 +73,67 @@ async def running(store: BatchStore, lines: int) -> str:
     return batch.id
 
 
+async def claim(store: BatchStore, batch_id: str, **args: Any) -> tuple[int, int]:
+    claimed = await store.claim(batch_id, **args)
+    return claimed.first, claimed.count
+
+
 async def test_claim_paces_bounds_and_advances(store: BatchStore) -> None:
     batch_id = await running(store, 100)
     now = time.time()
-    claim: dict[str, Any] = {"rate": 10.0, "burst": 5.0, "window": 8, "max_n": 100, "due": now + 60}
-    assert await store.claim(batch_id, now=now, **claim) == (0, 5)  # the burst
-    assert await store.claim(batch_id, now=now, **claim) == (5, 0)  # bucket empty
-    assert await store.claim(batch_id, now=now + 0.2, **claim) == (5, 2)  # 0.2 s at 10/s
+    args: dict[str, Any] = {"rate": 10.0, "burst": 5.0, "window": 8, "max_n": 100, "due": now + 60}
+    assert await claim(store, batch_id, now=now, **args) == (0, 5)  # the burst
+    assert await claim(store, batch_id, now=now, **args) == (5, 0)  # bucket empty
+    assert await claim(store, batch_id, now=now + 0.2, **args) == (5, 2)  # 0.2 s at 10/s
     # The window: 7 in flight of 8 allowed, however full the bucket.
-    assert await store.claim(batch_id, now=now + 10, **claim) == (7, 1)
+    assert await claim(store, batch_id, now=now + 10, **args) == (7, 1)
     assert await store.redis.zcard(store.keys(batch_id).inflight) == 8
     refs = await store.refs(batch_id, [0, 1, 7])
     assert [(i, r.custom_id) for i, r in refs] == [(0, "c0"), (1, "c1"), (7, "c7")]
     await store.transition(batch_id, BatchStatus.cancelling, [BatchStatus.in_progress])
     await store.redis.delete(store.keys(batch_id).inflight)
-    assert await store.claim(batch_id, now=now + 20, **claim) == (0, 0)  # not in_progress
+    assert await claim(store, batch_id, now=now + 20, **args) == (0, 0)  # not in_progress
+
+
+async def test_each_provider_holds_only_its_share_of_the_window(store: BatchStore) -> None:
+    batch_id = await running(store, 100)
+    now = time.time()
+    args: dict[str, Any] = {"rate": 100.0, "burst": 100.0, "window": 8, "max_n": 100}
+    shares = {"hung": 2, "ok": 6}
+    first = await store.claim(batch_id, now=now, due=now + 60, shares=shares, **args)
+    assert (first.first, first.count, first.room) == (0, 8, {"hung": 2, "ok": 6})
+    await store.assign(batch_id, [(i, "hung" if i < 2 else "ok") for i in range(8)])
+    # The hung provider never answers; the other answers all six of its lines.
+    for i in range(2, 8):
+        await store.record(batch_id, custom_id=f"c{i}", index=i, line=b"o{}", ok=True)
+    again = await store.claim(batch_id, now=now + 1, due=now + 60, shares=shares, **args)
+    assert (again.first, again.count, again.room) == (8, 6, {"hung": 0, "ok": 6})
+    # A line re-sent to another provider moves from the old one's count to the new one's.
+    await store.assign(batch_id, [(0, "ok")])
+    flying = await store.redis.hgetall(store.keys(batch_id).flying)
+    assert decode(flying) == {"hung": "1", "ok": "1"}
+    # Lines handed on to it (it always has a token) put it over its share: swamped.
+    await store.assign(batch_id, [(i, "hung") for i in range(8, 12)])
+    over = await store.claim(batch_id, now=now + 1.5, due=now + 60, shares=shares, **args)
+    assert over.room["hung"] == 2 - 5
+    assert Room.of(over.room, shares).swamped == {"hung"}
+    # The window alone (no shares) still counts every line in flight, the hung ones too.
+    alone = await store.claim(batch_id, now=now + 2, due=now + 60, **args)
+    assert alone.count == 0 and alone.room == {}
+
+
+async def test_orphaned_lines_are_taken_once_and_counted(store: BatchStore) -> None:
+    batch_id = await running(store, 4)
+    now = time.time()
+    await store.claim(batch_id, now=now, rate=10, burst=4, window=4, max_n=4, due=now + 180)
+    await store.record(batch_id, custom_id="c1", index=1, line=b"o{}", ok=True)
+    # The dead worker held lines 0, 1 (recorded since) and 2: 0 and 2 go again, now.
+    assert await store.orphans(batch_id, [0, 1, 2], due=now + 180) == [0, 2]
+    await store.touch(batch_id, 3, now - 1)
+    assert await store.stale(batch_id, now=now, due=now + 180, max_n=10) == [3]
+    batch = await store.batch(batch_id)
+    assert batch is not None and batch.resent == {"worker_died": 2, "overdue": 1}
+    assert (await store.progress(batch)).resent == {"worker_died": 2, "overdue": 1}
 
 
 async def test_record_counts_each_custom_id_once(store: BatchStore) -> None:

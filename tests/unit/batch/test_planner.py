@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 import pytest
@@ -13,6 +14,7 @@ from relay_core.batch.run.planner import (
     Pace,
     candidates,
     healthy,
+    provider_shares,
     target_rates,
 )
 from relay_core.catalogue.models import Limits, ModelConfig, ProviderConfig
@@ -126,3 +128,20 @@ def test_the_window_covers_the_providers_answer_time_and_its_tail() -> None:
     slow = Pace.of(40.0, share=1.0, window_s=0.5, tick_s=0.1, upstream_s=2.0)
     # 40 lines/s x (2.5 x a 2 s mean answer + 0.5 s): stragglers do not starve the rest.
     assert (fast.window, slow.window) == (20, 220)
+
+
+def test_each_provider_gets_a_share_of_the_window_for_its_rate_and_answer_time() -> None:
+    targets = all_targets([provider("a", 600), provider("b", 1800), provider("c", 600)])
+    rates = target_rates(targets)
+    pace = Pace.of(sum(rates.values()), share=1.0, window_s=0.25, tick_s=0.1, upstream_s=1.0)
+    # a and b answered in 1 s on average so far; c in 9 s (a slow provider needs more room).
+    shares = provider_shares(pace, targets, rates, {"a": 1.0, "b": 1.0, "c": 9.0})
+    a, b, c = (rates[f"{n}/{n}-m"] for n in "abc")
+    assert shares["a"] == math.ceil(a * (2.5 * 1.0 + 0.25))
+    assert shares["b"] == math.ceil(b * (2.5 * 1.0 + 0.25))  # three times a's rate
+    assert shares["c"] == math.ceil(c * (2.5 * 9.0 + 0.25))
+    # One that never answered yet (hung, or new) takes the batch's answer time.
+    assert provider_shares(pace, targets, rates, {})["c"] == shares["a"]
+    # No rate known: equal parts; never below one line.
+    idle = Pace.of(0.0, share=1.0, window_s=0.25, tick_s=0.1)
+    assert provider_shares(idle, targets, {}, {}) == {"a": 1, "b": 1, "c": 1}
