@@ -428,6 +428,42 @@ def _realistic_tail(what: str, s: dict[str, Any]) -> Row:
     )
 
 
+def hedging(r: Result) -> list[Row]:
+    off, on = r["off"], r["on"]
+    share = r["stragglers"]["straggler_rate"]
+    extra = r["extra_upstream_calls"]
+    return [
+        Row(
+            f"(16) interactive p99 time to answer with {pct(share)} stragglers "
+            f"(+{num(r['stragglers']['straggler_ms'] / 1000)} s), hedging off -> on",
+            "at least halves, <= 5 % extra upstream calls",
+            f"{num(off['p99_ms'])} -> {num(on['p99_ms'])} ms (p50 {num(off['p50_ms'])} -> "
+            f"{num(on['p50_ms'])} ms); {pct(extra)} extra upstream calls, "
+            f"{on['hedged']} of {r['requests']} answered by the hedge",
+            r["p99_ratio"] <= 0.5 and extra <= 0.05,
+        )
+    ]
+
+
+def aimd(r: Result) -> list[Row]:
+    rows = []
+    for k, p in enumerate(r["phases"]):
+        took = p["requests_to_within_25pct"]
+        low, high = p["learned_min_max_second_half"]
+        rows.append(
+            Row(
+                f"(16) AIMD concurrency, hidden limit 20 -> 5 -> 20, phase {k + 1} (hidden "
+                f"{p['hidden']}): requests until within 25 %; 429s in steady state",
+                "<= 50 requests; <= 2 %",
+                f"{'never' if took is None else took} of {r['requests_per_phase']}; "
+                f"{pct(p['steady_429_share'])} (learned {num(low)}-{num(high)} over the "
+                "phase's second half)",
+                took is not None and took <= 50 and p["steady_429_share"] <= 0.02,
+            )
+        )
+    return rows
+
+
 # in the table's order: the (a) to (f), then the rest
 ROWS: dict[str, Callable[[Result], list[Row]]] = {
     "farm_latency": farm_latency,
@@ -443,4 +479,6 @@ ROWS: dict[str, Callable[[Result], list[Row]]] = {
     "routing": routing,
     "batch_realistic": batch_realistic,
     "batch_faults": batch_faults,
+    "hedging": hedging,
+    "aimd": aimd,
 }

@@ -29,12 +29,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench import (
+    aimd,
     batch_faults,
     batch_realistic,
     batch_throughput,
     batch_upload,
     farm_latency,
     farm_limits,
+    hedging,
     load,
     report,
     routing,
@@ -65,6 +67,8 @@ BENCHES: dict[str, Bench] = {
         {"n": 60, "width": 50, "workers": 2},
     ),
     "ttft": Bench(ttft.run, {"n": 300, "chunk_delay_ms": 20}, {"n": 40, "chunk_delay_ms": 20}),
+    "hedging": Bench(hedging.run, {"n": 400, "clients": 8}, {"n": 100, "clients": 8}),
+    "aimd": Bench(aimd.run, {"n": 300}, {"n": 100}),
     "farm_limits": Bench(
         farm_limits.run,
         {"n": 1200, "width": 64, "workers": 2},

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.trace import Tracer
 
 from relay_api.errors import install_error_handlers
 from relay_api.middleware import install_body_limits
@@ -16,12 +17,13 @@ from relay_api.state import ApiState
 from relay_core.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, tracer: Tracer | None = None) -> FastAPI:
+    """``tracer``: where request spans go (default: the settings' OTLP endpoint, or none)."""
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = await ApiState.build(settings)
+        state = await ApiState.build(settings, tracer)
         app.state.relay = state
         try:
             yield

@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass
 
 from celery import Celery
+from opentelemetry.trace import Tracer
 from redis.asyncio import Redis
 
 from relay_api.replies import ReplyHub
@@ -27,6 +28,7 @@ from relay_core.routing.ranking import Ranker
 from relay_core.settings import Settings
 from relay_core.storage import ObjectStorage, open_storage
 from relay_core.storage.marker import announce
+from relay_core.tracing import make_tracer
 
 log = logging.getLogger("relay.api")
 
@@ -49,9 +51,10 @@ class ApiState:
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
     cache: AnswerCache  # the exact answer cache (docs/answers.md)
     storage: ObjectStorage  # file bytes: a folder, or an S3 bucket (relay_core.storage)
+    tracer: Tracer  # request spans (relay_core/tracing.py): a no-op one unless configured
 
     @classmethod
-    async def build(cls, settings: Settings) -> ApiState:
+    async def build(cls, settings: Settings, tracer: Tracer | None = None) -> ApiState:
         catalogue, source = resolve_catalogue(settings)
         enabled, disabled = enabled_providers(catalogue, settings.mode)
         log_startup(source, enabled, disabled)
@@ -93,6 +96,7 @@ class ApiState:
             key_ids=key_ids,
             cache=AnswerCache.from_settings(redis, settings),
             storage=storage,
+            tracer=tracer or make_tracer(settings, "relay-api"),
         )
 
     async def close(self) -> None:

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     routing_explore: float = Field(default=0.05, ge=0, le=0.2)
     routing_escalate_below: float = Field(default=0.7, ge=0, le=1)
     meta_model: str = "meta-model"
+    # Hedged requests (relay_core/dispatch/hedge.py, docs/routing.md): an interactive whole
+    # answer not back after its target's learned p95 answer time is sent again to another
+    # provider with capacity to spare; the first answer wins. Off by default; a request may
+    # say x-relay-hedge: on|off. At most hedge_budget hedges per call (per worker process),
+    # and none while more than hedge_failure_ceiling of recent calls failed.
+    hedging: bool = False
+    hedge_budget: float = Field(default=0.05, ge=0, le=0.2)
+    hedge_failure_ceiling: float = Field(default=0.2, ge=0, le=1)
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -85,6 +93,9 @@ class Settings(BaseSettings):
     # "Authorization: Bearer <token>"; without, it is open (keep it off the internet).
     metrics_cache_s: float = Field(default=1.0, ge=0)
     metrics_token: SecretStr | None = None
+    # OpenTelemetry traces (relay_core/tracing.py): an OTLP/HTTP collector's base URL, e.g.
+    # http://127.0.0.1:4318 (Jaeger). Unset or empty: no tracing, nothing exported.
+    otlp_endpoint: str | None = None
 
     # Workers
     # Slots (calls in flight) per worker process: at least this many, and more as the

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -22,6 +22,7 @@ from pydantic import (
 
 from relay_core.catalogue.demo import sim_base_url
 from relay_core.catalogue.models import ApiFamily, Catalogue, DailyReset, Limits, ProviderConfig
+from relay_core.profile.models import TaskFamily
 
 # Which rate-limit headers a provider sends on every answer (``None``: its family's default).
 HeaderStyle = Literal["openai", "mistral", "anthropic", "none"]
@@ -65,6 +66,25 @@ class SimModel(SimLimits):
     # provider counts it, plus max_tokens is over this many tokens. None: no window.
     context_window: PositiveInt | None = None
 
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class SimQuality(BaseModel):
+    """How good one provider's answers are for one task family (``relay_sim/quality.py``):
+    the share of answers that are empty, in prose where JSON was asked, or wrong (well
+    formed, but marked ``[sim:wrong]``), and the extra time they take."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    empty: Share = 0.0
+    invalid_json: Share = 0.0
+    wrong: Share = 0.0
+    latency_ms: NonNegativeFloat = 0.0
+
+
+# A quality profile's key: a task family (relay_core/profile), or "*" for every other one.
+QualityKey = TaskFamily | Literal["*"]
 
 Unsupported = Literal["json_schema", "null_content"]
 TpmCounting = Literal["reserve", "usage"]
@@ -140,6 +160,9 @@ class SimProvider(SimLimits):
     # Answer a *streamed* prompt over the model's context_window with a 200 and an empty
     # stream (llama.cpp's server), not the 400 context_length_exceeded it sends otherwise.
     empty_stream_over_window: bool = False
+    # Per task family (the request's, read as Relay reads it), how good the answers are: see
+    # SimQuality. A family without an entry takes "*"'s; neither: every answer is good.
+    quality: dict[QualityKey, SimQuality] = Field(default_factory=dict)
     # OpenAI-compatible servers that implement less than OpenAI does (llama.cpp's server):
     # read only ``max_tokens`` (``max_completion_tokens`` is ignored: the answer runs on);
     # answer one choice whatever ``n`` asks; repeat the tool call's ``id``, ``type`` and
@@ -213,6 +236,7 @@ __all__ = [
     "SimLimits",
     "SimModel",
     "SimProvider",
+    "SimQuality",
     "TpmCounting",
     "sim_base_url",
 ]

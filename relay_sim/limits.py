@@ -29,6 +29,7 @@ class Rejection:
     used: int
     requested: int
     retry_after_s: float
+    concurrency: bool = False  # the concurrency cap refused it (not a rate)
 
     def message(self, subject: str) -> str:
         return (
@@ -138,7 +139,13 @@ class LimitSet:
         worst: Rejection | None = None
         if self.concurrency is not None and in_flight > self.concurrency:
             worst = Rejection(
-                LimitKind.requests, "concurrent requests", self.concurrency, in_flight - 1, 1, 1.0
+                LimitKind.requests,
+                "concurrent requests",
+                self.concurrency,
+                in_flight - 1,
+                1,
+                1.0,
+                concurrency=True,
             )
         for budget in self.budgets:
             amount = budget.amount(tokens)

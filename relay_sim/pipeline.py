@@ -41,6 +41,7 @@ from relay_sim.families.base import Family
 from relay_sim.faults import FaultKind, SimFault
 from relay_sim.headers import retry_headers
 from relay_sim.limits import LimitKind
+from relay_sim.quality import degrade, quality_for
 from relay_sim.state import Counters, ModelState, ProviderState, SimState, Ticket
 
 Parser = Callable[[object, Request], Call]
@@ -287,7 +288,9 @@ async def _admitted(
     failing = sorted(call.features.intersection(config.fails_on))
     if failing:
         raise SimFault(FaultKind.server_error, _UNSUPPORTED[failing[0]], headers=headers)
+    quality = quality_for(config, call)
     first_s = timing.first_byte_s(config, job.state.rng) + triggers.slow_ms / 1000
+    first_s += quality.latency_ms / 1000
     media = family.stream_media_type if call.stream else JSON
     if call.over_window or config.garbage or triggers.garbage:
         await _wait(first_s)
@@ -297,8 +300,12 @@ async def _admitted(
         job.count("garbage")
         return Response(family.garbage(call.stream), headers=headers, media_type=media)
     if call.json_mode:
-        _json_quirk(job)
+        _json_quirk(job, quality.invalid_json)
     answer = make_answer(config.name, job.model.config.id, call, job.echo, config.token_density)
+    judged = degrade(answer, call, quality, job.state.rng)
+    answer = judged.answer
+    if judged.fault is not None:
+        job.count(judged.fault)
     call.include_usage = call.include_usage and config.stream_usage
     output_s = timing.output_s(config, answer.completion_tokens)
     if not call.stream or config.truncate or triggers.truncate:
@@ -348,11 +355,12 @@ def _truncated(job: _Job, answer: Answer, headers: dict[str, str], media: str) -
     return Truncated(whole, headers=headers, media_type=media)
 
 
-def _json_quirk(job: _Job) -> None:
-    """Whether this JSON-asked answer comes as prose (``invalid_json_first`` / ``_rate``)."""
+def _json_quirk(job: _Job, family_rate: float = 0.0) -> None:
+    """Whether this JSON-asked answer comes as prose (``invalid_json_first`` / ``_rate``, or
+    the family's quality profile, ``family_rate``: the larger rate applies)."""
     config, counters = job.provider.config, job.provider.counters
     first = counters.json_asked < config.invalid_json_first
-    rate = config.invalid_json_rate
+    rate = max(config.invalid_json_rate, family_rate)
     job.call.prose = first or (rate > 0 and job.state.rng.random() < rate)
     job.count("json_asked")
     if job.call.prose:

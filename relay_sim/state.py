@@ -45,6 +45,7 @@ class Counters:
     accepted: int = 0  # admitted by the limits (counted against RPM/TPM/RPD)
     succeeded: int = 0  # answered 200 in the family's wire format
     rate_limited: int = 0  # 429
+    concurrency_limited: int = 0  # of which the concurrency cap's (the rest: rates, days)
     errors: int = 0  # 5xx
     client_errors: int = 0  # 400, 401, 404
     hung: int = 0  # never answered
@@ -53,6 +54,8 @@ class Counters:
     truncated: int = 0  # 200 whose body stopped half-way
     json_asked: int = 0  # admitted requests that asked for JSON
     invalid_json: int = 0  # of those, answered in prose (invalid_json_first / _rate)
+    empty_answers: int = 0  # answers without text (a quality profile's ``empty``)
+    wrong_answers: int = 0  # answers marked wrong (a quality profile's ``wrong``)
     in_flight: int = 0
     max_in_flight: int = 0
     prompt_tokens: int = 0
@@ -162,6 +165,9 @@ class ProviderState:
             if r is not None
         ]
         if rejections:
+            if any(r.concurrency for r in rejections):
+                self.counters.concurrency_limited += 1
+                model.counters.concurrency_limited += 1
             worst = max(rejections, key=lambda r: r.retry_after_s)
             raise SimFault(
                 FaultKind.rate_limited,

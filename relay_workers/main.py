@@ -9,6 +9,7 @@ import sys
 from celery import Celery
 from celery.signals import worker_shutting_down
 from celery.utils.nodenames import default_nodename, host_format
+from opentelemetry.trace import Tracer
 
 from relay_core.dispatch.broker import create_celery
 from relay_core.metrics.collector import serve_metrics
@@ -22,9 +23,12 @@ log = logging.getLogger("relay.worker")
 SWITCH_INTERVAL_S = 0.0005
 
 
-def build_worker_app(settings: Settings, only: set[str] | None = None) -> tuple[Celery, Runtime]:
-    """The Celery app and runtime for a worker serving ``only`` (default: all enabled)."""
-    runtime = Runtime(settings, only)
+def build_worker_app(
+    settings: Settings, only: set[str] | None = None, tracer: Tracer | None = None
+) -> tuple[Celery, Runtime]:
+    """The Celery app and runtime for a worker serving ``only`` (default: all enabled);
+    ``tracer``: where spans go (default: the settings' OTLP endpoint, or none)."""
+    runtime = Runtime(settings, only, tracer)
     if not runtime.served:
         runtime.close()
         raise SystemExit("relay worker: no enabled provider to serve (check `relay config check`)")

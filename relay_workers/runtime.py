@@ -15,10 +15,11 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
 from typing import Any, TypeVar
 
 import httpx
+from opentelemetry.trace import Tracer
 from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
@@ -48,6 +49,7 @@ from relay_core.dispatch.streaming import RedisStreams
 from relay_core.events import EventSink
 from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget, live_workers
 from relay_core.limits import Limiter, RedisBackend
+from relay_core.limits.adaptive import RedisAdaptive
 from relay_core.limits.costs import RedisCosts
 from relay_core.limits.learned import RedisLearned
 from relay_core.metrics import InFlight, MetricsSink, RelayMetrics, publish_load
@@ -55,9 +57,10 @@ from relay_core.metrics.load import forget_load
 from relay_core.metrics.recent import RecentSink
 from relay_core.providers.registry import build_provider, make_http_client
 from relay_core.redis_pool import redis_pool
-from relay_core.routing.outcomes import OutcomeSink, OutcomeStore
+from relay_core.routing.outcomes import OutcomeCache, OutcomeSink, OutcomeStore
 from relay_core.settings import Settings
 from relay_core.storage.marker import same_as_api
+from relay_core.tracing import make_tracer
 from relay_core.usage import UsageSink
 
 T = TypeVar("T")
@@ -83,9 +86,12 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 class Runtime:
     """Owns the loop thread and everything built in it."""
 
-    def __init__(self, settings: Settings, only: set[str] | None = None) -> None:
+    def __init__(
+        self, settings: Settings, only: set[str] | None = None, tracer: Tracer | None = None
+    ) -> None:
         self.settings = settings
         self.only = only
+        self.tracer = tracer  # None: the settings' (OTLP when configured, else none)
         self.loop = new_event_loop()
         self._thread = threading.Thread(
             target=self.loop.run_forever, name="relay-loop", daemon=True
@@ -134,6 +140,7 @@ class Runtime:
                 RedisBackend(self.redis),
                 RedisLearned(self.redis),
                 RedisCosts(self.redis),
+                RedisAdaptive(self.redis),
             ),
             Breaker.from_settings(self.settings, BreakerRedis(self.redis), tally_s=TALLY_S),
             fingerprints,
@@ -145,9 +152,18 @@ class Runtime:
         self.recent = RecentSink(self.redis, self.settings.key_prefix)
         streams = RedisStreams(self.redis, self.settings.key_prefix)
         # What each answer was worth, for the routers (docs/routing.md).
-        self.outcomes = OutcomeSink(OutcomeStore(self.redis, self.settings.key_prefix), TALLY_S)
+        store = OutcomeStore(self.redis, self.settings.key_prefix)
+        self.outcomes = OutcomeSink(store, TALLY_S)
         sinks: list[EventSink] = [metrics, self.usage, self.outcomes, self.recent]
-        self.executor = Executor(state, sinks=sinks, streams=streams)
+        # Hedges wait for their primary's learned answer time, read as the routers read it.
+        latencies = OutcomeCache(store, self.settings.routing_state_ttl_s)
+        self.executor = Executor(
+            state,
+            sinks=sinks,
+            streams=streams,
+            latencies=latencies,
+            tracer=self.tracer or make_tracer(self.settings, "relay-worker"),
+        )
         self.served = sorted(providers)
         self._rates, self._caps = provider_rates(chosen), provider_caps(chosen)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
@@ -223,9 +239,10 @@ class Runtime:
         """Run ``coro`` on the loop thread and wait for it (called from task threads)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
 
-    async def handle(self, env: Envelope) -> Outcome:
+    async def handle(self, env: Envelope, trace: Mapping[str, object] | None = None) -> Outcome:
         """Visit the envelope; publish the reply when the outcome is final.
 
+        ``trace``: the task's headers, carrying the API's span (relay_core/tracing.py).
         Once :meth:`stop` began, an envelope is handed back to its queue (``Forward``) instead
         of being started, and so is a visit that :meth:`stop` cut short.
         """
@@ -237,10 +254,14 @@ class Runtime:
         try:
             provider = env.current.provider
             with self.load.track(provider), self.slot_times.track(provider):
+
+                def visit_traced(e: Envelope) -> Coroutine[Any, Any, Outcome]:
+                    return self.executor.visit(e, trace)
+
                 if env.batch_id is not None:  # a batch line keeps its own books
-                    outcome = await self.batches.handle(env, self.executor.visit)
+                    outcome = await self.batches.handle(env, visit_traced)
                 else:  # batch lines stand aside while it waits for a token
-                    outcome = await self.batches.interactive(env, self.executor.visit)
+                    outcome = await self.batches.interactive(env, visit_traced)
         except asyncio.CancelledError:
             if not self.stopping:
                 raise

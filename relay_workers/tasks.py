@@ -33,8 +33,9 @@ def register_tasks(app: Celery, runtime: Runtime) -> None:
     def chat(task: Any, envelope: dict[str, Any]) -> None:
         try:
             env = Envelope.model_validate(envelope)
-            outcome = runtime.run(runtime.handle(env))
+            trace = task.request.headers  # the API's span, carried on (relay_core/tracing.py)
+            outcome = runtime.run(runtime.handle(env, trace))
             if isinstance(outcome, Forward):
-                send_envelope(app, prefix, outcome.envelope, outcome.delay_s)
+                send_envelope(app, prefix, outcome.envelope, outcome.delay_s, trace)
         finally:  # handed on (published first) or done: no longer this process's to answer
             runtime.held.release(task.request.id)

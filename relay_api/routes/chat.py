@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
+from opentelemetry.trace import SpanKind
 
 from relay_api.deps import OwnerDep, StateDep
 from relay_api.state import ApiState
@@ -19,6 +20,7 @@ from relay_core.answers.policy import cache_keys, cache_policy
 from relay_core.answers.validate import schema_problem
 from relay_core.context.prepare import fit_candidates
 from relay_core.dispatch.envelope import Candidate, Envelope, Reply
+from relay_core.dispatch.hedge import parse_hedge
 from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
 from relay_core.profile import Priority, Profile, parse_priority, profile_request
 from relay_core.routing.explain import route_note
@@ -110,6 +112,7 @@ async def chat_completions(
     x_relay_fallback: Annotated[str | None, Header()] = None,
     x_session_id: Annotated[str | None, Header()] = None,
     x_relay_priority: Annotated[str | None, Header()] = None,
+    x_relay_hedge: Annotated[str | None, Header()] = None,
     cache_control: Annotated[str | None, Header()] = None,
     x_relay_cache_ttl: Annotated[str | None, Header()] = None,
     x_relay_near_cache: Annotated[str | None, Header()] = None,
@@ -147,6 +150,7 @@ async def chat_completions(
         owner=owner,
         message_tokens=routing.costs,
         profile=routing.profile,
+        hedge=parse_hedge(x_relay_hedge, state.settings.hedging),
     )
     if body.stream:
 
@@ -168,14 +172,23 @@ async def chat_completions(
 
 
 async def wait_reply(state: ApiState, env: Envelope, limit_s: float) -> Reply:
-    """Publish ``env`` and wait for its successful reply (a failure raises as its error)."""
-    fut = state.hub.expect(env)
-    try:
-        await state.hub.publish(env)
-    except Exception:
-        state.hub.forget(env.id)
-        raise
-    reply = await state.hub.wait(env.id, fut, limit_s + 1.0)
+    """Publish ``env`` and wait for its successful reply (a failure raises as its error), in
+    a span the worker's visits continue (relay_core/tracing.py)."""
+    attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": env.request.model}
+    with state.tracer.start_as_current_span(
+        f"chat {env.request.model}", kind=SpanKind.SERVER, attributes=attributes
+    ) as span:
+        span.set_attribute("relay.request_id", env.id)
+        fut = state.hub.expect(env)
+        try:
+            await state.hub.publish(env)
+        except Exception:
+            state.hub.forget(env.id)
+            raise
+        reply = await state.hub.wait(env.id, fut, limit_s + 1.0)
+        if reply is not None and reply.provider:
+            span.set_attribute("gen_ai.system", reply.provider)
+            span.set_attribute("gen_ai.response.model", reply.model or "")
     if reply is None:
         raise GatewayTimeout(f"No provider answered within {limit_s:.0f} s.")
     if not reply.ok or reply.completion is None:
@@ -198,6 +211,8 @@ def answer(reply: Reply, request_id: str, extra: dict[str, str]) -> JSONResponse
     }
     if reply.checks:
         headers["x-relay-answer-checks"] = ",".join(c.header() for c in reply.checks)
+    if reply.hedged:
+        headers["x-relay-hedged"] = "true"  # a second copy, sent after a slow first, won
     completion = reply.completion.model_copy(update={"id": request_id})
     if completion.usage is not None and completion.usage.is_estimate():
         headers["x-relay-usage"] = "estimated"  # the upstream sent none: Relay's estimate

@@ -62,6 +62,9 @@ class Limits(BaseModel):
     tpm: PositiveInt | None = None
     tpd: PositiveInt | None = None
     concurrency: PositiveInt | None = None
+    # Learn the concurrency limit (AIMD, relay_core/limits/adaptive.py) where it is unknown or
+    # shared: OpenRouter's :free models, a local Ollama. ``concurrency``, if set, caps it.
+    adaptive_concurrency: bool = False
     # Requests a bucket may take at once. Default: one second's worth of ``rpm`` (smooth pacing
     # never trips a provider that counts per second or over a sliding minute).
     burst: PositiveInt | None = None

@@ -9,6 +9,7 @@ fast restore of unacked messages; no Celery result backend (replies go over Redi
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from celery import Celery
@@ -63,8 +64,16 @@ def task_argsrepr(env: Envelope) -> str:
     return f"<envelope {env.id} kind={env.kind.value} to={env.current.key}>"
 
 
-def send_envelope(app: Celery, prefix: str, env: Envelope, delay_s: float = 0.0) -> None:
-    """Publish ``env`` to its current candidate's queue, keeping the task id."""
+def send_envelope(
+    app: Celery,
+    prefix: str,
+    env: Envelope,
+    delay_s: float = 0.0,
+    headers: Mapping[str, object] | None = None,
+) -> None:
+    """Publish ``env`` to its current candidate's queue, keeping the task id (and the trace
+    context its ``headers`` carry)."""
+    traceparent = (headers or {}).get("traceparent")
     app.send_task(
         CHAT_TASK,
         args=[env.model_dump(mode="json", exclude_none=True)],
@@ -74,4 +83,5 @@ def send_envelope(app: Celery, prefix: str, env: Envelope, delay_s: float = 0.0)
         argsrepr=task_argsrepr(env),
         kwargsrepr="{}",
         ignore_result=True,
+        headers={"traceparent": traceparent} if isinstance(traceparent, str) else None,
     )

@@ -67,6 +67,9 @@ class Envelope(BaseModel):
     # chunk: each time under a stream key of its own (``relay_core.dispatch.streaming``), so
     # a worker thought dead that wakes up writes where nobody reads.
     republished: int = 0
+    # Hedge this request (relay_core/dispatch/hedge.py): the setting, the x-relay-hedge
+    # header, or a policy decides it where it entered. Interactive whole answers only.
+    hedge: bool = False
 
     @property
     def current(self) -> Candidate:
@@ -96,3 +99,4 @@ class Reply(BaseModel):
     upstream_s: float = 0.0
     checks: list[AnswerCheck] = Field(default_factory=list)  # the answers checked, in order
     cached: bool = False  # answered from the exact cache (docs/answers.md): no upstream call
+    hedged: bool = False  # the answer is a hedge's (relay_core/dispatch/hedge.py)

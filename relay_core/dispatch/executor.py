@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
+from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from redis.exceptions import RedisError
 
 from relay_core.answers.repair import CheckAction, check_entry, next_repair, repairs_of
@@ -39,7 +40,8 @@ from relay_core.dispatch.call import (
     too_long_for_it,
 )
 from relay_core.dispatch.envelope import Envelope, Kind, Reply
-from relay_core.dispatch.outcome import Done, Forward, Outcome, exhausted_error
+from relay_core.dispatch.hedge import Answered, Hedger, LatencySource
+from relay_core.dispatch.outcome import Done, Forward, Outcome, attempt_error, exhausted_error
 from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
 from relay_core.dispatch.streaming import Relay, StreamHub, stream_name, wants_stream
 from relay_core.errors import (
@@ -60,6 +62,7 @@ from relay_core.normalize import Normalize, normalize_completion
 from relay_core.profile import Profile, profile_request
 from relay_core.profile.judge import unusable_answer
 from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
+from relay_core.tracing import NO_TRACER, parent_of, record_usage, request_attributes
 
 log = logging.getLogger("relay.dispatch")
 
@@ -86,6 +89,9 @@ class Executor:
         clock: Callable[[], float] = time.time,
         sinks: Sequence[EventSink] = (),
         streams: StreamHub | None = None,
+        *,
+        latencies: LatencySource | None = None,
+        tracer: Tracer = NO_TRACER,
     ) -> None:
         self.state = state
         self.settings = state.settings
@@ -93,6 +99,13 @@ class Executor:
         self.sinks = list(sinks)
         self.streams = streams  # where ``stream: true`` answers go (None: answered whole)
         self._pending: set[asyncio.Task[None]] = set()
+        self.tracer = tracer  # spans of visits and upstream attempts (relay_core/tracing.py)
+        # Hedged requests need the learned answer times (None: never hedged here).
+        self.hedger = (
+            None
+            if latencies is None
+            else Hedger(state, latencies, clock, self._report, self._later)
+        )
 
     def _later(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -140,7 +153,17 @@ class Executor:
         )
         await emit(self.sinks, record)
 
-    async def visit(self, env: Envelope) -> Outcome:
+    async def visit(self, env: Envelope, trace: Mapping[str, object] | None = None) -> Outcome:
+        """One visit of ``env``; ``trace``: the task headers carrying the API's span."""
+        with self.tracer.start_as_current_span(
+            "relay.visit",
+            context=parent_of(trace),
+            kind=SpanKind.CONSUMER,
+            attributes={"relay.request_id": env.id, "relay.kind": env.kind.value},
+        ):
+            return await self._traced_visit(env)
+
+    async def _traced_visit(self, env: Envelope) -> Outcome:
         try:
             await self.state.refresh_learned(time.time())
             outcome = await self._visit(env)
@@ -258,17 +281,36 @@ class Executor:
 
     async def _call(self, env: Envelope, call: Call) -> Outcome:
         t = call.target
+        attributes = request_attributes(call.request, t.name, t.model.id)
+        with self.tracer.start_as_current_span(
+            f"chat {t.model.id}", kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            outcome = await self._attempt(env, call)
+            failed = attempt_error(env, outcome)
+            if failed is not None:
+                span.set_status(StatusCode.ERROR)
+                span.set_attribute("error.type", failed)
+            elif isinstance(outcome, Done):
+                reply = outcome.reply
+                usage = reply.completion.usage if reply.completion else reply.usage
+                record_usage(span, reply.model or t.model.id, usage)
+            return outcome
+
+    async def _attempt(self, env: Envelope, call: Call) -> Outcome:
+        t = call.target
         started = self.clock()
         env = env.model_copy(update={"attempts": env.attempts + 1})
         try:
             if self.streams is not None and call.request.stream:
                 return await self._stream(env, call, started)
-            completion = await t.provider.complete(call.request, t.model.id)
+            answered = await self._complete(env, call, started)
         except InvalidRequest as exc:  # this provider's adapter cannot send it: nothing went out
             return await self._refused(env, call, exc)
         except UpstreamError as exc:
             return await self._failed(env, call, started, exc)
-        elapsed = self.clock() - started
+        elapsed = self.clock() - started  # the client's wait, hedged or not
+        call, completion = answered.call, answered.completion
+        t = call.target
         usage = completion.body.usage or _estimated_usage(completion.body, call)
         actual = usage.total_tokens
         if completion.body.usage is not None:
@@ -287,12 +329,12 @@ class Executor:
         # Bookkeeping after a success changes no decision about this request: it runs after
         # the reply is on its way, off the latency path. An unusable answer still went out
         # and came back: the tokens are spent, the breaker sees a working provider.
-        self._later(self._report(env, call, started, unusable, usage))
+        self._later(self._report(env, call, answered.started, unusable, usage))
         self._later(
             self.state.after_success(
                 t,
                 permit=call.permit,
-                lease=env.id,
+                lease=answered.lease,
                 tokens=(call.estimate, actual),
                 feedback=completion.feedback,
                 now=self.clock(),
@@ -315,8 +357,16 @@ class Executor:
                 queue_wait_s=max(0.0, started - env.enqueued_at),
                 upstream_s=elapsed,
                 checks=env.checks,
+                hedged=answered.hedged,
             )
         )
+
+    async def _complete(self, env: Envelope, call: Call, started: float) -> Answered:
+        """The call's whole answer; hedged (another provider's may win) when it may be."""
+        if self.hedger is not None and self.hedger.wanted(env, call):
+            return await self.hedger.complete(env, call, started)
+        t = call.target
+        return Answered(call, env.id, started, await t.provider.complete(call.request, t.model.id))
 
     def _invalid(
         self, env: Envelope, call: Call, body: ChatCompletion, check: ValidationResult
@@ -360,6 +410,7 @@ class Executor:
             estimate=call.estimate,
             exc=exc,
             now=self.clock(),
+            started=started,
         )
         if not exc.retryable:  # the request's fault; an over-long prompt is re-fitted once
             refit = _refit(env, call, exc)
@@ -397,6 +448,7 @@ class Executor:
                 estimate=call.estimate,
                 exc=result.error,
                 now=self.clock(),
+                started=started,
             )
             return self._final(env, result.error)
         usage = result.estimated_usage(call.request, call.prompt)

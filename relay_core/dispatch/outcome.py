@@ -121,3 +121,12 @@ def _latest(failures: list[ErrorInfo]) -> list[ErrorInfo]:
         latest.pop((f.provider, f.model), None)
         latest[(f.provider, f.model)] = f
     return list(latest.values())
+
+
+def attempt_error(before: Envelope, outcome: Outcome) -> str | None:
+    """Why an upstream attempt failed (its error's kind), None when it answered."""
+    if isinstance(outcome, Done):
+        error = outcome.reply.error
+        return None if outcome.reply.ok else (error.kind if error else "error")
+    failures = outcome.envelope.failures
+    return failures[-1].kind if failures and failures != before.failures else None

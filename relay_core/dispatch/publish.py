@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 
 from relay_core.dispatch.broker import CHAT_TASK, task_argsrepr
 from relay_core.dispatch.envelope import Envelope, queue_name
+from relay_core.tracing import trace_headers
 
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 _ORIGIN = f"relay-api@{socket.gethostname()}.{os.getpid()}"
@@ -48,6 +49,7 @@ def task_message(env: Envelope, queue: str, delivery_tag: str | None = None) -> 
         "replaced_task_nesting": 0,
         "stamped_headers": None,
         "stamps": {},
+        **trace_headers(),  # the API's span, for the worker's (relay_core/tracing.py)
     }
     properties: dict[str, object] = {
         "argsrepr": headers["argsrepr"],  # kombu copies send_task's options here too

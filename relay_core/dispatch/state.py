@@ -18,8 +18,11 @@ from relay_core.errors import (
     UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
 )
 from relay_core.limits import Limiter, LimitPlan
+from relay_core.limits.adaptive import adaptive_scopes
 from relay_core.limits.costs import TokenCost
 from relay_core.providers.base import Provider, RateLimitFeedback
 from relay_core.schemas.chat import ChatCompletionRequest, Usage
@@ -31,6 +34,12 @@ log = logging.getLogger("relay.dispatch")
 DEFAULT_PAUSE_S = 1.0
 # How long a worker trusts a closed breaker without asking Redis again.
 CLOSED_CACHE_S = 0.25
+# The failures that cut a learned concurrency limit: the provider is overloaded.
+OVERLOAD = (RateLimited, UpstreamTimeout, UpstreamUnavailable)
+
+
+def _scopes(provider: Provider, model: ModelConfig) -> list[str]:
+    return adaptive_scopes(provider.config, model)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +70,9 @@ class WorkerState:
         self.limiter = limiter
         self.breaker = breaker
         self.fingerprints = fingerprints
+        self._adaptive = sorted(
+            {s for p in providers.values() for m in p.config.models for s in _scopes(p, m)}
+        )
         self._closed_until: dict[tuple[str, str], float] = {}
         self._served = [(p.config.name, m.id) for p in providers.values() for m in p.config.models]
 
@@ -96,6 +108,8 @@ class WorkerState:
         token costs (each at most once a second)."""
         if self.limiter.learned is not None:
             await self.limiter.learned.refresh(list(self.providers), now)
+        if self.limiter.adaptive is not None:
+            await self.limiter.adaptive.refresh(self._adaptive, now)
         await self.limiter.costs.sync(self._served, now)
 
     def plan(self, t: LiveTarget, now: float) -> LimitPlan:
@@ -173,6 +187,9 @@ class WorkerState:
         """Release the lease, correct the token estimate, learn from the headers, close."""
         estimate, actual = tokens
         plan = self.plan(t, now)
+        if self.limiter.adaptive is not None:  # before the release: its lease still counts
+            for scope in adaptive_scopes(t.config, t.model):
+                await self.limiter.adaptive.succeeded(scope, now)
         await self.limiter.release(plan, lease, actual, estimate, now)
         if not feedback.is_empty():
             await self.limiter.apply_feedback(plan, feedback, now)
@@ -187,9 +204,16 @@ class WorkerState:
         estimate: int,
         exc: UpstreamError,
         now: float,
+        started: float | None = None,
     ) -> None:
+        """``started``: when the call went out (a learned concurrency is cut once per
+        generation of calls; None: now)."""
         self.forget_closed(t)
         plan = self.plan(t, now)
+        if self.limiter.adaptive is not None and isinstance(exc, OVERLOAD):
+            for scope in adaptive_scopes(t.config, t.model):
+                limit = await self.limiter.adaptive.overloaded(scope, started or now, now)
+                log.info("%s: %s; concurrency now %.1f", scope, type(exc).__name__, limit)
         # A failed call used a request slot but (most likely) no completion tokens.
         await self.limiter.release(plan, lease, 0, estimate, now)
         if isinstance(exc, RateLimited):

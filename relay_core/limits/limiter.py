@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from relay_core.catalogue.models import ModelConfig, ProviderConfig
+from relay_core.limits.adaptive import AdaptiveCaps, AdaptiveStore
 from relay_core.limits.backends.base import LimitBackend, token_limits
 from relay_core.limits.costs import CostStore, LearnedCosts, MemoryCosts
 from relay_core.limits.feedback import pause_scope, remaining_from
@@ -26,6 +27,7 @@ class Limiter:
         prefix: str,
         learned: LearnedRates | None = None,
         costs: LearnedCosts | None = None,
+        adaptive: AdaptiveCaps | None = None,
     ) -> None:
         self.backend = backend
         self.prefix = prefix
@@ -33,6 +35,8 @@ class Limiter:
         self.learned = learned
         # Token costs learned from usage (workers share them in Redis; elsewhere in memory).
         self.costs = costs if costs is not None else LearnedCosts(MemoryCosts(), prefix)
+        # Concurrency learned by AIMD where the catalogue asks for it (workers cap with it).
+        self.adaptive = adaptive
 
     @classmethod
     def from_settings(
@@ -41,10 +45,16 @@ class Limiter:
         backend: LimitBackend,
         learned: LearnedStore | None = None,
         costs: CostStore | None = None,
+        adaptive: AdaptiveStore | None = None,
     ) -> Limiter:
         prefix = settings.key("limits")
-        rates = None if learned is None else LearnedRates(learned, prefix)
-        return cls(backend, prefix, rates, None if costs is None else LearnedCosts(costs, prefix))
+        return cls(
+            backend,
+            prefix,
+            None if learned is None else LearnedRates(learned, prefix),
+            None if costs is None else LearnedCosts(costs, prefix),
+            None if adaptive is None else AdaptiveCaps(adaptive, prefix),
+        )
 
     def plan(
         self,
@@ -56,8 +66,15 @@ class Limiter:
     ) -> LimitPlan:
         """Every limit of ``model`` on ``provider`` at ``now`` (build one per attempt)."""
         factor = 1.0 if self.learned is None else self.learned.factor(provider.name, now)
+        slots = None if self.adaptive is None else self.adaptive.slots
         return build_specs(
-            self.prefix, provider, model, now, lease_ttl_s=lease_ttl_s, factor=factor
+            self.prefix,
+            provider,
+            model,
+            now,
+            lease_ttl_s=lease_ttl_s,
+            factor=factor,
+            learned_slots=slots,
         )
 
     async def acquire(

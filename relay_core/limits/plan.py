@@ -14,6 +14,7 @@ where ``scope`` is ``provider`` or ``provider/model`` (provider names never cont
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from relay_core.catalogue.models import Limits, ModelConfig, ProviderConfig
 from relay_core.limits.daily import daily_window
@@ -78,11 +79,16 @@ def build_specs(
     *,
     lease_ttl_s: float | None = None,
     factor: float = 1.0,
+    learned_slots: Callable[[str], int] | None = None,
 ) -> LimitPlan:
     """Every limit a call to ``model`` on ``provider`` must respect at ``now`` (epoch seconds).
 
     ``factor`` scales the RPM and TPM buckets: the share of the published rate learned from
     the provider's 429s (``relay_core.limits.learned``).
+
+    ``learned_slots(scope)`` is the concurrency learned for a scope whose limits say
+    ``adaptive_concurrency`` (``relay_core.limits.adaptive``); without it such a scope is
+    capped by its published ``concurrency`` alone.
 
     ``lease_ttl_s`` bounds how long a concurrency slot outlives a worker that died holding it;
     by default twice the provider's timeout (a streaming call may need more: pass it).
@@ -101,9 +107,13 @@ def build_specs(
     for scope, limits, reset in levels:
         buckets += _buckets(prefix, scope, limits, factor)
         counters += _counters(prefix, scope, limits, reset, now)
-        if limits.concurrency is not None:
+        cap = limits.concurrency
+        if limits.adaptive_concurrency and learned_slots is not None:
+            learned = learned_slots(scope)
+            cap = learned if cap is None else min(cap, learned)
+        if cap is not None:
             key = f"{prefix}:{scope}:concurrency"
-            caps.append(ConcurrencySpec(key, limits.concurrency, ttl, scope))
+            caps.append(ConcurrencySpec(key, cap, ttl, scope))
     return LimitPlan(
         provider=provider.name,
         model=model.id,

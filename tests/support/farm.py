@@ -19,6 +19,7 @@ import httpx
 import redis
 import yaml
 from celery.contrib.testing.worker import start_worker
+from opentelemetry.trace import Tracer
 from pydantic import SecretStr
 
 from relay_api.app import create_app
@@ -225,15 +226,17 @@ def running_farm(
     workers: int = 1,
     concurrency: int | None = 16,
     processes: int = 0,
+    tracer: Tracer | None = None,
 ) -> Iterator[Farm]:
     """The API in-process, ``workers`` in-process Celery workers (threads pool) and
     ``processes`` real worker processes, all on the settings' Redis (``concurrency`` None:
-    the processes start with the default, and the in-process workers with 16)."""
+    the processes start with the default, and the in-process workers with 16); ``tracer``:
+    where the in-process API's and workers' spans go."""
     client = redis.Redis.from_url(settings.redis_url)
     client.ping()  # fails the test (not skips) when there is no Redis
     with ExitStack() as stack:
         for _ in range(workers):
-            app, runtime = build_worker_app(settings)
+            app, runtime = build_worker_app(settings, tracer=tracer)
             stack.callback(runtime.close)
             stack.enter_context(
                 start_worker(
@@ -247,7 +250,7 @@ def running_farm(
             )
         if processes:
             stack.enter_context(worker_processes(settings, processes, concurrency))
-        url = stack.enter_context(serve(create_app(settings)))
+        url = stack.enter_context(serve(create_app(settings, tracer)))
         try:
             yield Farm(url=url, settings=settings, sim_url=sim_url, redis=client)
         finally:

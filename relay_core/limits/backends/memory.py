@@ -58,6 +58,10 @@ class MemoryBackend:
     def _live(self, key: str, now: float) -> dict[str, float]:
         return {lease: exp for lease, exp in self._leases.get(key, {}).items() if exp > now}
 
+    def leases(self, key: str, now: float) -> int:
+        """Leases of the cap at ``key`` in flight at ``now``."""
+        return len(self._live(key, now))
+
     def _check(self, plan: LimitPlan, cost: int, lease_id: str, now: float) -> _Check:
         check = _Check()
         for key in plan.pauses:

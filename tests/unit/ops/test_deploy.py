@@ -32,7 +32,17 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_every_part_is_a_service_with_a_healthcheck(compose: dict[str, Any]) -> None:
     svc = services(compose)
-    assert set(svc) == {"redis", "api", "worker", "flower", "sim", "minio", "prometheus", "grafana"}
+    assert set(svc) == {
+        "redis",
+        "api",
+        "worker",
+        "flower",
+        "sim",
+        "minio",
+        "prometheus",
+        "grafana",
+        "jaeger",
+    }
     for name, spec in svc.items():
         test = spec["healthcheck"]["test"]
         assert test[0] == "CMD" and len(test) > 1, name
@@ -62,6 +72,7 @@ def test_profiles_keep_demo_and_observability_optional(compose: dict[str, Any]) 
     assert svc["sim"]["profiles"] == ["demo"]
     assert svc["prometheus"]["profiles"] == ["observability"]
     assert svc["grafana"]["profiles"] == ["observability"]
+    assert svc["jaeger"]["profiles"] == ["observability"]
     assert svc["minio"]["profiles"] == ["s3"]
     for name in ("redis", "api", "worker", "flower"):
         assert "profiles" not in svc[name], name

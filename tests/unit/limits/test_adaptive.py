@@ -1,0 +1,166 @@
+"""Concurrency learned by AIMD (issue 16, item 6): the arithmetic, then one contract on the
+memory and Redis stores (grow only while the cap binds, one cut per generation of calls,
+shared by every worker), and the plan capped by what was learned."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from redis.asyncio import Redis
+
+from relay_core.catalogue.models import Limits, ModelConfig
+from relay_core.limits import Limiter, MemoryBackend, RedisBackend
+from relay_core.limits.adaptive import (
+    CEILING,
+    DECREASE,
+    FLOOR,
+    HOLD,
+    INCREASE,
+    PROBE,
+    START,
+    AdaptiveCaps,
+    AdaptiveStore,
+    MemoryAdaptive,
+    RedisAdaptive,
+    adaptive_scopes,
+    cut,
+    grown,
+)
+from tests.unit.limits._catalogue import model, provider
+from tests.unit.limits._support import REDIS_URL, drop_prefix
+from tests.unit.limits._support import START as T0
+
+ADAPTIVE = Limits(adaptive_concurrency=True)
+
+
+def test_growth_is_additive_and_only_while_the_cap_binds() -> None:
+    assert grown(8.0, 8) == pytest.approx(8.0 + INCREASE / 8)
+    assert grown(8.0, 7) == pytest.approx(8.0 + INCREASE / 8)  # one slot of slack
+    assert grown(8.0, 3) == 8.0  # light traffic says nothing about the limit
+    assert grown(CEILING, 1000) == CEILING
+    # About INCREASE per round of ``limit`` successes.
+    limit = 10.0
+    for _ in range(10):
+        limit = grown(limit, 100)
+    assert limit == pytest.approx(10.0 + INCREASE, rel=0.1)
+
+
+def test_a_cut_is_multiplicative_and_never_below_the_floor() -> None:
+    assert cut(20.0) == pytest.approx(20.0 * DECREASE)
+    limit = 20.0
+    for _ in range(50):
+        limit = cut(limit)
+    assert limit == FLOOR
+
+
+def test_only_scopes_that_ask_are_adaptive() -> None:
+    plain = provider(Limits(concurrency=4), model("m1"))
+    assert adaptive_scopes(plain, plain.models[0]) == []
+    both = provider(ADAPTIVE, model("m1", ADAPTIVE))
+    assert adaptive_scopes(both, both.models[0]) == ["prov", "prov/m1"]
+
+
+@dataclass
+class Farm:
+    limiter: Limiter
+    store: AdaptiveStore
+    prefix: str
+
+    def caps(self) -> AdaptiveCaps:
+        """Another worker's view of the same store."""
+        return AdaptiveCaps(self.store, self.prefix)
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
+async def farm(request: pytest.FixtureRequest) -> AsyncIterator[Farm]:
+    prefix = f"test:adaptive:{uuid.uuid4().hex}"
+    if request.param == "memory":
+        backend = MemoryBackend()
+        store: AdaptiveStore = MemoryAdaptive(backend)
+        yield Farm(Limiter(backend, prefix, adaptive=AdaptiveCaps(store, prefix)), store, prefix)
+        return
+    client = Redis.from_url(REDIS_URL)
+    store = RedisAdaptive(client)
+    limiter = Limiter(RedisBackend(client), prefix, adaptive=AdaptiveCaps(store, prefix))
+    try:
+        yield Farm(limiter, store, prefix)
+    finally:
+        await drop_prefix(client, prefix)
+        await client.aclose()
+
+
+async def _fill(limiter: Limiter, n: int, now: float) -> list[bool]:
+    """Ask for ``n`` slots of the adaptive provider; which were granted."""
+    p = provider(ADAPTIVE)
+    plan = limiter.plan(p, p.models[0], now)
+    return [(await limiter.acquire(plan, 1, f"lease-{i}", now)).granted for i in range(n)]
+
+
+async def test_the_plan_is_capped_by_the_learned_limit(farm: Farm) -> None:
+    granted = await _fill(farm.limiter, 12, T0)
+    assert granted == [True] * int(START) + [False] * (12 - int(START))
+    plain = provider(Limits(), ModelConfig(id="m1"))
+    assert farm.limiter.plan(plain, plain.models[0], T0).concurrency == ()
+
+
+async def test_successes_grow_the_limit_only_while_the_cap_binds(farm: Farm) -> None:
+    caps = farm.limiter.adaptive
+    assert caps is not None
+    await caps.succeeded("prov", T0)  # nothing in flight: no growth
+    assert caps.limit("prov") == START
+    await _fill(farm.limiter, int(START), T0)  # the cap is full
+    for _ in range(4):
+        await caps.succeeded("prov", T0)
+    assert caps.limit("prov") > START
+    other = farm.caps()
+    await other.refresh(["prov"], T0)
+    assert other.limit("prov") == caps.limit("prov")
+
+
+async def test_overloads_cut_once_per_generation_and_workers_share_it(farm: Farm) -> None:
+    one, two = farm.caps(), farm.caps()
+    assert await one.overloaded("prov", T0, T0 + 1) == pytest.approx(START * DECREASE)
+    # Calls that went out before the cut fail too: the limit is cut once, not once each.
+    assert await two.overloaded("prov", T0 + 0.5, T0 + 1.2) == pytest.approx(START * DECREASE)
+    # A call sent after the cut that fails again: the new limit is still too high.
+    assert await two.overloaded("prov", T0 + 1.5, T0 + 2) == pytest.approx(
+        START * DECREASE * DECREASE
+    )
+    assert two.slots("prov") == math.floor(START * DECREASE * DECREASE)
+    await one.refresh(["prov"], T0 + 3)
+    assert one.limit("prov") == two.limit("prov")
+    # The cut limit caps the plans of the worker that reads it.
+    p = provider(ADAPTIVE)
+    limiter = Limiter(farm.limiter.backend, farm.prefix, adaptive=one)
+    (cap,) = limiter.plan(p, p.models[0], T0).concurrency
+    assert cap.limit == math.floor(START * DECREASE * DECREASE)
+
+
+async def test_after_a_cut_the_slot_count_that_failed_waits_out_the_hold(farm: Farm) -> None:
+    caps = farm.limiter.adaptive
+    assert caps is not None
+    await caps.overloaded("prov", T0, T0)  # failed at 8 slots: cut to 6
+    await _fill(farm.limiter, 8, T0)  # the cap binds (6 granted, and so it stays full)
+    for _ in range(HOLD):
+        await caps.succeeded("prov", T0)
+    assert caps.limit("prov") == pytest.approx(8 - 0.001)  # just under what failed
+    assert caps.slots("prov") == 7
+    await caps.succeeded("prov", T0)  # the hold is over: the 8th slot is tried again
+    assert 8 < caps.limit("prov") <= 8.25
+    await _fill(farm.limiter, 10, T0)  # the cap binds at its 8 slots
+    for _ in range(PROBE):  # it held: the limit grows past it
+        await caps.succeeded("prov", T0)
+    assert caps.limit("prov") > 8.25
+    other = farm.caps()
+    await other.refresh(["prov"], T0)
+    assert other.limit("prov") == caps.limit("prov")
+
+
+async def test_a_published_concurrency_caps_what_is_learned(farm: Farm) -> None:
+    p = provider(Limits(adaptive_concurrency=True, concurrency=3))
+    (cap,) = farm.limiter.plan(p, p.models[0], T0).concurrency
+    assert cap.limit == 3
