@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from relay_api.errors import install_error_handlers
 from relay_api.middleware import install_body_limits
-from relay_api.routes import batches, chat, files, health, models, usage
+from relay_api.routes import batches, chat, files, health, models, requests, usage
 from relay_api.routes.metrics import install_metrics
 from relay_api.state import ApiState
 from relay_core.settings import Settings
@@ -31,7 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     install_body_limits(app, settings)  # inside the metrics: 413s are counted
     install_metrics(app)
-    for module in (health, models, chat, usage):
+    for module in (health, models, chat, usage, requests):
         app.include_router(module.router)
     for module in (files, batches):  # docs/batch.md
         app.include_router(module.router)

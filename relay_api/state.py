@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from celery import Celery
 from redis.asyncio import Redis
 
+from relay_api.audit import AuditLog
 from relay_api.replies import ReplyHub
 from relay_api.stream_mux import MAX_LANES, StreamMux
 from relay_api.stream_slots import StreamSlots
@@ -17,9 +18,11 @@ from relay_core.catalogue.loader import enabled_providers, log_startup, resolve_
 from relay_core.catalogue.models import Catalogue, ProviderConfig
 from relay_core.dispatch.broker import create_celery
 from relay_core.limits import Limiter, RedisBackend
+from relay_core.limits.quota import KeyQuotas
 from relay_core.owner_migration import move_legacy_owners
 from relay_core.owners import legacy_owner_id, owner_id, owner_secret
 from relay_core.redis_pool import redis_pool
+from relay_core.routing.audit import AuditStore
 from relay_core.routing.live import LiveCache
 from relay_core.routing.outcomes import OutcomeCache, OutcomeStore
 from relay_core.routing.ranking import Ranker
@@ -44,6 +47,8 @@ class ApiState:
     live: LiveCache
     outcomes: OutcomeCache  # what each target's answers were worth, per task family
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
+    quotas: KeyQuotas  # per gateway key quotas (RELAY_KEY_RPM, ...)
+    audits: AuditLog  # each chat request's route audit, written after its answer
 
     @classmethod
     async def build(cls, settings: Settings) -> ApiState:
@@ -80,9 +85,12 @@ class ApiState:
                 OutcomeStore(redis, settings.key_prefix), settings.routing_state_ttl_s
             ),
             key_ids=key_ids,
+            quotas=KeyQuotas(limiter, settings),
+            audits=AuditLog(AuditStore(redis, settings.key_prefix, settings.route_audit_ttl_s)),
         )
 
     async def close(self) -> None:
+        await self.audits.drain()
         await self.hub.stop()
         await self.streams.stop()
         await self.redis.aclose(close_connection_pool=True)

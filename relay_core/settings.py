@@ -9,7 +9,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -32,6 +32,16 @@ class ContextMode(StrEnum):
     dynamic = "dynamic"  # as many recent messages as fit the window
     reservoir = "reservoir"  # recent messages + an extractive summary of older ones
     adaptive = "adaptive"  # dynamic for coding conversations, reservoir otherwise
+
+
+class KeyQuota(BaseModel):
+    """One gateway key's quota (None: no limit of that kind)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+    daily_tokens: PositiveInt | None = None  # per UTC day
 
 
 class Settings(BaseSettings):
@@ -63,6 +73,19 @@ class Settings(BaseSettings):
     routing_explore: float = Field(default=0.05, ge=0, le=0.2)
     routing_escalate_below: float = Field(default=0.7, ge=0, le=1)
     meta_model: str = "meta-model"
+    # The full audit of each chat request (GET /v1/requests/{id}/route) is kept this long;
+    # 0 keeps none.
+    route_audit_ttl_s: int = Field(default=3600, ge=0)
+
+    # Per gateway key quotas (docs/routing.md, "Budgets"): requests and tokens a minute and
+    # tokens a UTC day, for every key; RELAY_KEY_QUOTAS overrides them per owner id, as JSON:
+    # {"k0123456789abcde": {"rpm": 600, "tpm": null}} (a field left out keeps the default).
+    key_rpm: int | None = Field(default=None, gt=0)
+    key_tpm: int | None = Field(default=None, gt=0)
+    key_daily_tokens: int | None = Field(default=None, gt=0)
+    key_quotas: dict[str, KeyQuota] = Field(default_factory=dict)
+    # The time constant (seconds) of the spend forecast's moving averages (GET /v1/usage).
+    forecast_tau_s: float = Field(default=120.0, gt=0)
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -194,6 +217,14 @@ class Settings(BaseSettings):
                 "python -c 'import secrets; print(secrets.token_hex(32))' makes one"
             )
         return value
+
+    def key_quota(self, owner: str) -> KeyQuota:
+        """``owner``'s quota: the defaults, with its override's fields on top."""
+        base = KeyQuota(rpm=self.key_rpm, tpm=self.key_tpm, daily_tokens=self.key_daily_tokens)
+        override = self.key_quotas.get(owner)
+        if override is None:
+            return base
+        return base.model_copy(update=override.model_dump(exclude_unset=True))
 
     def catalogue_path(self) -> Path | None:
         """The catalogue file to load, or None for the built-in demo catalogue."""

@@ -131,7 +131,9 @@ class Runtime:
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
         self._holds = asyncio.create_task(self._write_holds(), name="relay-holds")
         # Batches: every worker feeds, sweeps and finalizes them (relay_core/batch/run/worker.py).
-        shared = Shared(self.settings, enabled, state.limiter, state.breaker, self.name)
+        shared = Shared(
+            self.settings, enabled, state.limiter, state.breaker, self.name, catalogue.policies
+        )
         self.batches = BatchWorker.build(shared, self.redis)
         self.batches.start()
 

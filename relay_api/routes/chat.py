@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from relay_api.deps import OwnerDep, StateDep
+from relay_api.routing import Ask, rank_candidates
 from relay_api.state import ApiState
 from relay_api.streaming import stream_chat
-from relay_core.affinity import Affinity, prefer_pinned
-from relay_core.context.prepare import fit_candidates
-from relay_core.dispatch.envelope import Candidate, Envelope
+from relay_core.affinity import Affinity
+from relay_core.dispatch.envelope import Candidate, Envelope, Reply, RouteFlags
 from relay_core.dispatch.publish import publish_envelope
 from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
-from relay_core.profile import Priority, Profile, parse_priority, profile_request
-from relay_core.routing.explain import route_note
-from relay_core.routing.ranking import Ranked
-from relay_core.routing.targets import Selection, Target, pinned_target, resolve_targets
+from relay_core.profile import parse_priority
 from relay_core.schemas.chat import ChatCompletionRequest
 
 router = APIRouter()
@@ -44,54 +40,6 @@ async def bound_messages(request: Request, state: StateDep) -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Routing:
-    ranked: list[Target]
-    costs: list[int]  # each message's token estimate (counted once, for the envelope)
-    profile: Profile
-    note: str  # the x-relay-route header
-
-
-async def rank_candidates(
-    state: ApiState,
-    body: ChatCompletionRequest,
-    fallback: str | None,
-    pinned: str | None = None,
-    priority: Priority = Priority.normal,
-) -> Routing:
-    """The candidates for ``body``, best first: only those whose window can take it, and the
-    session's ``pinned`` target (``provider/model``) first when it can serve now; ranked on
-    the request's profile and what each target's answers to its family were worth."""
-    sel = Selection(
-        model=body.model,
-        model_type=body.model_type,
-        model_scale=body.model_scale,
-        model_name=body.model_name,
-        fallback_any=(fallback or "").strip().lower() == "any",
-    )
-    targets = resolve_targets(
-        state.providers, sel, mode=state.settings.mode, meta_model=state.settings.meta_model
-    )
-    targets, costs = await fit_candidates(body, targets, lambda t: t.model, state.settings)
-    profile = profile_request(body, message_tokens=costs, priority=priority)
-    if len(targets) == 1:
-        return Routing(targets, costs, profile, route_note(profile, Ranked(targets)))
-    learned = await state.outcomes.stats(profile.family.value)
-    explicit = pinned_target(state.providers, body.model)
-    if explicit is not None and targets[0] == explicit:
-        # ``provider/model`` with X-Relay-Fallback: any: the named target stays first (the
-        # worker moves on when it cannot serve); only the fallbacks are ranked.
-        live = await state.live.states(targets[1:])
-        route = state.ranker.route(targets[1:], live, learned, profile)
-        ranked = [explicit, *route.targets]
-    else:
-        live = await state.live.states(targets)
-        route = state.ranker.route(targets, live, learned, profile)
-        ranked = prefer_pinned(route.targets, live, pinned)
-    state.live.sent(ranked[0])
-    return Routing(ranked, costs, profile, route_note(profile, route, ranked[0]))
-
-
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
     request: Request,
@@ -106,9 +54,9 @@ async def chat_completions(
 ) -> Response:
     affinity = Affinity(state.redis, state.settings)
     pinned = await affinity.pinned(owner, x_session_id)
-    routing = await rank_candidates(
-        state, body, x_relay_fallback, pinned, parse_priority(x_relay_priority)
-    )
+    ask = Ask(owner, request.headers, x_relay_fallback, pinned, parse_priority(x_relay_priority))
+    routing = await rank_candidates(state, body, ask)
+    body = routing.request
     timeout = state.settings.request_timeout_s
     env = Envelope(
         id=f"chatcmpl-{uuid.uuid4().hex}",
@@ -119,7 +67,10 @@ async def chat_completions(
         owner=owner,
         message_tokens=routing.costs,
         profile=routing.profile,
+        flags=RouteFlags(hedge=routing.ruling.hedge, cache=routing.ruling.cache),
     )
+    estimate = routing.profile.prompt_tokens + routing.profile.expected_output_tokens
+    quota = await state.quotas.take(owner, estimate, env.id, time.time())
     if body.stream:
 
         async def publish(e: Envelope) -> None:
@@ -128,20 +79,17 @@ async def chat_completions(
         async def repin(provider: str, model: str) -> None:
             await affinity.pin(owner, x_session_id, provider, model)
 
+        state.audits.later(env, routing)  # a stream's audit has no attempts (not seen here)
         return await stream_chat(
             state, env, publish, request.receive, repin if x_session_id else None
         )
-    fut = state.hub.expect(env)
     try:
-        await state.hub.publish(env)
-    except Exception:
-        state.hub.forget(env.id)
+        reply = await _answer(state, env, timeout)
+    except RelayError as exc:
+        state.audits.later(env, routing, error=exc)
         raise
-    reply = await state.hub.wait(env.id, fut, timeout + 1.0)
-    if reply is None:
-        raise GatewayTimeout(f"No provider answered within {timeout:.0f} s.")
-    if not reply.ok or reply.completion is None:
-        raise RelayError.from_info(reply.error) if reply.error else GatewayTimeout("No answer.")
+    state.audits.later(env, routing, reply)
+    assert reply.completion is not None
     headers = {
         "x-relay-provider": reply.provider or "",
         "x-relay-model": reply.model or "",
@@ -154,6 +102,25 @@ async def chat_completions(
     completion = reply.completion.model_copy(update={"id": env.id})
     if completion.usage is not None and completion.usage.is_estimate():
         headers["x-relay-usage"] = "estimated"  # the upstream sent none: Relay's estimate
+    if quota is not None and completion.usage is not None:
+        used = completion.usage.total_tokens
+        await state.quotas.settle(quota, env.id, used, estimate, time.time())
     if reply.provider and reply.model:
         await affinity.pin(owner, x_session_id, reply.provider, reply.model)
     return JSONResponse(completion.model_dump(mode="json", exclude_none=True), headers=headers)
+
+
+async def _answer(state: ApiState, env: Envelope, wait_s: float) -> Reply:
+    """Queue ``env`` and wait for its whole answer; the error it failed with, raised."""
+    fut = state.hub.expect(env)
+    try:
+        await state.hub.publish(env)
+    except Exception:
+        state.hub.forget(env.id)
+        raise
+    reply = await state.hub.wait(env.id, fut, wait_s + 1.0)
+    if reply is None:
+        raise GatewayTimeout(f"No provider answered within {wait_s:.0f} s.")
+    if not reply.ok or reply.completion is None:
+        raise RelayError.from_info(reply.error) if reply.error else GatewayTimeout("No answer.")
+    return reply

@@ -300,6 +300,7 @@ class Executor:
                 attempts=env.attempts,
                 queue_wait_s=max(0.0, started - env.enqueued_at),
                 upstream_s=elapsed,
+                failures=env.failures,
             )
         )
 
@@ -412,7 +413,15 @@ class Executor:
         return Forward(env.model_copy(update={"index": 0}), delay)
 
     def _final(self, env: Envelope, exc: RelayError) -> Outcome:
-        return Done(Reply(id=env.id, ok=False, error=exc.to_info(), attempts=env.attempts))
+        return Done(
+            Reply(
+                id=env.id,
+                ok=False,
+                error=exc.to_info(),
+                attempts=env.attempts,
+                failures=env.failures,
+            )
+        )
 
 
 def _profile(env: Envelope) -> Profile:
