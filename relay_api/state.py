@@ -17,6 +17,7 @@ from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, log_startup, resolve_catalogue
 from relay_core.catalogue.models import Catalogue, ProviderConfig
 from relay_core.dispatch.broker import create_celery
+from relay_core.forecast.spend import SpendStore
 from relay_core.limits import Limiter, RedisBackend
 from relay_core.limits.quota import KeyQuotas
 from relay_core.owner_migration import move_legacy_owners
@@ -48,6 +49,7 @@ class ApiState:
     outcomes: OutcomeCache  # what each target's answers were worth, per task family
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
     quotas: KeyQuotas  # per gateway key quotas (RELAY_KEY_RPM, ...)
+    spend: SpendStore  # each provider's and key's recent pace (the forecasts)
     audits: AuditLog  # each chat request's route audit, written after its answer
 
     @classmethod
@@ -86,6 +88,7 @@ class ApiState:
             ),
             key_ids=key_ids,
             quotas=KeyQuotas(limiter, settings),
+            spend=SpendStore(redis, settings.key_prefix, settings.forecast_tau_s),
             audits=AuditLog(AuditStore(redis, settings.key_prefix, settings.route_audit_ttl_s)),
         )
 

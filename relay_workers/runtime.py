@@ -40,6 +40,7 @@ from relay_core.dispatch.replies import publish_reply
 from relay_core.dispatch.state import WorkerState
 from relay_core.dispatch.streaming import RedisStreams
 from relay_core.events import EventSink
+from relay_core.forecast.spend import SpendSink, SpendStore
 from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget
 from relay_core.limits import Limiter, RedisBackend
 from relay_core.limits.learned import RedisLearned
@@ -85,6 +86,7 @@ class Runtime:
         self.executor: Executor
         self.usage: UsageSink
         self.outcomes: OutcomeSink
+        self.spend: SpendSink
         self.served: list[str] = []
         self.name = f"{socket.gethostname()}.{os.getpid()}"
         self.in_flight = 0
@@ -125,7 +127,11 @@ class Runtime:
         streams = RedisStreams(self.redis, self.settings.key_prefix)
         # What each answer was worth, for the routers (docs/routing.md).
         self.outcomes = OutcomeSink(OutcomeStore(self.redis, self.settings.key_prefix), TALLY_S)
-        sinks: list[EventSink] = [metrics, self.usage, self.outcomes]
+        # Each provider's, model's and key's pace, for the forecasts (GET /v1/usage).
+        self.spend = SpendSink(
+            SpendStore(self.redis, self.settings.key_prefix, self.settings.forecast_tau_s)
+        )
+        sinks: list[EventSink] = [metrics, self.usage, self.outcomes, self.spend]
         self.executor = Executor(state, sinks=sinks, streams=streams)
         self.served = sorted(providers)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
@@ -235,7 +241,7 @@ class Runtime:
         async def _close() -> None:
             await self.executor.drain()
             # Write the tallies; with Redis gone at shutdown their counts are lost.
-            for tally in (self.usage, self.executor.state.breaker, self.outcomes):
+            for tally in (self.usage, self.executor.state.breaker, self.outcomes, self.spend):
                 with contextlib.suppress(Exception):
                     await tally.aclose()
             await self.batches.stop()

@@ -143,9 +143,33 @@ def test_a_key_over_its_quota_gets_429_while_another_is_served(farm: Farm) -> No
         first = [a.post("/v1/chat/completions", json=ask(f"A {i}")) for i in range(2)]
         over = a.post("/v1/chat/completions", json=ask("A again"))
         others = [b.post("/v1/chat/completions", json=ask(f"B {i}")) for i in range(5)]
+        forecast = key_forecast(a)
     assert [r.status_code for r in first] == [200, 200]
     assert over.status_code == 429, over.text
     error = over.json()["error"]
     assert (error["type"], error["code"]) == ("rate_limit_exceeded", "key_quota_rpm")
     assert 1 <= int(over.headers["Retry-After"]) <= 30  # a request refills every 30 s
     assert [r.status_code for r in others] == [200] * 5
+    (rpm,) = forecast["key"]
+    assert (rpm["scope"], rpm["limit"], rpm["of"]) == (
+        f"key:{owner_id(SECRET.encode(), KEY_A)}",
+        "rpm",
+        2,
+    )
+    assert rpm["left"] < 1  # both requests of the minute taken
+    assert rpm["pace_per_min"] > 0  # the worker's calls for this key, decayed
+    assert "exhausted_in_s" in rpm
+
+
+def key_forecast(http: httpx.Client) -> dict[str, Any]:
+    """GET /v1/usage's forecast once the workers' spend for the key was written (every
+    0.5 s)."""
+    deadline = time.monotonic() + AUDIT_WAIT_S
+    while True:
+        r = http.get("/v1/usage")
+        assert r.status_code == 200, r.text
+        forecast: dict[str, Any] = r.json()["forecast"]
+        if forecast["key"] and forecast["key"][0]["pace_per_min"] > 0:
+            return forecast
+        assert time.monotonic() < deadline, forecast
+        time.sleep(0.05)  # polling a condition, bounded by the deadline above
