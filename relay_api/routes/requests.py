@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from relay_api.deps import OwnerDep, StateDep
 from relay_core.errors import NotFound
+from relay_core.routing.audit import READ
 
 router = APIRouter()
 
@@ -28,4 +29,5 @@ async def request_route(request_id: str, state: StateDep, owner: OwnerDep) -> di
             "(or its x-request-id header), kept for RELAY_ROUTE_AUDIT_TTL_S.",
             param="request_id",
         )
-    return audit.model_dump(mode="json", exclude_none=True)
+    shown: dict[str, Any] = READ.dump_python(audit, mode="json", exclude_none=True)
+    return shown

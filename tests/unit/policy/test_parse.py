@@ -130,3 +130,20 @@ def test_code_in_config_is_only_text() -> None:
         with_policies("- name: p\n  match: {model: \"__import__('os')\"}\n  cache: true\n")
     )
     assert catalogue.policies[0].match.model == ["__import__('os')"]
+
+
+def test_the_commented_example_in_relay_example_yaml_loads() -> None:
+    from pathlib import Path
+
+    from relay_core.catalogue.loader import parse_catalogue
+
+    text = (Path(__file__).parents[3] / "relay.example.yaml").read_text(encoding="utf-8")
+    head, _, example = text.partition("# policies:\n")
+    assert example, "relay.example.yaml has no commented policies example"
+    policies = "".join(line.removeprefix("# ") + "\n" for line in example.splitlines())
+    catalogue = parse_catalogue(head + "policies:\n" + policies, "relay.example.yaml")
+    assert [p.name for p in catalogue.policies] == [
+        "json-to-groq",
+        "interns-stay-free",
+        "deterministic-is-cached",
+    ]
