@@ -17,16 +17,19 @@ from relay_core.settings import Mode
 
 
 def _holds(chosen: TargetSet, t: Target) -> bool:
-    return chosen.holds(t.provider.name, t.model.id, t.provider.tier)
+    return chosen.holds(t.provider.name, t.key, t.provider.tier)
 
 
 def gate(ruling: Ruling, t: Target, mode: Mode) -> str | None:
     """Why the ruling keeps ``t`` out (None: it may serve)."""
     if mode is Mode.free and t.provider.tier is Tier.paid:
         return "paid tier, mode free"
-    if any(_holds(s, t) for s in ruling.exclude):
+    if not ruling.exclude and not ruling.require:
+        return None
+    name, key, tier = t.provider.name, t.key, t.provider.tier
+    if any(s.holds(name, key, tier) for s in ruling.exclude):
         return "excluded by policy"
-    if not all(_holds(s, t) for s in ruling.require):
+    if not all(s.holds(name, key, tier) for s in ruling.require):
         return "not required by policy"
     return None
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from relay_core.catalogue.terms import CREDENTIAL_HEADERS, Tier
@@ -44,10 +51,10 @@ class TargetSet(BaseModel):
             )
         return self
 
-    def holds(self, provider: str, model: str, tier: Tier) -> bool:
-        if self.tier is not None and tier is self.tier:
-            return True
-        return provider in self.providers or f"{provider}/{model}" in self.providers
+    def holds(self, provider: str, target: str, tier: Tier) -> bool:
+        """Whether the target ``provider/model`` (``target``) of ``tier`` is in the set."""
+        names = self.providers  # a few entries: a list is as quick as a set here
+        return tier is self.tier or provider in names or target in names
 
 
 class Caps(BaseModel):
