@@ -5,6 +5,7 @@ Built once at start-up (API lifespan, worker init, CLI) and passed down; never a
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +35,9 @@ class ContextMode(StrEnum):
     adaptive = "adaptive"  # dynamic for coding conversations, reservoir otherwise
 
 
+OWNER_ID = re.compile(r"^(k[0-9a-f]{15}|anonymous)$")  # relay_core/owners.py
+
+
 class KeyQuota(BaseModel):
     """One gateway key's quota (None: no limit of that kind)."""
 
@@ -45,7 +49,10 @@ class KeyQuota(BaseModel):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RELAY_", extra="ignore", env_file=None)
+    # hide_input_in_errors: a gateway key pasted into the wrong variable is never echoed.
+    model_config = SettingsConfigDict(
+        env_prefix="RELAY_", extra="ignore", env_file=None, hide_input_in_errors=True
+    )
 
     # Catalogue: RELAY_CONFIG, else ./relay.yaml, else the built-in demo catalogue.
     config: Path | None = None
@@ -201,6 +208,17 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @field_validator("key_quotas")
+    @classmethod
+    def _quotas_by_owner_id(cls, value: dict[str, KeyQuota]) -> dict[str, KeyQuota]:
+        for owner in value:
+            if not OWNER_ID.match(owner):
+                raise ValueError(
+                    "RELAY_KEY_QUOTAS is keyed by owner ids (k + 15 hex digits, as GET "
+                    "/v1/usage shows a key's), never by the gateway keys themselves"
+                )
         return value
 
     @field_validator("metrics_token", mode="before")

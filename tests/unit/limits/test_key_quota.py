@@ -71,3 +71,12 @@ async def test_the_answer_corrects_the_tokens_taken() -> None:
     assert plan is not None
     await q.settle(plan, "r1", 100, 900, NOW)  # the answer used 100
     assert await q.take(A, 800, "r2", NOW) is not None  # 900 left, not 100
+
+
+def test_overrides_are_keyed_by_owner_id_and_a_pasted_key_is_not_echoed() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        Settings.model_validate({"key_quotas": {"sk-live-secret": {"rpm": 1}}})
+    assert "keyed by owner ids" in str(caught.value)
+    assert "sk-live-secret" not in str(caught.value)
