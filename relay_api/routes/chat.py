@@ -79,10 +79,16 @@ async def chat_completions(
         async def repin(provider: str, model: str) -> None:
             await affinity.pin(owner, x_session_id, provider, model)
 
-        state.audits.later(env, routing)  # a stream's audit has no attempts (not seen here)
-        return await stream_chat(
-            state, env, publish, request.receive, repin if x_session_id else None
-        )
+        def ended(reply: Reply | None) -> None:
+            state.audits.later(env, routing, reply)
+
+        try:
+            return await stream_chat(
+                state, env, publish, request.receive, repin if x_session_id else None, on_end=ended
+            )
+        except RelayError as exc:  # before the first chunk: an ordinary error answer
+            state.audits.later(env, routing, error=exc)
+            raise
     try:
         reply = await _answer(state, env, timeout)
     except RelayError as exc:

@@ -113,6 +113,13 @@ def test_the_route_audit_is_its_owners_alone(farm: Farm) -> None:
             request_id = r.json()["id"]
             assert r.headers["x-request-id"] == request_id
             audit = audit_of(http, request_id)
+            streamed = http.post(
+                "/v1/chat/completions",
+                json=ask("Hi again", stream=True),
+                headers={"x-team": "gamma"},
+            )
+            assert streamed.status_code == 200 and "[DONE]" in streamed.text
+            stream_audit = audit_of(http, streamed.headers["x-request-id"])
         with client(farm, KEY_A) as other:
             stranger = other.get(f"/v1/requests/{request_id}/route")
     finally:
@@ -134,6 +141,12 @@ def test_the_route_audit_is_its_owners_alone(farm: Farm) -> None:
         ("alpha/alpha-m", "answered"),
     ]
     assert body["served_by"] == "alpha/alpha-m"
+    streamed_body = stream_audit.json()
+    assert streamed_body["stream"] is True
+    assert [(a["target"], a["result"]) for a in streamed_body["attempts"]] == [
+        ("gamma/gamma-m", "upstream_unavailable"),
+        ("alpha/alpha-m", "answered"),
+    ]
     assert stranger.status_code == 404
     assert stranger.json()["error"]["code"] == "not_found"
 
