@@ -9,6 +9,9 @@ Scenarios (each on a fresh farm; the simulator enforces every limit per second, 
 ``lognormal``  four providers of 120 RPM, answers lognormal (median 1.5 s, p99 ~8 s);
 ``tpm``        four providers whose TPM binds first (a 300-token reservation per line against
                36,000 TPM: 120 lines/min each, under their 600 RPM), answers 200 ms;
+``tpm_usage``  four providers whose TPM (6,000) binds and that count usage
+               (``tpm_counting: usage``), lines allowing 300 output tokens whose answers use
+               about 8: filled by what the lines really cost (learned), not by max_tokens;
 ``ten``        ten providers of 10-60 RPM (the pool a free-tier user has), lognormal answers,
                limits counted per minute;
 ``hidden``     four providers of 240 published RPM that enforce 60 % of it.
@@ -46,13 +49,15 @@ LOGNORMAL = {"latency_median_ms": 1500.0, "latency_sigma": 0.72}  # p99 ~ 8 s
 PROMPT_PAD = "word " * 190  # ~200 prompt tokens
 
 
-def _four(rpm: int, **limits: int) -> Callable[[str], list[dict[str, Any]]]:
+def _four(
+    rpm: int, counting: str = "reserve", **limits: int
+) -> Callable[[str], list[dict[str, Any]]]:
     def providers(url: str) -> list[dict[str, Any]]:
         out = []
         for name, api in FAMILIES:
             p = provider(f"r-{name}", api, url, rpm=rpm)
             p["limits"].update(limits)
-            out.append(p)
+            out.append({**p, "tpm_counting": counting})
         return out
 
     return providers
@@ -69,6 +74,11 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "providers": _four(600, tpm=36_000),
         "sim": {"latency_ms": 200.0},
         "body": {"max_tokens": 100, "pad": True},
+    },
+    "tpm_usage": {
+        "providers": _four(600, "usage", tpm=6000),
+        "sim": {"latency_ms": 200.0},
+        "body": {"max_tokens": 300},
     },
     # Limits this small are counted per minute (per second, 10 RPM would round up to 60).
     "ten": {"providers": _ten, "sim": LOGNORMAL, "body": {}, "window_s": 60},

@@ -2,14 +2,16 @@
 interactive requests while the batch runs.
 
     .venv/bin/python -m bench.batch_upload [--lines 50000] [--line-bytes 2000]
-        [--interactive-rps 5] [--busy-s 30] [--latency-ms 50]
+        [--interactive-rps 5] [--busy-s 30] [--latency-ms 50] [--storage local|s3]
 
 One API process and two worker processes; four simulated providers (600 RPM each, enforced per
 second) answering after ``--latency-ms``. The file is streamed from disk by the client. The
 API's resident memory is sampled every 20 ms from before the upload until the batch is
 ``in_progress`` (validated), and while it runs. Interactive latency: a steady trickle of
 chat requests on the idle farm, then the same trickle while the batch runs (``--busy-s``
-seconds), after which the batch is cancelled.
+seconds), after which the batch is cancelled. ``--storage s3`` puts the files in a bucket on
+an S3-protocol server (moto's, in this process) instead of a folder: the upload is then an S3
+multipart upload and the validator streams the object back.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ import httpx
 
 from bench.batch_throughput import idle_trickle
 from bench.harness import Farm, create_batch, farm, percentile, provider, rss_mb
+from bench.s3 import s3_storage_env
 
 RPM = 600
 NAMES = {
@@ -133,12 +137,15 @@ def run(
     busy_s: float = 30.0,
     latency_ms: float = 50.0,
     workers: int = 2,
+    storage: str = "local",
 ) -> dict[str, Any]:
     """Upload, validate and start a batch of ``lines`` lines; a JSON-able report."""
-    with tempfile.TemporaryDirectory(prefix="relay-upload-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="relay-upload-bench-") as tmp, ExitStack() as stack:
         source = Path(tmp) / "big.jsonl"
         size = write_file(source, lines, line_bytes)
         env = {"RELAY_STORAGE_DIR": str(Path(tmp) / "storage")}
+        if storage == "s3":
+            env.update(stack.enter_context(s3_storage_env()))
         with farm(providers, workers=workers, window_s=1, extra_env=env) as f:
             for name in NAMES:
                 f.sim(name, latency_ms=latency_ms)
@@ -147,6 +154,7 @@ def run(
         "lines": lines,
         "file_mb": round(size / 1e6, 1),
         "workers": workers,
+        "storage": storage,
         "upstream_latency_ms": latency_ms,
         **report,
     }
@@ -160,6 +168,7 @@ def main() -> None:
     parser.add_argument("--busy-s", type=float, default=30.0)
     parser.add_argument("--latency-ms", type=float, default=50.0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--storage", choices=["local", "s3"], default="local")
     args = parser.parse_args()
     report = run(
         args.lines,
@@ -168,6 +177,7 @@ def main() -> None:
         args.busy_s,
         args.latency_ms,
         args.workers,
+        args.storage,
     )
     print(json.dumps(report, indent=2))
 

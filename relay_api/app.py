@@ -9,7 +9,19 @@ from fastapi import FastAPI
 
 from relay_api.errors import install_error_handlers
 from relay_api.middleware import install_body_limits
-from relay_api.routes import batches, chat, files, health, models, requests, usage
+from relay_api.routes import (
+    batches,
+    chat,
+    console,
+    files,
+    health,
+    models,
+    pool,
+    prompts,
+    requests,
+    usage,
+)
+from relay_api.routes.docs import install_static
 from relay_api.routes.metrics import install_metrics
 from relay_api.state import ApiState
 from relay_core.settings import Settings
@@ -27,12 +39,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await state.close()
 
-    app = FastAPI(title="Relay", version="0.1.0", lifespan=lifespan)
+    # /docs and /redoc are served from local assets (routes/docs.py), not FastAPI's CDN pages
+    app = FastAPI(title="Relay", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     install_error_handlers(app)
     install_body_limits(app, settings)  # inside the metrics: 413s are counted
     install_metrics(app)
-    for module in (health, models, chat, usage, requests):
+    for module in (health, models, chat, usage, pool, requests):
         app.include_router(module.router)
-    for module in (files, batches):  # docs/batch.md
+    for module in (files, batches, prompts):  # docs/batch.md
         app.include_router(module.router)
+    install_static(app)
+    app.include_router(console.router)  # docs/console.md
     return app

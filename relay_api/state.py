@@ -12,6 +12,7 @@ from relay_api.audit import AuditLog
 from relay_api.replies import ReplyHub
 from relay_api.stream_mux import MAX_LANES, StreamMux
 from relay_api.stream_slots import StreamSlots
+from relay_core.answers.cache import AnswerCache
 from relay_core.breaker import Breaker
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, log_startup, resolve_catalogue
@@ -28,6 +29,8 @@ from relay_core.routing.live import LiveCache
 from relay_core.routing.outcomes import OutcomeCache, OutcomeStore
 from relay_core.routing.ranking import Ranker
 from relay_core.settings import Settings
+from relay_core.storage import ObjectStorage, open_storage
+from relay_core.storage.marker import announce
 
 log = logging.getLogger("relay.api")
 
@@ -51,6 +54,8 @@ class ApiState:
     quotas: KeyQuotas  # per gateway key quotas (RELAY_KEY_RPM, ...)
     spend: SpendStore  # each provider's and key's recent pace (the forecasts)
     audits: AuditLog  # each chat request's route audit, written after its answer
+    cache: AnswerCache  # the exact answer cache (docs/answers.md)
+    storage: ObjectStorage  # file bytes: a folder, or an S3 bucket (relay_core.storage)
 
     @classmethod
     async def build(cls, settings: Settings) -> ApiState:
@@ -65,6 +70,12 @@ class ApiState:
         await hub.start()
         limiter = Limiter.from_settings(settings, RedisBackend(redis))
         breaker = Breaker.from_settings(settings, BreakerRedis(redis))
+        storage = open_storage(settings)
+        try:
+            await announce(redis, settings.key_prefix, storage)  # workers check they see it
+        except OSError:  # the store is down now: uploads fail until it is back, chat does not
+            log.warning("could not reach the file storage at start", exc_info=True)
+        log.info("files are stored in %s", storage.describe())
         return cls(
             settings=settings,
             catalogue=catalogue,
@@ -90,6 +101,8 @@ class ApiState:
             quotas=KeyQuotas(limiter, settings),
             spend=SpendStore(redis, settings.key_prefix, settings.forecast_tau_s),
             audits=AuditLog(AuditStore(redis, settings.key_prefix, settings.route_audit_ttl_s)),
+            cache=AnswerCache.from_settings(redis, settings),
+            storage=storage,
         )
 
     async def close(self) -> None:

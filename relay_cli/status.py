@@ -166,16 +166,29 @@ def disabled_lines(status: FarmStatus) -> list[str]:
 
 
 def workers_table(status: FarmStatus) -> Table:
+    """The live workers by machine: a host's name on its first row, a line between hosts;
+    each worker's name without its ``@host`` (said already), and the provider queues it
+    serves."""
     table = _table("Workers")
+    table.add_column("host", overflow="fold")
     table.add_column("worker", overflow="fold")
     table.add_column("pid", no_wrap=True)
-    table.add_column("providers", overflow="fold")
+    table.add_column("queues", overflow="fold")
     table.add_column("in flight", justify="right", no_wrap=True)
     table.add_column("last beat", justify="right", no_wrap=True)
-    for w in status.snapshot.workers:
+    ordered = sorted(status.snapshot.workers, key=lambda w: (w.host, w.name))
+    for i, w in enumerate(ordered):
         age = max(0.0, status.snapshot.at - w.at)
+        first = i == 0 or ordered[i - 1].host != w.host
+        last = i == len(ordered) - 1 or ordered[i + 1].host != w.host
         table.add_row(
-            w.name, str(w.pid), ", ".join(w.providers), str(w.in_flight), f"{age:.0f} s ago"
+            (w.host or "?") if first else "",
+            w.name.removesuffix(f"@{w.host}") if w.host else w.name,
+            str(w.pid),
+            ", ".join(w.providers),
+            str(w.in_flight),
+            f"{age:.0f} s ago",
+            end_section=last,
         )
     return table
 

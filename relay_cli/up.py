@@ -219,6 +219,7 @@ class Farm:
         lines = [
             "Relay is up.",
             f"  API      {info.api_url}/v1   (the OpenAI base_url)",
+            f"  Console  {info.api_url}/   (pool, batches, playground; API docs at /docs)",
             f"  Metrics  {info.api_url}/metrics",
         ]
         if info.flower_url:

@@ -33,7 +33,8 @@ processes as :class:`ErrorInfo`.
     │   ├── UpstreamMalformed            an answer that is not the provider's wire format
     │   │   ├── UpstreamEmptyStream      a 200 stream without a single choice
     │   │   └── UpstreamUnusableAnswer   a 200 whose answer is not what was asked (empty,
-    │   │                                cut short, not JSON, tool arguments that do not parse)
+    │   │       │                        cut short, not JSON, tool arguments that do not parse)
+    │   │       └── UpstreamInvalidAnswer  not the JSON its response_format asked, after repairs
     │   └── CircuitOpen                  the breaker keeps traffic off this provider/model
     └── ServiceError                     Relay itself cannot serve now
         ├── CapacityExhausted            429 every candidate is out of tokens (``retry_after``)
@@ -41,6 +42,7 @@ processes as :class:`ErrorInfo`.
         ├── ProvidersDown                503 upstream_unavailable: every candidate is down
         │   └── BreakersOpen             503 circuit_open (``retry_after``: the cool-down)
         ├── ProviderKeysRefused          503 every candidate's provider refused Relay's key
+        ├── NoValidAnswer                502 every candidate's answer failed its response_format
         ├── RedisUnavailable             503 redis_unavailable: Relay's Redis does not answer
         └── GatewayTimeout               504 no result before the request deadline
 """
@@ -305,6 +307,14 @@ class UpstreamUnusableAnswer(UpstreamMalformed):
     code = "upstream_unusable_answer"
 
 
+class UpstreamInvalidAnswer(UpstreamUnusableAnswer):
+    """A 200 whose answer is not the JSON its ``response_format`` asked for, still after the
+    repairs (docs/answers.md): the provider is up (its breaker counts a success), this
+    candidate just cannot give this answer, so the request tries the next."""
+
+    code = "upstream_invalid_answer"
+
+
 class CircuitOpen(UpstreamError):
     status_code = 503
     code = "circuit_open"
@@ -348,6 +358,12 @@ class ProviderKeysRefused(ServiceError):
     change it. Names the providers, never the key."""
 
     code = "upstream_auth_failed"
+
+
+class NoValidAnswer(ServiceError):
+    status_code = 502
+    code = "no_valid_answer"
+    retryable = True
 
 
 class RedisUnavailable(ServiceError):

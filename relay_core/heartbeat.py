@@ -1,7 +1,8 @@
 """Worker heartbeats in Redis: who is consuming which provider queues, right now.
 
 Each worker process writes ``{prefix}:worker:{name}`` every few seconds with a short TTL, so a
-dead worker vanishes on its own. ``/ready`` and ``relay status`` read them.
+dead worker vanishes on its own. ``/ready`` and ``relay status`` read them; ``relay status``
+lists the workers by the machine (``host``) they run on, with the provider queues each serves.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ HEARTBEAT_TTL_S = 15
 
 class WorkerBeat(BaseModel):
     name: str
+    host: str = ""  # the machine's hostname ("" in beats from versions before it was sent)
     pid: int
     providers: list[str]
     in_flight: int = 0

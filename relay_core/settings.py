@@ -145,8 +145,13 @@ class Settings(BaseSettings):
     breaker_cooldown_s: float = Field(default=5.0, gt=0)
     breaker_cooldown_max_s: float = Field(default=300.0, gt=0)
 
-    # Storage (files, batch outputs) and embedded services
+    # Storage (files, batch outputs) and embedded services. File bytes go to the folder
+    # storage_dir unless storage_url names an S3 bucket (s3://bucket/prefix), which workers on
+    # other machines reach with no shared disk; s3_endpoint_url is a store other than AWS
+    # (MinIO, Ceph, R2...). Credentials: the usual AWS_* variables (docs/operations.md).
     storage_dir: Path = Path(".relay/files")
+    storage_url: str | None = Field(default=None, pattern=r"^s3://[^/]+(/.*)?$")
+    s3_endpoint_url: str | None = Field(default=None, pattern=r"^https?://")
     data_dir: Path = Path(".relay")
     sim_url: str = "http://127.0.0.1:8900"
 
@@ -188,6 +193,17 @@ class Settings(BaseSettings):
     # the normalizer that strips provider preambles from answers.
     style_directive: str = ""
     normalize_output: bool = False
+    # Answers (docs/answers.md): an answer that is not the JSON its response_format asked for
+    # is asked for again this many times on the same candidate, then fails over.
+    repair_max_attempts: int = Field(default=2, ge=0, le=10)
+    # The exact answer cache: on for deterministic requests (temperature 0 or a seed) and
+    # those that opt in with x-relay-cache-ttl; per gateway key unless shared.
+    cache_enabled: bool = True
+    cache_shared: bool = False
+    cache_ttl_s: int = Field(default=24 * 3600, gt=0)
+    cache_max_ttl_s: int = Field(default=30 * 24 * 3600, gt=0)
+    # Near-duplicates (docs/answers.md): off unless this or x-relay-near-cache: on.
+    near_cache_enabled: bool = False
     # Usage counters (GET /v1/usage) are kept this many days.
     usage_retention_days: int = Field(default=90, gt=0)
 
@@ -221,7 +237,7 @@ class Settings(BaseSettings):
                 )
         return value
 
-    @field_validator("metrics_token", mode="before")
+    @field_validator("metrics_token", "storage_url", "s3_endpoint_url", mode="before")
     @classmethod
     def _blank_is_no_token(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

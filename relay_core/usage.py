@@ -50,6 +50,8 @@ class UsageRow:
     errors: int = 0
     rate_limited: int = 0
     estimated_tokens: int = 0  # of the tokens above, those Relay estimated (no upstream usage)
+    cache_hits: int = 0  # answers served from the exact cache (no upstream call)
+    cached_tokens: int = 0  # the tokens those answers held: no provider was asked for them
 
     @property
     def total_tokens(self) -> int:
@@ -63,6 +65,8 @@ COUNTERS = (
     "errors",
     "rate_limited",
     "estimated_tokens",
+    "cache_hits",
+    "cached_tokens",
 )
 
 

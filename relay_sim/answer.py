@@ -6,16 +6,19 @@ The assistant text is ``"sim:{provider}/{model}: " + <last user message>``, cut 
 rounded up. A request that offers tools and whose last user message says ``[call:NAME]`` gets a
 call to tool ``NAME`` with arguments ``{}``. The last user message may also carry fault
 triggers: ``[sim:400]``, ``[sim:429]``, ``[sim:500]``, ``[sim:hang]``, ``[sim:garbage]``,
-``[sim:truncate]``, ``[sim:slow=MS]``.
+``[sim:truncate]``, ``[sim:slow=MS]``. A request that asked for JSON gets its text as a JSON
+document (:mod:`relay_sim.json_answer`).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from relay_sim.config import TpmCounting
+from relay_sim.json_answer import json_text
 
 DEFAULT_MAX_TOKENS = 16  # what a request without an output cap costs against TPM
 
@@ -79,6 +82,11 @@ class Call:
     max_tokens_param: int | None = None
     n: int = 1  # choices asked for (OpenAI's ``n``)
     repeat_tool_ids: bool = False  # every streamed tool-call delta repeats id, type and name
+    # The request asked for JSON (relay_sim/json_answer.py), against this schema if any; a
+    # provider with ``invalid_json_*`` answers some of them in prose (``prose`` set).
+    json_mode: bool = False
+    json_schema: dict[str, Any] | None = None
+    prose: bool = False
 
     def cost(self) -> int:
         """Tokens this request reserves against TPM/TPD: prompt + requested output."""
@@ -136,19 +144,10 @@ def make_answer(
     content = f"sim:{provider}/{model}: {call.text}"
     if echo:
         content = f"{content} (your key is {echo})"
+    if call.json_mode and not call.prose:  # prose: the plain echo, whatever was asked
+        content = json_text(call.json_schema, content)
     finish = Finish.stop
     if call.max_tokens is not None and len(content) > call.max_tokens * 4:
         content = content[: call.max_tokens * 4]
         finish = Finish.length
     return Answer(model, content, None, finish, prompt, estimate_tokens(len(content), density))
-
-
-_JSON_MARKS = str.maketrans("", "", '{}[]"')
-
-
-def in_prose(answer: Answer) -> Answer:
-    """``answer`` as a server that ignores ``response_format`` writes it: words, no JSON."""
-    if answer.tool is not None:
-        return answer
-    text = f"Sure! Here is the answer in words: {answer.content.translate(_JSON_MARKS)}"
-    return replace(answer, content=text)

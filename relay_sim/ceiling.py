@@ -17,8 +17,11 @@ concurrency     ``concurrency * T / mean answer time``
 
 Token budgets are turned into requests by the mean token cost of the requests seen: their
 reservation (prompt + ``max_tokens``) under ``tpm_counting: reserve``, their answers' prompt +
-completion tokens under ``usage``. A model's own limits bind a provider through the model's
-share of its requests (a model that took half of them at 10 lines allows the provider 20).
+completion tokens under ``usage``. A TPM window holds whole requests: with 340-token requests a
+600-token window admits one, not 1.76 (``floor(L / cost)`` per window), which matters when a
+request is a good part of the window's budget (per-second windows). A model's own limits bind
+a provider through the model's share of its requests (a model that took half of them at 10
+lines allows the provider 20).
 The ceiling is the least of these; ``binding`` names it (``scope``: the model whose limit it
 is, ``None`` for the provider's own), ``None`` when nothing limits the provider.
 """
@@ -106,8 +109,11 @@ def allowed(limits: LimitSet, demand: Demand, span: Span, usage: bool) -> dict[B
             units = window.limit * (math.floor(span.seconds / window.length_s) + 1)
         if budget.kind == LimitKind.requests:
             out[budget.name] = units
-        elif cost:
+        elif cost and isinstance(window, DailyWindow):
             out[budget.name] = units / cost
+        elif cost:  # whole requests per window
+            per_window = max(1, math.floor(window.limit / cost))
+            out[budget.name] = per_window * units / window.limit
     mean_s = demand.mean_answer_s()
     if limits.concurrency is not None and mean_s:
         out["concurrency"] = limits.concurrency * span.seconds / mean_s

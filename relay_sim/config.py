@@ -140,9 +140,6 @@ class SimProvider(SimLimits):
     # Answer a *streamed* prompt over the model's context_window with a 200 and an empty
     # stream (llama.cpp's server), not the 400 context_length_exceeded it sends otherwise.
     empty_stream_over_window: bool = False
-    # The share of requests asking for JSON (response_format json_object or json_schema,
-    # OpenAI family) answered in prose instead: no JSON anywhere in the text.
-    prose_for_json: float = Field(default=0.0, ge=0.0, le=1.0)
     # OpenAI-compatible servers that implement less than OpenAI does (llama.cpp's server):
     # read only ``max_tokens`` (``max_completion_tokens`` is ignored: the answer runs on);
     # answer one choice whatever ``n`` asks; repeat the tool call's ``id``, ``type`` and
@@ -152,6 +149,11 @@ class SimProvider(SimLimits):
     ignores_n: bool = False
     repeats_tool_call_ids: bool = False
     traceback_in_errors: bool = False
+    # A model that answers prose where JSON was asked (docs/answers.md): the first
+    # ``invalid_json_first`` JSON-asked answers of this provider, and a share
+    # ``invalid_json_rate`` of the rest, are prose around the text instead of the document.
+    invalid_json_first: int = Field(default=0, ge=0)
+    invalid_json_rate: float = Field(default=0.0, ge=0.0, le=1.0)
 
     def header_style(self) -> HeaderStyle:
         return self.headers if self.headers is not None else FAMILY_HEADERS[self.api]
@@ -171,6 +173,7 @@ class SimProvider(SimLimits):
             "api": provider.api,
             "api_key": provider.api_key(),
             "daily_reset": provider.limits.daily_reset,
+            "tpm_counting": provider.tpm_counting,
             "models": [
                 {
                     "id": m.id,

@@ -11,7 +11,8 @@
    time ``ms_per_output_token`` per completion token; a stream spreads it over its frames)
 9. ``garbage`` / ``[sim:garbage]`` → 200 with a body that is not the wire format
 10. ``truncate`` / ``[sim:truncate]`` → 200 whose body stops half-way (the connection drops)
-11. the answer, whole or streamed (``chunk_delay_ms`` between frames)
+11. the answer, whole or streamed (``chunk_delay_ms`` between frames); JSON when JSON was
+    asked, prose instead for ``invalid_json_first`` / ``invalid_json_rate``
 
 With ``echo_key_in_errors`` every error message quotes the key the caller sent, one character
 of it JSON-escaped; with ``echo_key_in_answers`` every answer's text ends with it.
@@ -34,7 +35,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from relay_sim import timing
-from relay_sim.answer import Answer, Call, Triggers, estimate_tokens, in_prose, make_answer
+from relay_sim.answer import Answer, Call, Triggers, estimate_tokens, make_answer
 from relay_sim.config import SimProvider
 from relay_sim.families.base import Family
 from relay_sim.faults import FaultKind, SimFault
@@ -295,11 +296,9 @@ async def _admitted(
             return Response(b"", headers=headers, media_type=media)
         job.count("garbage")
         return Response(family.garbage(call.stream), headers=headers, media_type=media)
+    if call.json_mode:
+        _json_quirk(job)
     answer = make_answer(config.name, job.model.config.id, call, job.echo, config.token_density)
-    prose = "json" in call.features and config.prose_for_json > 0
-    if prose and job.state.rng.random() < config.prose_for_json:
-        answer = in_prose(answer)
-        job.count("prose_for_json")
     call.include_usage = call.include_usage and config.stream_usage
     output_s = timing.output_s(config, answer.completion_tokens)
     if not call.stream or config.truncate or triggers.truncate:
@@ -347,6 +346,17 @@ def _truncated(job: _Job, answer: Answer, headers: dict[str, str], media: str) -
     else:
         whole = job.render(job.call, answer)
     return Truncated(whole, headers=headers, media_type=media)
+
+
+def _json_quirk(job: _Job) -> None:
+    """Whether this JSON-asked answer comes as prose (``invalid_json_first`` / ``_rate``)."""
+    config, counters = job.provider.config, job.provider.counters
+    first = counters.json_asked < config.invalid_json_first
+    rate = config.invalid_json_rate
+    job.call.prose = first or (rate > 0 and job.state.rng.random() < rate)
+    job.count("json_asked")
+    if job.call.prose:
+        job.count("invalid_json")
 
 
 def _record(answer: Answer, *counters: Counters) -> None:

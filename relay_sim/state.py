@@ -51,7 +51,8 @@ class Counters:
     garbage: int = 0  # 200 with a body that is not the wire format
     empty_streams: int = 0  # 200 streams without a single chunk (empty_stream_over_window)
     truncated: int = 0  # 200 whose body stopped half-way
-    prose_for_json: int = 0  # answers in prose to a request that asked for JSON
+    json_asked: int = 0  # admitted requests that asked for JSON
+    invalid_json: int = 0  # of those, answered in prose (invalid_json_first / _rate)
     in_flight: int = 0
     max_in_flight: int = 0
     prompt_tokens: int = 0

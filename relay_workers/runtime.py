@@ -43,13 +43,16 @@ from relay_core.events import EventSink
 from relay_core.forecast.spend import SpendSink, SpendStore
 from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget
 from relay_core.limits import Limiter, RedisBackend
+from relay_core.limits.costs import RedisCosts
 from relay_core.limits.learned import RedisLearned
 from relay_core.metrics import InFlight, MetricsSink, RelayMetrics, publish_load
 from relay_core.metrics.load import forget_load
+from relay_core.metrics.recent import RecentSink
 from relay_core.providers.registry import build_provider, make_http_client
 from relay_core.redis_pool import redis_pool
 from relay_core.routing.outcomes import OutcomeSink, OutcomeStore
 from relay_core.settings import Settings
+from relay_core.storage.marker import same_as_api
 from relay_core.usage import UsageSink
 
 T = TypeVar("T")
@@ -87,6 +90,7 @@ class Runtime:
         self.usage: UsageSink
         self.outcomes: OutcomeSink
         self.spend: SpendSink
+        self.recent: RecentSink  # the last minutes per provider, for the console
         self.served: list[str] = []
         self.name = f"{socket.gethostname()}.{os.getpid()}"
         self.in_flight = 0
@@ -115,7 +119,10 @@ class Runtime:
             self.settings,
             providers,
             Limiter.from_settings(
-                self.settings, RedisBackend(self.redis), RedisLearned(self.redis)
+                self.settings,
+                RedisBackend(self.redis),
+                RedisLearned(self.redis),
+                RedisCosts(self.redis),
             ),
             Breaker.from_settings(self.settings, BreakerRedis(self.redis), tally_s=TALLY_S),
             fingerprints,
@@ -124,6 +131,7 @@ class Runtime:
         self.usage = UsageSink(
             self.redis, self.settings.key_prefix, self.settings.usage_retention_days
         )
+        self.recent = RecentSink(self.redis, self.settings.key_prefix)
         streams = RedisStreams(self.redis, self.settings.key_prefix)
         # What each answer was worth, for the routers (docs/routing.md).
         self.outcomes = OutcomeSink(OutcomeStore(self.redis, self.settings.key_prefix), TALLY_S)
@@ -131,7 +139,7 @@ class Runtime:
         self.spend = SpendSink(
             SpendStore(self.redis, self.settings.key_prefix, self.settings.forecast_tau_s)
         )
-        sinks: list[EventSink] = [metrics, self.usage, self.outcomes, self.spend]
+        sinks: list[EventSink] = [metrics, self.usage, self.outcomes, self.recent, self.spend]
         self.executor = Executor(state, sinks=sinks, streams=streams)
         self.served = sorted(providers)
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
@@ -141,12 +149,31 @@ class Runtime:
             self.settings, enabled, state.limiter, state.breaker, self.name, catalogue.policies
         )
         self.batches = BatchWorker.build(shared, self.redis)
+        await self._start_batches()
+
+    async def _start_batches(self) -> None:
+        """Look after batches, unless this worker's storage is not the API's."""
+        storage = self.batches.files.storage
+        try:
+            same = await same_as_api(self.redis, self.settings.key_prefix, storage)
+        except OSError:  # the store is down now: batches wait for it, chat does not
+            log.warning("could not check this worker's file storage", exc_info=True)
+            same = None
+        if same is False:
+            log.error(
+                "this worker's file storage (%s) is not the API's: it will not feed, validate "
+                "or finalize batches (set RELAY_STORAGE_URL, or RELAY_STORAGE_DIR to the "
+                "API's folder; docs/operations.md)",
+                storage.describe(),
+            )
+            return
         self.batches.start()
 
     async def _heartbeat(self) -> None:
         while True:
             info = WorkerBeat(
                 name=self.name,
+                host=socket.gethostname(),
                 pid=os.getpid(),
                 providers=self.served,
                 in_flight=self.in_flight,
@@ -241,7 +268,8 @@ class Runtime:
         async def _close() -> None:
             await self.executor.drain()
             # Write the tallies; with Redis gone at shutdown their counts are lost.
-            for tally in (self.usage, self.executor.state.breaker, self.outcomes, self.spend):
+            tallies = (self.usage, self.recent, self.executor.state.breaker, self.outcomes)
+            for tally in (*tallies, self.spend):
                 with contextlib.suppress(Exception):
                     await tally.aclose()
             await self.batches.stop()

@@ -10,14 +10,14 @@ OpenAI's: ``POST /v1/batches``, ``GET /v1/batches/{id}``, ``GET /v1/batches``,
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.responses import FileResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 
 from relay_api.deps import OwnerDep, StateDep
-from relay_api.routes.files import file_store
+from relay_api.routes.files import file_store, stored_content
 from relay_api.state import ApiState
 from relay_core.batch.client.create import (
     CreateBatch,
@@ -26,7 +26,7 @@ from relay_core.batch.client.create import (
     check_input,
     check_metadata,
 )
-from relay_core.batch.client.estimate import Estimate, EstimateRequest, estimate
+from relay_core.batch.client.estimate import Estimate, EstimateRequest, RouteCount, estimate
 from relay_core.batch.client.results import Which, final_file, live_results
 from relay_core.batch.client.retry import retry_input
 from relay_core.batch.models import TERMINAL, BatchObject, BatchProgress, BatchStatus, ListPage
@@ -93,16 +93,21 @@ async def list_batches(
     return ListPage.of(found, more).model_dump(mode="json")
 
 
-@router.post("/v1/batches/estimate")
-async def estimate_batch(body: EstimateRequest, state: StateDep, owner: OwnerDep) -> Estimate:
-    check_endpoint(body.endpoint)
+async def estimate_routes(state: ApiState, owner: str, requests: Sequence[RouteCount]) -> Estimate:
+    """The estimate for ``requests`` at the pool's capacity now, beside ``owner``'s backlog."""
     resolve = resolver(state)
-    targets = list({t.key: t for c in body.requests for t in resolve(c.route())}.values())
+    targets = list({t.key: t for c in requests for t in resolve(c.route())}.values())
     live = await live_states(targets, state.limiter, state.breaker, time.time())
     beats = await live_workers(state.redis, state.settings.key_prefix)
     served = {p for w in beats for p in w.providers} or None
     backlog = await batch_store(state).backlog(owner)
-    return estimate(body.requests, resolve, live, served, backlog)
+    return estimate(requests, resolve, live, served, backlog)
+
+
+@router.post("/v1/batches/estimate")
+async def estimate_batch(body: EstimateRequest, state: StateDep, owner: OwnerDep) -> Estimate:
+    check_endpoint(body.endpoint)
+    return await estimate_routes(state, owner, body.requests)
 
 
 @router.get("/v1/batches/{batch_id}")
@@ -142,8 +147,7 @@ async def batch_results(
         file_id = final_file(batch, which)
         if file_id is None:
             return Response(b"", media_type="application/jsonl")
-        path = await file_store(state).content_path(file_id, owner)
-        return FileResponse(path, media_type="application/jsonl")
+        return await stored_content(file_store(state), file_id, owner, "application/jsonl")
     return StreamingResponse(live_results(store, batch_id, which), media_type="application/jsonl")
 
 

@@ -10,10 +10,13 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from relay_api.deps import OwnerDep, StateDep
-from relay_api.routing import Ask, rank_candidates
+from relay_api.routing import Ask, Routing, rank_candidates
 from relay_api.state import ApiState
 from relay_api.streaming import stream_chat
 from relay_core.affinity import Affinity
+from relay_core.answers.cache import hit_reply
+from relay_core.answers.policy import cache_keys, cache_policy
+from relay_core.answers.validate import schema_problem
 from relay_core.dispatch.envelope import Candidate, Envelope, Reply, RouteFlags
 from relay_core.dispatch.publish import publish_envelope
 from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
@@ -40,6 +43,12 @@ async def bound_messages(request: Request, state: StateDep) -> None:
         )
 
 
+def refuse_unusable_schema(body: ChatCompletionRequest) -> None:
+    problem = schema_problem(body.response_format)
+    if problem is not None:
+        raise InvalidRequest(problem, param="response_format")
+
+
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(
     request: Request,
@@ -50,16 +59,36 @@ async def chat_completions(
     x_relay_fallback: Annotated[str | None, Header()] = None,
     x_session_id: Annotated[str | None, Header()] = None,
     x_relay_priority: Annotated[str | None, Header()] = None,
+    cache_control: Annotated[str | None, Header()] = None,
+    x_relay_cache_ttl: Annotated[str | None, Header()] = None,
+    x_relay_near_cache: Annotated[str | None, Header()] = None,
     _bounded: Annotated[None, Depends(bound_messages)] = None,
 ) -> Response:
+    refuse_unusable_schema(body)
+    policy = cache_policy(
+        body,
+        state.settings,
+        cache_control=cache_control,
+        ttl=x_relay_cache_ttl,
+        near=x_relay_near_cache,
+    )
+    request_id = f"chatcmpl-{uuid.uuid4().hex}"
+    keys = None
+    if policy.active:
+        fallback_any = (x_relay_fallback or "").strip().lower() == "any"
+        keys = cache_keys(body, state.settings, policy, fallback_any=fallback_any)
+        found = await state.cache.get(owner, keys, "interactive") if policy.read else None
+        if found is not None:
+            said = {"x-relay-cache": "hit", "x-relay-cache-match": found.match}
+            return answer(hit_reply(request_id, found.answer), request_id, said)
     affinity = Affinity(state.redis, state.settings)
     pinned = await affinity.pinned(owner, x_session_id)
     ask = Ask(owner, request.headers, x_relay_fallback, pinned, parse_priority(x_relay_priority))
     routing = await rank_candidates(state, body, ask)
-    body = routing.request
+    body = routing.request  # the routing policies' caps applied
     timeout = state.settings.request_timeout_s
     env = Envelope(
-        id=f"chatcmpl-{uuid.uuid4().hex}",
+        id=request_id,
         request=body,
         candidates=[Candidate(provider=t.provider.name, model=t.model.id) for t in routing.ranked],
         deadline=time.time() + timeout,
@@ -72,29 +101,75 @@ async def chat_completions(
     estimate = routing.profile.prompt_tokens + routing.profile.expected_output_tokens
     quota = await state.quotas.take(owner, estimate, env.id, time.time())
     if body.stream:
-
-        async def publish(e: Envelope) -> None:
-            await publish_envelope(state.redis, state.settings.key_prefix, e)
-
-        async def repin(provider: str, model: str) -> None:
-            await affinity.pin(owner, x_session_id, provider, model)
-
-        def ended(reply: Reply | None) -> None:
-            state.audits.later(env, routing, reply)
-
-        try:
-            return await stream_chat(
-                state, env, publish, request.receive, repin if x_session_id else None, on_end=ended
-            )
-        except RelayError as exc:  # before the first chunk: an ordinary error answer
-            state.audits.later(env, routing, error=exc)
-            raise
+        return await _stream(state, env, routing, request, affinity=affinity, session=x_session_id)
     try:
-        reply = await _answer(state, env, timeout)
+        reply = await wait_reply(state, env, timeout)
     except RelayError as exc:
         state.audits.later(env, routing, error=exc)
         raise
     state.audits.later(env, routing, reply)
+    extra = {"x-relay-route": routing.note}
+    if keys is not None:
+        extra["x-relay-cache"] = "miss"
+        if policy.write:
+            await state.cache.put(owner, keys, reply, policy.ttl_s, "interactive")
+    if quota is not None and reply.completion is not None and reply.completion.usage is not None:
+        used = reply.completion.usage.total_tokens
+        await state.quotas.settle(quota, env.id, used, estimate, time.time())
+    if reply.provider and reply.model:
+        await affinity.pin(owner, x_session_id, reply.provider, reply.model)
+    return answer(reply, env.id, extra)
+
+
+async def _stream(
+    state: ApiState,
+    env: Envelope,
+    routing: Routing,
+    request: Request,
+    *,
+    affinity: Affinity,
+    session: str | None,
+) -> Response:
+    """Relay a ``stream: true`` request; its audit is written once the stream is over."""
+    owner = env.owner or ""
+
+    async def publish(e: Envelope) -> None:
+        await publish_envelope(state.redis, state.settings.key_prefix, e)
+
+    async def repin(provider: str, model: str) -> None:
+        await affinity.pin(owner, session, provider, model)
+
+    def ended(reply: Reply | None) -> None:
+        state.audits.later(env, routing, reply)
+
+    try:
+        return await stream_chat(
+            state, env, publish, request.receive, repin if session else None, on_end=ended
+        )
+    except RelayError as exc:  # before the first chunk: an ordinary error answer
+        state.audits.later(env, routing, error=exc)
+        raise
+
+
+async def wait_reply(state: ApiState, env: Envelope, limit_s: float) -> Reply:
+    """Publish ``env`` and wait for its successful reply (a failure raises as its error)."""
+    fut = state.hub.expect(env)
+    try:
+        await state.hub.publish(env)
+    except Exception:
+        state.hub.forget(env.id)
+        raise
+    reply = await state.hub.wait(env.id, fut, limit_s + 1.0)
+    if reply is None:
+        raise GatewayTimeout(f"No provider answered within {limit_s:.0f} s.")
+    if not reply.ok or reply.completion is None:
+        raise RelayError.from_info(reply.error) if reply.error else GatewayTimeout("No answer.")
+    return reply
+
+
+def answer(reply: Reply, request_id: str, extra: dict[str, str]) -> JSONResponse:
+    """The completion as the client gets it, with who served it in the ``x-relay-*``
+    headers (and every answer check: docs/answers.md)."""
     assert reply.completion is not None
     headers = {
         "x-relay-provider": reply.provider or "",
@@ -102,31 +177,12 @@ async def chat_completions(
         "x-relay-attempts": str(reply.attempts),
         "x-relay-queue-ms": f"{reply.queue_wait_s * 1000:.1f}",
         "x-relay-upstream-ms": f"{reply.upstream_s * 1000:.1f}",
-        "x-request-id": env.id,
-        "x-relay-route": routing.note,
+        "x-request-id": request_id,
+        **extra,
     }
-    completion = reply.completion.model_copy(update={"id": env.id})
+    if reply.checks:
+        headers["x-relay-answer-checks"] = ",".join(c.header() for c in reply.checks)
+    completion = reply.completion.model_copy(update={"id": request_id})
     if completion.usage is not None and completion.usage.is_estimate():
         headers["x-relay-usage"] = "estimated"  # the upstream sent none: Relay's estimate
-    if quota is not None and completion.usage is not None:
-        used = completion.usage.total_tokens
-        await state.quotas.settle(quota, env.id, used, estimate, time.time())
-    if reply.provider and reply.model:
-        await affinity.pin(owner, x_session_id, reply.provider, reply.model)
     return JSONResponse(completion.model_dump(mode="json", exclude_none=True), headers=headers)
-
-
-async def _answer(state: ApiState, env: Envelope, wait_s: float) -> Reply:
-    """Queue ``env`` and wait for its whole answer; the error it failed with, raised."""
-    fut = state.hub.expect(env)
-    try:
-        await state.hub.publish(env)
-    except Exception:
-        state.hub.forget(env.id)
-        raise
-    reply = await state.hub.wait(env.id, fut, wait_s + 1.0)
-    if reply is None:
-        raise GatewayTimeout(f"No provider answered within {wait_s:.0f} s.")
-    if not reply.ok or reply.completion is None:
-        raise RelayError.from_info(reply.error) if reply.error else GatewayTimeout("No answer.")
-    return reply

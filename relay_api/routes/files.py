@@ -1,23 +1,24 @@
-"""OpenAI's Files API for batch input: upload (streamed to disk), list, get, content, delete.
+"""OpenAI's Files API for batch input: upload (streamed to storage), list, get, content, delete.
 
 ``POST /v1/files`` parses the multipart body as it arrives and writes the file part straight to
-``RELAY_STORAGE_DIR``: memory stays flat whatever the size, and going over
-``RELAY_BATCH_MAX_FILE_BYTES`` (200 MB) stops the upload with a 413, and a line over
-``RELAY_BATCH_MAX_LINE_BYTES`` (1 MiB) with a 400 naming it. Files are visible only to
-the gateway key that uploaded them (404 for any other).
+storage (``RELAY_STORAGE_DIR``, or the bucket of ``RELAY_STORAGE_URL``): memory stays flat
+whatever the size, and going over ``RELAY_BATCH_MAX_FILE_BYTES`` (200 MB) stops the upload
+with a 413, and a line over ``RELAY_BATCH_MAX_LINE_BYTES`` (1 MiB) with a 400 naming it.
+Files are visible only to the gateway key that uploaded them (404 for any other).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 
 from relay_api.deps import OwnerDep, StateDep
 from relay_api.state import ApiState
 from relay_core.batch.client.files import FileStore, new_file_id
-from relay_core.batch.client.upload import discard, receive_upload
+from relay_core.batch.client.upload import Upload, receive_upload
 from relay_core.batch.models import FileObject, FilePurpose, ListPage
 from relay_core.errors import InvalidRequest
 
@@ -25,28 +26,48 @@ router = APIRouter()
 
 
 def file_store(state: ApiState) -> FileStore:
-    return FileStore(state.redis, state.settings.key_prefix, state.settings.storage_dir)
+    return FileStore(state.redis, state.settings.key_prefix, state.storage)
+
+
+async def stored_content(
+    store: FileStore, file_id: str, owner: str, media_type: str, filename: str | None = None
+) -> StreamingResponse:
+    """The owner's file ``file_id`` streamed from storage (404 when it is gone), as an
+    attachment named ``filename`` when given."""
+    size = await store.content_size(file_id, owner)
+    headers = {"content-length": str(size)}
+    if filename is not None:
+        quoted = quote(filename)
+        headers["content-disposition"] = (
+            f'attachment; filename="{filename}"'
+            if quoted == filename
+            else f"attachment; filename*=utf-8''{quoted}"
+        )
+    chunks = store.storage.stream(store.name(file_id))
+    return StreamingResponse(chunks, media_type=media_type, headers=headers)
+
+
+def _batch_purpose(upload: Upload) -> None:
+    purpose = upload.fields.get("purpose", "")
+    if purpose != FilePurpose.batch.value:
+        raise InvalidRequest(
+            f"Invalid purpose {purpose!r}: Relay stores files for purpose 'batch' only.",
+            param="purpose",
+        )
 
 
 @router.post("/v1/files")
 async def upload_file(request: Request, state: StateDep, owner: OwnerDep) -> FileObject:
     store = file_store(state)
     file_id = new_file_id()
-    staging = store.staging_path(file_id)
     upload = await receive_upload(
         request.stream(),
         request.headers.get("content-type"),
-        staging,
+        (store.storage, store.name(file_id)),
         state.settings.batch_max_file_bytes,
         max_line_bytes=state.settings.batch_max_line_bytes,
+        accept=_batch_purpose,
     )
-    purpose = upload.fields.get("purpose", "")
-    if purpose != FilePurpose.batch.value:
-        discard(staging)
-        raise InvalidRequest(
-            f"Invalid purpose {purpose!r}: Relay stores files for purpose 'batch' only.",
-            param="purpose",
-        )
     record = await store.register(
         file_id,
         owner=owner,
@@ -80,13 +101,11 @@ async def get_file(file_id: str, state: StateDep, owner: OwnerDep) -> FileObject
 
 
 @router.get("/v1/files/{file_id}/content", response_model=None)
-async def file_content(file_id: str, state: StateDep, owner: OwnerDep) -> FileResponse:
+async def file_content(file_id: str, state: StateDep, owner: OwnerDep) -> StreamingResponse:
     store = file_store(state)
     record = await store.get(file_id, owner)
-    return FileResponse(
-        await store.content_path(file_id, owner),
-        media_type="application/octet-stream",
-        filename=record.filename,
+    return await stored_content(
+        store, file_id, owner, "application/octet-stream", filename=record.filename
     )
 
 

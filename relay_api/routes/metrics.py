@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay_api.deps import StateDep
 from relay_api.state import ApiState
+from relay_core.answers.cache import read_stats
 from relay_core.errors import AuthenticationError
 from relay_core.metrics import (
     RelayMetrics,
@@ -29,6 +30,7 @@ from relay_core.metrics import (
     read_snapshot,
     scrape,
 )
+from relay_core.metrics.answers import AnswerCacheCollector
 
 router = APIRouter()
 
@@ -55,7 +57,8 @@ async def metrics(request: Request, state: StateDep) -> Response:
             state.breaker,
             now=time.time(),
         )
-        return await run_in_threadpool(scrape, own, [SnapshotCollector(snap)])
+        answers = AnswerCacheCollector(await read_stats(state.redis, state.settings.key_prefix))
+        return await run_in_threadpool(scrape, own, [SnapshotCollector(snap), answers])
 
     body = await cache.get(state.settings.metrics_cache_s, collect)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

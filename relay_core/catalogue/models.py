@@ -34,6 +34,9 @@ __all__ = [  # Tier and CREDENTIAL_HEADERS live in terms.py (the policies read t
 ]
 
 ApiFamily = Literal["openai", "gemini", "anthropic", "ollama"]
+# How a provider counts a call against its TPM / TPD: ``reserve``, the prompt plus the whole
+# ``max_tokens`` at admission (Groq, Cerebras); ``usage``, the tokens the call really used.
+TpmCounting = Literal["reserve", "usage"]
 Scale = Literal["small", "medium", "large"]
 
 
@@ -92,6 +95,8 @@ class ProviderConfig(BaseModel):
     weight: PositiveFloat = 1.0
     timeout_s: PositiveFloat = 60.0
     limits: Limits = Field(default_factory=Limits)
+    # See TpmCounting; decides what Relay reserves against the token limits (docs/limits.md).
+    tpm_counting: TpmCounting = "reserve"
     models: list[ModelConfig] = Field(min_length=1)
     # Extra headers sent with every request (e.g. OpenRouter's HTTP-Referer). Not secrets.
     headers: dict[str, str] = Field(default_factory=dict)

@@ -12,6 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from relay_core.answers.repair import AnswerCheck, Repair
 from relay_core.errors import ErrorInfo
 from relay_core.profile.models import Profile
 from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
@@ -69,6 +70,10 @@ class Envelope(BaseModel):
     profile: Profile | None = None
     # What the routing policies turned on for this request (relay_core/policy).
     flags: RouteFlags = Field(default_factory=RouteFlags)
+    # Answers checked against response_format (docs/answers.md): the pending re-ask for the
+    # current candidate, and every check so far (the route audit).
+    repair: Repair | None = None
+    checks: list[AnswerCheck] = Field(default_factory=list)
 
     @property
     def current(self) -> Candidate:
@@ -98,3 +103,5 @@ class Reply(BaseModel):
     upstream_s: float = 0.0
     # Why the attempts before the last failed, oldest first (bounded): the route audit.
     failures: list[ErrorInfo] = Field(default_factory=list)
+    checks: list[AnswerCheck] = Field(default_factory=list)  # the answers checked, in order
+    cached: bool = False  # answered from the exact cache (docs/answers.md): no upstream call

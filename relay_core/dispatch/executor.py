@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from redis.exceptions import RedisError
 
+from relay_core.answers.repair import CheckAction, check_entry, next_repair, repairs_of
+from relay_core.answers.validate import ValidationResult, validate
 from relay_core.context.count import count_text
 from relay_core.context.prepare import count_request, prepare_request
 from relay_core.context.upstream import corrected_scale, upstream_count
@@ -51,6 +52,7 @@ from relay_core.errors import (
     UpstreamContextTooLong,
     UpstreamEmptyStream,
     UpstreamError,
+    UpstreamInvalidAnswer,
     UpstreamUnavailable,
 )
 from relay_core.events import CallRecord, EventSink, emit
@@ -58,7 +60,6 @@ from relay_core.normalize import Normalize, normalize_completion
 from relay_core.profile import Profile, profile_request
 from relay_core.profile.judge import unusable_answer
 from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
-from relay_core.tokens import estimate_request_tokens
 
 log = logging.getLogger("relay.dispatch")
 
@@ -169,13 +170,15 @@ class Executor:
             env = env.model_copy(update={"message_tokens": await count_request(request)})
         if env.profile is None:
             env = env.model_copy(update={"profile": _profile(env)})
-        prepared = self._prepare(env, request)
+        tokens = env.message_tokens
+        if env.repair is not None and env.repair.candidate == env.current.key:
+            request, tokens = env.repair.applied(request, tokens)  # a re-ask (docs/answers.md)
+        prepared = self._prepare(env, request, tokens)
         if isinstance(prepared, RelayError):
             return self._advance(env, prepared)
         target, request, prompt = prepared
-        # Admission takes the prompt as this upstream counts it (learned from its usage).
-        counted = math.ceil(prompt * self.state.prompt_ratio(target))
-        estimate = estimate_request_tokens(counted, request, target.model)
+        # Admission takes the call as this upstream counts it (learned from its usage).
+        estimate = self.state.estimate(target, request, prompt)
         wait = await self._take(target, env, estimate)
         if wait is not None:
             return await self._no_capacity(env, wait, estimate)
@@ -188,7 +191,7 @@ class Executor:
         return await self._call(env, Call(target, permit, request, estimate, prompt))
 
     def _prepare(
-        self, env: Envelope, request: ChatCompletionRequest
+        self, env: Envelope, request: ChatCompletionRequest, tokens: list[int] | None
     ) -> tuple[LiveTarget, ChatCompletionRequest, int] | RelayError:
         """The current candidate and the request as it will be sent to it, or why it is
         skipped: not served here (a mis-delivery, or a provider disabled here), or the
@@ -201,7 +204,7 @@ class Executor:
             )
         try:
             fitted, prompt = prepare_request(
-                request, target.model, self.settings, env.message_tokens, env.token_scale or 1.0
+                request, target.model, self.settings, tokens, env.token_scale or 1.0
             )
             return target, fitted, prompt
         except InvalidRequest as exc:
@@ -269,11 +272,18 @@ class Executor:
         usage = completion.body.usage or _estimated_usage(completion.body, call)
         actual = usage.total_tokens
         if completion.body.usage is not None:
-            self.state.learn_prompt_ratio(t, call.prompt, usage.prompt_tokens)
+            self.state.learn_cost(t, call.request, call.prompt, usage)
         body = completion.body.model_copy(update={"model": t.model.id, "usage": usage})
         how = Normalize.for_request(call.request, self.settings.normalize_output)
         body = normalize_completion(body, how)
+        check = validate(body, call.request.response_format)
         unusable = unusable_answer(env.profile or _profile(env), body, t.name, t.model.id)
+        if check.failed and unusable is None:  # JSON, but not the schema's: learned as a flaw
+            unusable = UpstreamInvalidAnswer(
+                f"{t.name} answered {t.model.id} against the schema: {check.error}",
+                provider=t.name,
+                model=t.model.id,
+            )
         # Bookkeeping after a success changes no decision about this request: it runs after
         # the reply is on its way, off the latency path. An unusable answer still went out
         # and came back: the tokens are spent, the breaker sees a working provider.
@@ -288,8 +298,12 @@ class Executor:
                 now=self.clock(),
             )
         )
+        if check.failed:  # repaired on this candidate, then failed over (docs/answers.md)
+            return self._invalid(env, call, body, check)
         if unusable is not None and self._may_fail_over(env):
             return self._advance(env, unusable)  # nothing reached the client yet
+        if check.checked:
+            env = _checked(env, call.target, check, CheckAction.delivered)
         return Done(
             Reply(
                 id=env.id,
@@ -300,9 +314,30 @@ class Executor:
                 attempts=env.attempts,
                 queue_wait_s=max(0.0, started - env.enqueued_at),
                 upstream_s=elapsed,
+                checks=env.checks,
                 failures=env.failures,
             )
         )
+
+    def _invalid(
+        self, env: Envelope, call: Call, body: ChatCompletion, check: ValidationResult
+    ) -> Outcome:
+        """An answer that is not the JSON asked for: ask the same candidate again with the
+        validator's words, or, its repairs spent, fail over (docs/answers.md)."""
+        t, key = call.target, env.current.key
+        done = repairs_of(env.repair, key)
+        if done < self.settings.repair_max_attempts:
+            env = _checked(env, t, check, CheckAction.repair)
+            repair = next_repair(env.repair, key, body, check, env.request)
+            return Forward(env.model_copy(update={"repair": repair}))
+        env = _checked(env, t, check, CheckAction.failover)
+        exc = UpstreamInvalidAnswer(
+            f"{t.name} answered {t.model.id} with no valid JSON after {done} repair(s): "
+            f"{check.error}",
+            provider=t.name,
+            model=t.model.id,
+        )
+        return self._advance(env.model_copy(update={"repair": None}), exc)
 
     async def _failed(
         self, env: Envelope, call: Call, started: float, exc: UpstreamError
@@ -367,7 +402,7 @@ class Executor:
             return self._final(env, result.error)
         usage = result.estimated_usage(call.request, call.prompt)
         if result.usage is not None:
-            self.state.learn_prompt_ratio(t, call.prompt, result.usage.prompt_tokens)
+            self.state.learn_cost(t, call.request, call.prompt, result.usage)
         reply = relay.reply(usage, started, self.clock())
         if not result.taken:
             await self.streams.finish(env.id, reply)  # [DONE] first, the bookkeeping after
@@ -413,12 +448,14 @@ class Executor:
         return Forward(env.model_copy(update={"index": 0}), delay)
 
     def _final(self, env: Envelope, exc: RelayError) -> Outcome:
+        info = exc.to_info()
         return Done(
             Reply(
                 id=env.id,
                 ok=False,
-                error=exc.to_info(),
+                error=info,
                 attempts=env.attempts,
+                checks=env.checks,
                 failures=env.failures,
             )
         )
@@ -459,6 +496,13 @@ def _refit(env: Envelope, call: Call, exc: UpstreamError) -> Envelope | None:
         return None
     scale = corrected_scale(count, call.prompt, call.target.model.context_window)
     return _with_failure(env, exc).model_copy(update={"token_scale": scale})
+
+
+def _checked(
+    env: Envelope, t: LiveTarget, check: ValidationResult, action: CheckAction
+) -> Envelope:
+    entry = check_entry(t.name, t.model.id, env.attempts, check, action)
+    return env.model_copy(update={"checks": [*env.checks, entry]})
 
 
 def _with_failure(env: Envelope, exc: RelayError) -> Envelope:

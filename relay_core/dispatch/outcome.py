@@ -13,6 +13,7 @@ from relay_core.errors import (
     ErrorInfo,
     InvalidRequest,
     NoProviderAvailable,
+    NoValidAnswer,
     ProviderKeysRefused,
     ProvidersDown,
     RateLimited,
@@ -20,6 +21,7 @@ from relay_core.errors import (
     UpstreamAuthError,
     UpstreamBadRequest,
     UpstreamContextTooLong,
+    UpstreamInvalidAnswer,
     UpstreamMalformed,
     UpstreamQuotaExhausted,
     UpstreamTimeout,
@@ -55,7 +57,8 @@ def exhausted_error(failures: list[ErrorInfo], soonest_s: float | None) -> Relay
     Only rate limits (429s, empty buckets, spent quotas) → 429 with ``Retry-After``; every
     candidate down → 503 ``upstream_unavailable`` (``circuit_open`` when only breakers kept
     it off), ``Retry-After`` the soonest real cool-down; every provider refusing Relay's key
-    → 503 ``upstream_auth_failed``; every candidate refusing the request → its 400; anything
+    → 503 ``upstream_auth_failed``; every candidate refusing the request → its 400; every
+    candidate's answer failing its ``response_format`` → 502 ``no_valid_answer``; anything
     else → 503 naming each provider's reason.
     """
     failures = _latest(failures)  # each candidate by its latest failure
@@ -78,6 +81,11 @@ def exhausted_error(failures: list[ErrorInfo], soonest_s: float | None) -> Relay
         return BreakersOpen(
             f"Every provider for this model is failing and rests ({reasons}). "
             f"Retry after {retry_after or 1.0:.0f} s.",
+            retry_after=retry_after,
+        )
+    if all(f.is_a(UpstreamInvalidAnswer) for f in failures):
+        return NoValidAnswer(
+            f"No provider answered with the JSON response_format asks for ({reasons}).",
             retry_after=retry_after,
         )
     if all(f.is_a(*_DOWN, *_RATE_LIMITS) for f in failures):

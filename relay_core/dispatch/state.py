@@ -20,15 +20,15 @@ from relay_core.errors import (
     UpstreamError,
 )
 from relay_core.limits import Limiter, LimitPlan
+from relay_core.limits.costs import TokenCost
 from relay_core.providers.base import Provider, RateLimitFeedback
+from relay_core.schemas.chat import ChatCompletionRequest, Usage
 from relay_core.settings import Settings
+from relay_core.tokens import cost_sample, estimate_request_tokens
 
 log = logging.getLogger("relay.dispatch")
 
 DEFAULT_PAUSE_S = 1.0
-# Learning the upstream's prompt count: prompts this short say little (templates dominate).
-MIN_PROMPT_FOR_RATIO = 16
-RATIO_MIN, RATIO_MAX, RATIO_ALPHA = 0.5, 4.0, 0.2
 # How long a worker trusts a closed breaker without asking Redis again.
 CLOSED_CACHE_S = 0.25
 
@@ -62,8 +62,7 @@ class WorkerState:
         self.breaker = breaker
         self.fingerprints = fingerprints
         self._closed_until: dict[tuple[str, str], float] = {}
-        # Per target: the upstream's prompt tokens / Relay's estimate (an EWMA of its usage).
-        self._prompt_ratio: dict[tuple[str, str], float] = {}
+        self._served = [(p.config.name, m.id) for p in providers.values() for m in p.config.models]
 
     def target(self, cand: Candidate) -> LiveTarget | None:
         provider = self.providers.get(cand.provider)
@@ -72,24 +71,32 @@ class WorkerState:
         model = provider.config.model(cand.model)
         return None if model is None else LiveTarget(provider, model)
 
-    def prompt_ratio(self, t: LiveTarget) -> float:
-        """How many tokens this upstream counts per token Relay estimates for a prompt (1.0
-        until it has reported usage): the TPM buckets take prompts as the provider counts
-        them, so a denser tokenizer does not over-admit a token-bound provider."""
-        return self._prompt_ratio.get((t.name, t.model.id), 1.0)
+    def cost(self, t: LiveTarget) -> TokenCost:
+        """What calls to ``t`` were learned to cost (``relay_core.limits.costs``)."""
+        return self.limiter.costs.get(t.name, t.model.id)
 
-    def learn_prompt_ratio(self, t: LiveTarget, estimated: int, counted: int) -> None:
-        if estimated < MIN_PROMPT_FOR_RATIO or counted <= 0:
-            return
-        sample = min(RATIO_MAX, max(RATIO_MIN, counted / estimated))
-        key = (t.name, t.model.id)
-        old = self._prompt_ratio.get(key)
-        self._prompt_ratio[key] = sample if old is None else old + RATIO_ALPHA * (sample - old)
+    def estimate(self, t: LiveTarget, request: ChatCompletionRequest, prompt: int) -> int:
+        """The tokens to reserve for ``request`` (``prompt`` by Relay's count) on ``t``: the
+        TPM buckets take prompts as the provider counts them, so a denser tokenizer does not
+        over-admit a token-bound provider, and outputs as it charges them."""
+        return estimate_request_tokens(
+            prompt, request, t.model, provider=t.config, cost=self.cost(t)
+        )
+
+    def learn_cost(
+        self, t: LiveTarget, request: ChatCompletionRequest, prompt: int, usage: Usage
+    ) -> None:
+        """Learn from the usage an upstream reported (never from Relay's own estimate)."""
+        used = (usage.prompt_tokens, usage.completion_tokens)
+        sample = cost_sample(t.config, t.model, request, prompt, used)
+        self.limiter.costs.observe(t.name, t.model.id, sample)
 
     async def refresh_learned(self, now: float) -> None:
-        """Take up the rates other workers learned from 429s (at most once a second)."""
+        """Take up the rates other workers learned from 429s, and share and take up the
+        token costs (each at most once a second)."""
         if self.limiter.learned is not None:
             await self.limiter.learned.refresh(list(self.providers), now)
+        await self.limiter.costs.sync(self._served, now)
 
     def plan(self, t: LiveTarget, now: float) -> LimitPlan:
         return self.limiter.plan(t.config, t.model, now)

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from relay_core.catalogue.models import ModelConfig, ProviderConfig
 from relay_core.limits.backends.base import LimitBackend, token_limits
+from relay_core.limits.costs import CostStore, LearnedCosts, MemoryCosts
 from relay_core.limits.feedback import pause_scope, remaining_from
 from relay_core.limits.learned import LearnedRates, LearnedStore
 from relay_core.limits.plan import build_specs, pause_key
@@ -20,19 +21,30 @@ from relay_core.settings import Settings
 
 class Limiter:
     def __init__(
-        self, backend: LimitBackend, prefix: str, learned: LearnedRates | None = None
+        self,
+        backend: LimitBackend,
+        prefix: str,
+        learned: LearnedRates | None = None,
+        costs: LearnedCosts | None = None,
     ) -> None:
         self.backend = backend
         self.prefix = prefix
         # Rates learned from 429s (workers pace with them; elsewhere plans are as published).
         self.learned = learned
+        # Token costs learned from usage (workers share them in Redis; elsewhere in memory).
+        self.costs = costs if costs is not None else LearnedCosts(MemoryCosts(), prefix)
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, backend: LimitBackend, learned: LearnedStore | None = None
+        cls,
+        settings: Settings,
+        backend: LimitBackend,
+        learned: LearnedStore | None = None,
+        costs: CostStore | None = None,
     ) -> Limiter:
         prefix = settings.key("limits")
-        return cls(backend, prefix, None if learned is None else LearnedRates(learned, prefix))
+        rates = None if learned is None else LearnedRates(learned, prefix)
+        return cls(backend, prefix, rates, None if costs is None else LearnedCosts(costs, prefix))
 
     def plan(
         self,

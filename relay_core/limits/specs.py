@@ -83,6 +83,10 @@ class LimitPlan:
     concurrency: tuple[ConcurrencySpec, ...] = ()
     pauses: tuple[str, ...] = ()
 
+    def specs(self) -> list[BucketSpec | CounterSpec | ConcurrencySpec]:
+        """Every limit in the order of a :class:`Capacity`'s levels."""
+        return [*self.buckets, *self.counters, *self.concurrency]
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:

@@ -18,6 +18,7 @@ from relay_core.catalogue.models import ProviderConfig
 from relay_core.dispatch.envelope import queue_name
 from relay_core.heartbeat import WorkerBeat, live_workers
 from relay_core.limits import Capacity, Limiter, LimitPlan
+from relay_core.limits.specs import BucketSpec, ConcurrencySpec, CounterSpec, Level
 from relay_core.metrics.batches import running_batches
 from relay_core.metrics.load import read_load
 
@@ -35,6 +36,8 @@ class LimitLevel:
     limit: str  # rpm | tpm | rpd | tpd | concurrency
     available: float
     capacity: float
+    resets_at: float | None = None  # epoch s: a bucket full again, a daily counter's new day
+    rate_per_s: float | None = None  # a bucket's refill rate (rpm and tpm are paced)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,16 +76,32 @@ async def queue_depths(redis: Redis, prefix: str, providers: Sequence[str]) -> d
     return {name: sum(lengths[i * per : (i + 1) * per]) for i, name in enumerate(providers)}
 
 
-def _levels(plans: Sequence[LimitPlan], caps: Sequence[Capacity]) -> dict[str, list[LimitLevel]]:
+def _resets_at(
+    spec: BucketSpec | CounterSpec | ConcurrencySpec, level: Level, now: float
+) -> float | None:
+    """When the limit is whole again: a bucket refilled, a daily counter's next window (a
+    concurrency limit has no such time: it frees as calls end)."""
+    if isinstance(spec, CounterSpec):
+        return spec.reset_at
+    if isinstance(spec, BucketSpec) and spec.rate > 0:
+        return now + max(0.0, spec.capacity - level.available) / spec.rate
+    return None
+
+
+def _levels(
+    plans: Sequence[LimitPlan], caps: Sequence[Capacity], now: float
+) -> dict[str, list[LimitLevel]]:
     """Every distinct (scope, limit) level, grouped by provider."""
     seen: set[tuple[str, str]] = set()
     out: dict[str, list[LimitLevel]] = {}
     for plan, cap in zip(plans, caps, strict=True):
-        for lv in cap.levels:
+        for spec, lv in zip(plan.specs(), cap.levels, strict=True):
             if (lv.scope, lv.reason) in seen:
                 continue
             seen.add((lv.scope, lv.reason))
-            level = LimitLevel(lv.scope, str(lv.reason), lv.available, lv.limit)
+            rate = spec.rate if isinstance(spec, BucketSpec) else None
+            resets_at = _resets_at(spec, lv, now)
+            level = LimitLevel(lv.scope, str(lv.reason), lv.available, lv.limit, resets_at, rate)
             out.setdefault(plan.provider, []).append(level)
     return out
 
@@ -116,15 +135,16 @@ async def read_snapshot(
     breaker: Breaker,
     *,
     now: float,
+    batches: bool = True,
 ) -> FarmSnapshot:
     """Queues, in-flight calls, breakers and limit levels of ``providers``, live workers and
-    running batches."""
+    (unless ``batches`` is false) running batches of every owner."""
     names = [p.name for p in providers]
     depths = await queue_depths(redis, prefix, names)
     load = await read_load(redis, prefix)
     plans = [limiter.plan(p, m, now) for p in providers for m in p.models]
     caps = await limiter.peek_many(plans, now)
-    levels = _levels(plans, caps)
+    levels = _levels(plans, caps, now)
     breakers = await _breakers(breaker, providers, now)
     rows = [
         ProviderLive(
@@ -138,5 +158,5 @@ async def read_snapshot(
         for p in providers
     ]
     workers = sorted(await live_workers(redis, prefix), key=lambda w: w.name)
-    batches = await running_batches(redis, prefix)
-    return FarmSnapshot(providers=rows, workers=workers, at=now, batches=batches)
+    running = await running_batches(redis, prefix) if batches else []
+    return FarmSnapshot(providers=rows, workers=workers, at=now, batches=running)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from relay_core.errors import InvalidRequest
 from relay_core.providers._messages import (
     content_parts,
@@ -16,7 +18,7 @@ from relay_core.providers._messages import (
     unsupported_part,
     unsupported_role,
 )
-from relay_core.providers._params import ParamPolicy, response_format_type
+from relay_core.providers._params import ParamPolicy, json_schema, response_format_type
 from relay_core.schemas.chat import ChatCompletionRequest, Message, Tool
 
 ANTHROPIC_PARAMS = ParamPolicy(
@@ -33,7 +35,7 @@ ANTHROPIC_PARAMS = ParamPolicy(
             "tool_choice",
             "parallel_tool_calls",
             "user",
-            "response_format",  # only {"type": "text"}; JSON modes are refused below
+            "response_format",  # JSON modes: an instruction in the system prompt (below)
         }
     ),
     dropped=frozenset({"presence_penalty", "frequency_penalty", "seed", "store", "metadata"}),
@@ -59,6 +61,9 @@ def anthropic_request(
         "messages": _messages(request.messages),
     }
     system = system_texts(request.messages)
+    instruction = json_instruction(request)
+    if instruction is not None:
+        system = [*system, instruction]
     if len(system) == 1:
         body["system"] = system[0]
     elif system:
@@ -83,10 +88,21 @@ def _check_values(request: ChatCompletionRequest) -> None:
         )
     if not isinstance(request.extras().get("parallel_tool_calls", True), bool):
         raise InvalidRequest("parallel_tool_calls must be a boolean", param="parallel_tool_calls")
-    if response_format_type(request) not in (None, "text"):
-        raise InvalidRequest(
-            "anthropic providers cannot guarantee JSON output", param="response_format"
+
+
+def json_instruction(request: ChatCompletionRequest) -> str | None:
+    """Anthropic has no JSON mode: a JSON ``response_format`` becomes this paragraph at the
+    end of the system prompt, and Relay checks (and repairs) the answer (docs/answers.md)."""
+    kind = response_format_type(request)
+    if kind == "json_object":
+        return "Answer with one JSON object only: no prose before or after it, no code fence."
+    if kind == "json_schema":
+        schema = orjson.dumps(json_schema(request)).decode()
+        return (
+            "Answer with one JSON document only, valid against this JSON Schema: "
+            f"{schema}\nNo prose before or after it, no code fence."
         )
+    return None
 
 
 def _messages(messages: list[Message]) -> list[dict[str, Any]]:

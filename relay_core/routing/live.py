@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from relay_core.breaker import Breaker, BreakerState
 from relay_core.limits import Limiter
-from relay_core.limits.specs import Capacity
+from relay_core.limits.specs import Capacity, LimitPlan
 from relay_core.routing.ranking import LiveState
 from relay_core.routing.targets import Target
 
@@ -26,18 +26,25 @@ async def live_states(
 async def _read(
     targets: Sequence[Target], limiter: Limiter, breaker: Breaker, now: float
 ) -> list[tuple[LiveState, Capacity]]:
-    """Each target's condition and its limits' levels: one round trip for the limits, one
-    for the breakers."""
+    return [(state, cap) for state, _, cap in await live_limits(targets, limiter, breaker, now)]
+
+
+async def live_limits(
+    targets: Sequence[Target], limiter: Limiter, breaker: Breaker, now: float
+) -> list[tuple[LiveState, LimitPlan, Capacity]]:
+    """Each target's condition, its limits and their levels: one round trip for the limits,
+    one for the breakers."""
     if not targets:
         return []
     plans = [limiter.plan(t.provider, t.model, now) for t in targets]
     caps = await limiter.peek_many(plans, now)
     keys = [k for t in targets for k in breaker.keys(t.provider.name, t.model.id)]
     states = await breaker.state(keys, now)
-    out: list[tuple[LiveState, Capacity]] = []
-    for i, cap in enumerate(caps):
+    out: list[tuple[LiveState, LimitPlan, Capacity]] = []
+    for i, (plan, cap) in enumerate(zip(plans, caps, strict=True)):
         open_ = any(s.state is BreakerState.open for s in states[2 * i : 2 * i + 2])
-        out.append((LiveState(wait_s=cap.wait_s, headroom=cap.headroom, breaker_open=open_), cap))
+        state = LiveState(wait_s=cap.wait_s, headroom=cap.headroom, breaker_open=open_)
+        out.append((state, plan, cap))
     return out
 
 

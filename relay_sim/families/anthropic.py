@@ -32,6 +32,7 @@ from relay_sim.families.base import (
     text_of,
 )
 from relay_sim.faults import FaultKind, SimFault
+from relay_sim.json_answer import schema_in_text
 
 _ERRORS: Mapping[FaultKind, tuple[int, str]] = MappingProxyType(
     {
@@ -83,9 +84,13 @@ class AnthropicFamily:
         if max_tokens is None:
             raise SimFault.bad_request("max_tokens: Field required", param="max_tokens")
         text, chars = read_messages(required_list(data, "messages"))
-        chars += len(text_of(data.get("system")))
+        system = text_of(data.get("system"))
+        chars += len(system)
         stream = data.get("stream") is True
-        return Call(model, text, chars, max_tokens, stream, tools=_tools(data.get("tools")))
+        call = Call(model, text, chars, max_tokens, stream, tools=_tools(data.get("tools")))
+        call.json_mode = "JSON" in system  # no JSON mode: a system prompt that asks for it
+        call.json_schema = schema_in_text(system) if call.json_mode else None
+        return call
 
     def _message(self, answer: Answer, content: list[Json], output_tokens: int) -> Json:
         return {

@@ -119,7 +119,15 @@ class GeminiFamily:
         if isinstance(system, dict):
             chars += len(text_of(system.get("parts")))
         tools = _tools(data.get("tools"))
-        return Call(model, text, chars, _max_tokens(data), stream, tools=tools)
+        call = Call(model, text, chars, _max_tokens(data), stream, tools=tools)
+        config = _get(data, "generationConfig", "generation_config")
+        if isinstance(config, dict):
+            call.json_mode = (
+                _get(config, "responseMimeType", "response_mime_type") == "application/json"
+            )
+            schema = _get(config, "responseJsonSchema", "response_json_schema")
+            call.json_schema = schema if isinstance(schema, dict) else None
+        return call
 
     def _response(self, answer: Answer, parts: list[Json], rid: str, last: bool) -> Json:
         candidate: Json = {"content": {"parts": parts, "role": "model"}, "index": 0}

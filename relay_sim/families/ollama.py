@@ -80,9 +80,13 @@ class OllamaFamily:
         model = required_str(data, "model")
         text, chars = read_messages(required_list(data, "messages"))
         stream = data.get("stream", True) is not False
-        return Call(
+        call = Call(
             model, text, chars, _num_predict(data), stream, tools=function_tools(data.get("tools"))
         )
+        fmt = data.get("format")
+        call.json_mode = fmt == "json" or isinstance(fmt, dict)
+        call.json_schema = fmt if isinstance(fmt, dict) else None
+        return call
 
     def _message(self, answer: Answer, content: str) -> Json:
         message: Json = {"role": "assistant", "content": content}

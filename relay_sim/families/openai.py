@@ -13,6 +13,7 @@ import hashlib
 import time
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
+from typing import Any
 
 import orjson
 from starlette.requests import Request
@@ -66,7 +67,14 @@ def _usage(answer: Answer, n: int = 1) -> Json:
     }
 
 
-JSON_TYPES = frozenset({"json_object", "json_schema"})
+def _json_asked(response_format: object) -> tuple[bool, dict[str, Any] | None]:
+    """Whether ``response_format`` asks for JSON, and its schema if it names one."""
+    if not isinstance(response_format, dict):
+        return False, None
+    kind = response_format.get("type")
+    spec = response_format.get("json_schema")
+    schema = spec.get("schema") if isinstance(spec, dict) else None
+    return kind in ("json_object", "json_schema"), schema if isinstance(schema, dict) else None
 
 
 def _features(data: dict[str, object]) -> frozenset[str]:
@@ -75,8 +83,6 @@ def _features(data: dict[str, object]) -> frozenset[str]:
     response_format = data.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
         found.add("json_schema")
-    if isinstance(response_format, dict) and response_format.get("type") in JSON_TYPES:
-        found.add("json")  # not a failure: what ``prose_for_json`` answers in prose
     messages = data.get("messages")
     for message in messages if isinstance(messages, list) else ():
         if (
@@ -165,6 +171,7 @@ class OpenAIFamily:
         tools = function_tools(data.get("tools"))
         call = Call(model, text, chars, max_tokens, stream, usage, tools)
         call.features = _features(data)
+        call.json_mode, call.json_schema = _json_asked(data.get("response_format"))
         call.max_tokens_param = max_tokens_param
         call.n = optional_count(data.get("n"), "n") or 1
         return call

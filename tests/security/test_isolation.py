@@ -175,3 +175,27 @@ def test_batch_estimate_counts_only_the_callers_own_backlog(
         theirs = estimate_backlog(b)
     assert 0 < mine <= 12
     assert theirs == 0
+
+
+def test_cached_answers_of_one_key_are_never_served_to_another(
+    make_farm: FarmFactory, tmp_path: Path
+) -> None:
+    """The exact cache is scoped per gateway key (docs/answers.md): B asking A's question
+    word for word is a miss, answered by a provider, never A's answer."""
+    farm = tenant_farm(make_farm, tmp_path)
+    body = {
+        "model": "p-openai/p-openai-m",
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": 0,
+    }
+    with as_key(farm, KEY_A) as a, as_key(farm, KEY_B) as b:
+        first_a = a.post("/v1/chat/completions", json=body)
+        second_a = a.post("/v1/chat/completions", json=body)
+        first_b = b.post("/v1/chat/completions", json=body)
+    assert [r.status_code for r in (first_a, second_a, first_b)] == [200] * 3
+    assert [r.headers["x-relay-cache"] for r in (first_a, second_a, first_b)] == [
+        "miss",
+        "hit",
+        "miss",
+    ]
+    assert farm.sim_stats()["providers"]["p-openai"]["requests"] == 2

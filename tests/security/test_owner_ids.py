@@ -29,6 +29,7 @@ from relay_core.batch.store.store import BatchStore, NewBatch
 from relay_core.events import CallRecord
 from relay_core.owners import KEPT_IN, legacy_owner_id, owner_id
 from relay_core.settings import Settings
+from relay_core.storage import open_storage
 from relay_core.usage import UsageSink
 from tests.integration.farm.conftest import four_providers
 from tests.support.farm import (
@@ -83,10 +84,10 @@ async def store_as_earlier_versions_did(settings: Settings, owner: str) -> tuple
     """A file, a batch and a day of usage under ``owner``, written by Relay's own stores."""
     client = Redis.from_url(REDIS_URL)
     try:
-        files = FileStore(client, settings.key_prefix, settings.storage_dir)
+        files = FileStore(client, settings.key_prefix, open_storage(settings))
         file_id = new_file_id()
-        settings.storage_dir.mkdir(parents=True, exist_ok=True)
-        files.path(file_id).write_bytes(b"{}\n")
+        async with files.storage.open_write(file_id) as out:
+            await out.write(b"{}\n")
         await files.register(
             file_id, owner=owner, filename="old.jsonl", purpose=FilePurpose.batch, size=3, lines=1
         )

@@ -1,23 +1,24 @@
-"""Files: bytes in a local folder (``RELAY_STORAGE_DIR``), records in Redis.
+"""Files: bytes in object storage (:mod:`relay_core.storage`), records in Redis.
 
-A file's bytes live at ``{storage_dir}/{file_id}``; its record (the OpenAI file object plus
-owner and line count) under ``{prefix}:file:{id}``, and its id in the owner's sorted set for
-listing. Every read checks the owner: another gateway key's file is a 404, as if it did not
-exist. The folder must be shared by the API and the workers (they read batch input from it).
+A file's bytes are stored under its id (a folder's ``{RELAY_STORAGE_DIR}/{file_id}``, or an S3
+object ``{prefix}/{file_id}`` with ``RELAY_STORAGE_URL``); its record (the OpenAI file object
+plus owner and line count) under ``{prefix}:file:{id}``, and its id in the owner's sorted set
+for listing. Every read checks the owner: another gateway key's file is a 404, as if it did
+not exist. The API and the workers must reach the same storage (the workers read batch input
+from it and write output files to it): one machine's folder, a shared mount, or a bucket.
 """
 
 from __future__ import annotations
 
-import contextlib
 import secrets
 import time
-from pathlib import Path
 
 from redis.asyncio import Redis
 
 from relay_core.batch.models import FilePurpose, FileRecord
 from relay_core.batch.store.keys import file_key, owner_files
 from relay_core.errors import NotFound
+from relay_core.storage.base import ObjectStorage
 
 
 def _text(value: object) -> str:
@@ -29,18 +30,17 @@ def new_file_id() -> str:
 
 
 class FileStore:
-    def __init__(self, redis: Redis, prefix: str, storage_dir: Path) -> None:
+    def __init__(self, redis: Redis, prefix: str, storage: ObjectStorage) -> None:
         self.redis = redis
         self.prefix = prefix
-        self.dir = storage_dir
+        self.storage = storage
 
-    def path(self, file_id: str) -> Path:
+    @staticmethod
+    def name(file_id: str) -> str:
+        """The storage name of ``file_id`` (:class:`NotFound` for what cannot be an id)."""
         if not file_id.startswith("file-") or "/" in file_id or ".." in file_id:
             raise NotFound(f"No such File object: {file_id}", param="file_id")
-        return self.dir / file_id
-
-    def staging_path(self, file_id: str) -> Path:
-        return self.dir / f".{file_id}.part"
+        return file_id
 
     async def register(
         self,
@@ -52,11 +52,7 @@ class FileStore:
         size: int,
         lines: int,
     ) -> FileRecord:
-        """Record a file whose bytes are already at :meth:`path` (or its staging path, which
-        is moved into place first)."""
-        staged = self.staging_path(file_id)
-        if staged.exists():
-            staged.replace(self.path(file_id))
+        """Record a file whose bytes are already stored under :meth:`name`."""
         record = FileRecord(
             id=file_id,
             bytes=size,
@@ -79,14 +75,14 @@ class FileStore:
             raise NotFound(f"No such File object: {file_id}", param="file_id")
         return record
 
-    async def content_path(self, file_id: str, owner: str) -> Path:
-        """Where the owner's file ``file_id`` is on disk; :class:`NotFound` when the file was
-        deleted, or its content is gone from storage."""
+    async def content_size(self, file_id: str, owner: str) -> int:
+        """The stored size of the owner's file ``file_id``; :class:`NotFound` when the file
+        was deleted, or its content is gone from storage."""
         await self.get(file_id, owner)
-        path = self.path(file_id)
-        if not path.is_file():
+        size = await self.storage.size(self.name(file_id))
+        if size is None:
             raise NotFound(f"The content of File {file_id} is no longer stored.", param="file_id")
-        return path
+        return size
 
     async def page(
         self,
@@ -122,5 +118,4 @@ class FileStore:
             pipe.delete(file_key(self.prefix, file_id))
             pipe.zrem(owner_files(self.prefix, owner), file_id)
             await pipe.execute()
-        with contextlib.suppress(FileNotFoundError):
-            self.path(file_id).unlink()
+        await self.storage.delete(self.name(file_id))

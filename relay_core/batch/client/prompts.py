@@ -66,9 +66,10 @@ def csv_prompts(path: Path) -> Iterator[tuple[str, str]]:
                 yield (row.get(id_col) or f"row-{n}") if id_col else f"row-{n}", prompt
 
 
-def build_jsonl(source: Path, dest: Path, model: str) -> int:
-    """Write the batch file for the prompts in ``source`` (text or CSV); the lines written."""
-    prompts = csv_prompts(source) if kind_of(source) == "csv" else text_prompts(source)
+def build_jsonl(source: Path, dest: Path, model: str, kind: str | None = None) -> int:
+    """Write the batch file for the prompts in ``source`` (text or CSV: ``kind``, else told by
+    its extension); the lines written."""
+    prompts = csv_prompts(source) if (kind or kind_of(source)) == "csv" else text_prompts(source)
     count = 0
     with dest.open("wb") as out:
         for custom_id, prompt in prompts:

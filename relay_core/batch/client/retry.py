@@ -2,14 +2,13 @@
 
 Every line of the error file (provider refusals, ``batch_expired``, ``batch_cancelled``) is
 copied, byte for byte and in input order, from the original input file into a new one; the
-caller creates a batch from it. The original batch and its files are left as they are.
+caller creates a batch from it. The original batch and its files are left as they are. Both
+files are read from storage as streams and by byte range, the new one written as a stream.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import AsyncIterator, Sequence
 
 import orjson
 
@@ -19,30 +18,33 @@ from relay_core.batch.models import TERMINAL, BatchStatus, FilePurpose, FileReco
 from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.errors import InvalidRequest
+from relay_core.storage.base import ObjectStorage
+from relay_core.storage.reader import lines
 
 CHUNK = 2000
 
 
-def failed_ids(error_file: Path) -> set[str]:
+async def failed_ids(error_file: AsyncIterator[bytes]) -> set[str]:
     ids: set[str] = set()
-    with error_file.open("rb") as f:
-        for raw in f:
-            if raw.strip():
-                ids.add(str(orjson.loads(raw)["custom_id"]))
+    async for raw in lines(error_file):
+        if raw.strip():
+            ids.add(str(orjson.loads(raw)["custom_id"]))
     return ids
 
 
-def copy_lines(source: Path, refs: Sequence[LineRef], dest: Path) -> int:
-    """Copy ``refs`` from ``source`` to ``dest``; the bytes written."""
+async def copy_lines(
+    storage: ObjectStorage, source: str, refs: Sequence[LineRef], dest: str
+) -> int:
+    """Copy ``refs`` of ``source`` to ``dest`` (:data:`CHUNK` lines a read); the bytes
+    written."""
     size = 0
-    with source.open("rb") as src, dest.open("wb") as out:
-        for ref in refs:
-            src.seek(ref.offset)
-            raw = src.read(ref.length)
-            if not raw.endswith(b"\n"):
-                raw += b"\n"
-            out.write(raw)
-            size += len(raw)
+    async with storage.open_write(dest) as out:
+        for start in range(0, len(refs), CHUNK):
+            chunk = refs[start : start + CHUNK]
+            found = await storage.read_ranges(source, [(r.offset, r.length) for r in chunk])
+            data = b"".join(raw if raw.endswith(b"\n") else raw + b"\n" for raw in found)
+            await out.write(data)
+            size += len(data)
     return size
 
 
@@ -68,10 +70,10 @@ async def retry_input(store: BatchStore, files: FileStore, batch: BatchRecord) -
         raise InvalidRequest(f"Batch {batch_id} has no failed lines to retry.", param="batch_id")
     file_id = new_file_id()
     try:
-        wanted = await asyncio.to_thread(failed_ids, files.path(error_file))
+        wanted = await failed_ids(files.storage.stream(files.name(error_file)))
         refs = await _refs(store, batch_id, wanted)
-        size = await asyncio.to_thread(
-            copy_lines, files.path(batch.input_file_id), refs, files.staging_path(file_id)
+        size = await copy_lines(
+            files.storage, files.name(batch.input_file_id), refs, files.name(file_id)
         )
     except FileNotFoundError as exc:
         raise InvalidRequest(

@@ -1,23 +1,23 @@
-"""Receive a ``multipart/form-data`` upload straight to disk, a chunk at a time.
+"""Receive a ``multipart/form-data`` upload straight to storage, a chunk at a time.
 
 The body is parsed as it arrives (python-multipart's streaming parser): the ``file`` part is
-written to a temporary file next to its final place, the small fields (``purpose``) are kept,
-and nothing is ever held whole in memory. Going over ``max_bytes``, or a line of the file going
-over ``max_line_bytes`` (newline not counted), stops the upload at once.
+streamed to object storage (:mod:`relay_core.storage`: a staged file renamed into place, or an
+S3 multipart upload), the small fields (``purpose``) are kept, and nothing is ever held whole
+in memory: each chunk of the body is written before the next is read. Going over
+``max_bytes``, or a line of the file going over ``max_line_bytes`` (newline not counted),
+stops the upload at once.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import BinaryIO
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, MultipartState, parse_options_header
 
 from relay_core.errors import InvalidRequest, PayloadTooLarge
+from relay_core.storage.base import ObjectStorage
 
 MAX_FIELD_BYTES = 4096
 MAX_BOUNDARY = 256  # python-multipart's limit (RFC 2046 allows 70)
@@ -25,9 +25,9 @@ MAX_BOUNDARY = 256  # python-multipart's limit (RFC 2046 allows 70)
 
 @dataclass(slots=True)
 class Upload:
-    """What arrived: the form fields, and the file part (already on disk at ``path``)."""
+    """What arrived: the form fields, and the file part (in storage under ``name``)."""
 
-    path: Path
+    name: str
     fields: dict[str, str] = field(default_factory=dict)
     filename: str | None = None
     bytes: int = 0
@@ -55,13 +55,12 @@ class _Receiver:
     def __init__(
         self,
         upload: Upload,
-        out: BinaryIO,
         max_bytes: int,
         file_field: str,
         max_line_bytes: int | None = None,
     ) -> None:
         self.upload = upload
-        self.out = out
+        self.pending: list[bytes] = []  # file bytes parsed, not yet written
         self.max_bytes = max_bytes
         self.file_field = file_field
         self.max_line_bytes = max_line_bytes
@@ -112,7 +111,12 @@ class _Receiver:
             self._check_lines(chunk, self.max_line_bytes)
         self.upload.newlines += chunk.count(b"\n")
         self.upload.ends_with_newline = chunk.endswith(b"\n")
-        self.out.write(chunk)
+        self.pending.append(chunk)
+
+    def take(self) -> bytes:
+        data = b"".join(self.pending)
+        self.pending.clear()
+        return data
 
     def _check_lines(self, chunk: bytes, limit: int) -> None:
         """Refuse the file once one of its lines is over ``limit``; a chunk's lines are
@@ -157,62 +161,56 @@ def boundary_of(content_type: str | None) -> bytes:
     return boundary
 
 
+_CALLBACKS = (
+    "on_part_begin",
+    "on_header_field",
+    "on_header_value",
+    "on_header_end",
+    "on_headers_finished",
+    "on_part_data",
+    "on_part_end",
+)
+
+
 async def receive_upload(
     chunks: AsyncIterator[bytes],
     content_type: str | None,
-    dest: Path,
+    dest: tuple[ObjectStorage, str],
     max_bytes: int,
     file_field: str = "file",
     *,
     max_line_bytes: int | None = None,
+    accept: Callable[[Upload], None] | None = None,
 ) -> Upload:
-    """Stream a multipart body to ``dest`` (its file part); the partial file is removed on
-    any error. Raises :class:`InvalidRequest` when there is no file part, or when a line of
-    the file is over ``max_line_bytes``."""
+    """Stream a multipart body's file part to ``dest`` (a storage and a name). Nothing is
+    stored on any error, nor when ``accept`` (called once the body is in) raises. Raises
+    :class:`InvalidRequest` when there is no file part, or when a line of the file is over
+    ``max_line_bytes``."""
     boundary = boundary_of(content_type)
-    upload = Upload(path=dest)
-    try:
-        with _open(dest) as out:
-            receiver = _Receiver(upload, out, max_bytes, file_field, max_line_bytes)
-            callbacks = {
-                name: getattr(receiver, name)
-                for name in (
-                    "on_part_begin",
-                    "on_header_field",
-                    "on_header_value",
-                    "on_header_end",
-                    "on_headers_finished",
-                    "on_part_data",
-                    "on_part_end",
-                )
-            }
-            parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
-            try:
-                async for chunk in chunks:
-                    parser.write(chunk)
-                parser.finalize()
-            except FormParserError as exc:
-                raise InvalidRequest("The multipart body is malformed.") from exc
-            if parser.state != MultipartState.END:
-                raise InvalidRequest(
-                    "The multipart body is incomplete: it ends before its closing boundary."
-                )
+    storage, name = dest
+    upload = Upload(name=name)
+    receiver = _Receiver(upload, max_bytes, file_field, max_line_bytes)
+    callbacks = {callback: getattr(receiver, callback) for callback in _CALLBACKS}
+    parser = MultipartParser(boundary, callbacks)  # type: ignore[arg-type]
+    async with storage.open_write(name) as out:
+        try:
+            async for chunk in chunks:
+                parser.write(chunk)
+                if receiver.pending:
+                    await out.write(receiver.take())
+            parser.finalize()
+        except FormParserError as exc:
+            raise InvalidRequest("The multipart body is malformed.") from exc
+        if parser.state != MultipartState.END:
+            raise InvalidRequest(
+                "The multipart body is incomplete: it ends before its closing boundary."
+            )
+        if receiver.pending:
+            await out.write(receiver.take())
         if not receiver.seen_file:
             raise InvalidRequest(
                 "No file in the upload: send it as the 'file' field.", param="file"
             )
-    except BaseException:
-        discard(dest)
-        raise
+        if accept is not None:
+            accept(upload)
     return upload
-
-
-def _open(dest: Path) -> BinaryIO:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    return dest.open("wb")
-
-
-def discard(dest: Path) -> None:
-    """Remove a partial or refused upload (gone already is fine)."""
-    with contextlib.suppress(OSError):
-        dest.unlink()

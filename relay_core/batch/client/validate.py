@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import BinaryIO
 
 from relay_core.batch.lines import CheckedLine, LineRef, check_line
@@ -86,7 +85,7 @@ def _lines(f: BinaryIO, limit: int) -> Iterator[tuple[bytes | None, int]]:
 
 
 def scan_file(
-    path: Path,
+    source: BinaryIO,
     endpoint: Endpoint,
     *,
     max_lines: int,
@@ -94,12 +93,14 @@ def scan_file(
     default_model: str | None = None,
     max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> Scan:
-    """Check every line of ``path``; blank lines are skipped (they are not requests)."""
+    """Check every line read from ``source`` (a file, or a stored object read through
+    :func:`relay_core.storage.reader.thread_reader`); blank lines are skipped (they are not
+    requests)."""
     scan = Scan()
     routes = _Routes(check_route)
     seen: set[str] = set()
     offset, n = 0, 0
-    with path.open("rb") as f:
+    with source as f:
         for raw, size in _lines(f, max_line_bytes):
             start, offset = offset, offset + size
             if raw is not None and not raw.strip():

@@ -32,8 +32,9 @@ from collections.abc import Awaitable, Callable, Iterator
 from redis.exceptions import RedisError
 
 from relay_core.batch.models import BatchStatus
+from relay_core.batch.run.answers import LineCache
 from relay_core.batch.run.feeder import line_index
-from relay_core.batch.run.outputs import dropped, failure, success
+from relay_core.batch.run.outputs import dropped, failure, relay_part, success
 from relay_core.batch.store.store import BatchStore
 from relay_core.dispatch.envelope import Envelope, Reply
 from relay_core.dispatch.outcome import Done, Forward, Outcome
@@ -145,6 +146,7 @@ class LineBooks:
         hold_s: float,
         on_finished: Callable[[], None],
         max_attempts: int = 8,
+        answers: LineCache | None = None,
     ) -> None:
         self.store = store
         self.gate = gate
@@ -153,6 +155,7 @@ class LineBooks:
         self.on_finished = on_finished
         self.max_attempts = max_attempts  # failed upstream attempts before the line fails
         self.beats = Beats(store, line_timeout_s)
+        self.answers = answers  # the exact cache (docs/answers.md), None when off
 
     async def handle(self, env: Envelope, visit: Visit) -> Outcome:
         batch_id, custom_id = env.batch_id or "", env.custom_id or ""
@@ -173,11 +176,16 @@ class LineBooks:
             return skip
         if status != _IN_PROGRESS or time.time() >= env.deadline:
             return skip
+        cached = await self.answers.lookup(env) if self.answers is not None else None
+        if cached is not None:  # answered from the cache: no upstream call
+            return await self._after(env, Done(cached))
         with self.beats.visiting(batch_id, index):
             try:
                 outcome = await self._visit(env, visit)
             except ClientError as exc:  # the request itself is refused (e.g. a parameter)
                 outcome = Done(Reply(id=env.id, ok=False, error=exc.to_info()))
+        if self.answers is not None and isinstance(outcome, Done):
+            await self.answers.store(env, outcome.reply)
         return await self._after(env, outcome)
 
     async def _visit(self, env: Envelope, visit: Visit) -> Outcome:
@@ -186,8 +194,10 @@ class LineBooks:
         interactive request waits for the same provider.
 
         Each try lets the executor wait in place for at most :data:`TRY_S`; a try that found
-        no token after all (nothing was sent) waits for its turn again, for up to ``hold_s``
-        in all, after which the line goes back to its queue.
+        no token after all (nothing was sent) says when its limits will pass (the buckets'
+        computed refill time): the line sleeps until then (one timer, no polling) and tries
+        again, for up to ``hold_s`` in all. A wait beyond that goes back to its queue once,
+        delayed by the whole wait, rather than being tried at every token.
         """
         held = 0.0
         while True:
@@ -199,9 +209,10 @@ class LineBooks:
                 return outcome
             if isinstance(outcome, Forward):  # maybe now pointing at another candidate
                 env = outcome.envelope
-            if held >= self.hold_s:
+            if held + again >= self.hold_s:
                 return Forward(env, again)
-            held += 0.001  # every try counts, so the loop ends
+            await asyncio.sleep(again)
+            held += again + 0.001  # every try counts, so the loop ends
 
     async def _after(self, env: Envelope, outcome: Outcome) -> Outcome:
         """Record a final outcome (or renew a forwarded line's sign of life); the outcome the
@@ -220,6 +231,8 @@ class LineBooks:
         if reply.ok:
             usage = reply.completion.usage if reply.completion is not None else None
             tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
+            if reply.cached:
+                tokens = (0, 0)  # no provider token was spent on it
             await self._record(
                 env,
                 success(custom_id, env.id, reply),
@@ -229,7 +242,7 @@ class LineBooks:
                 provider=reply.provider,
             )
         elif reply.error is not None and time.time() < env.deadline:
-            line = failure(custom_id, env.id, reply.error)
+            line = failure(custom_id, env.id, reply.error, relay_part(reply))
             await self._record(env, line, ok=False, provider=reply.error.provider)
         # else: out of time; the expiry writes it as batch_expired
         return outcome
@@ -240,6 +253,8 @@ class LineBooks:
         once it has failed ``max_attempts`` times, else None."""
         if forwarded.attempts <= env.attempts or not forwarded.failures:
             return None
+        if forwarded.repair is not None and len(forwarded.checks) > len(env.checks):
+            return None  # a re-ask after an invalid answer (docs/answers.md): not a failure
         latest = forwarded.failures[-1]
         if not latest.is_a(UpstreamError) or latest.is_a(*PACING):
             return None

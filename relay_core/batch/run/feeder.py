@@ -10,18 +10,17 @@ and the line (``{batch_id}:{index}:{nonce}``); a line the sweeper re-sends gets 
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import orjson
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from relay_core.batch.lines import LineRef, request_body
+from relay_core.batch.run.allowance import Allowance
 from relay_core.batch.run.outputs import dropped
 from relay_core.batch.run.planner import Assigner, Pace, candidates, healthy, target_rates
 from relay_core.batch.store.record import BatchRecord
@@ -37,6 +36,7 @@ from relay_core.routing.ranking import LiveState
 from relay_core.routing.targets import Selection, Target
 from relay_core.schemas.chat import ChatCompletionRequest
 from relay_core.settings import Mode
+from relay_core.storage.base import ObjectStorage
 
 MAX_CLAIM = 500
 
@@ -52,17 +52,16 @@ def line_index(task_id: str) -> int:
     return int(task_id.rsplit(":", 2)[1])
 
 
-def read_bodies(path: Path, refs: Sequence[LineRef]) -> list[bytes | None]:
-    """Each line's bytes from the input file (None for all when the file is gone)."""
+async def read_bodies(
+    storage: ObjectStorage, name: str, refs: Sequence[LineRef]
+) -> list[bytes | None]:
+    """Each line's bytes from the input file, by byte range in one read (None for all when
+    the file is gone)."""
     try:
-        with path.open("rb") as f:
-            out: list[bytes | None] = []
-            for ref in refs:
-                f.seek(ref.offset)
-                out.append(f.read(ref.length))
-            return out
+        found = await storage.read_ranges(name, [(ref.offset, ref.length) for ref in refs])
     except FileNotFoundError:
         return [None] * len(refs)
+    return list(found)
 
 
 async def publish_all(redis: Redis, prefix: str, envelopes: Sequence[Envelope]) -> None:
@@ -87,7 +86,7 @@ class Plan:
 @dataclass
 class Feeder:
     store: BatchStore
-    storage_dir: Path
+    storage: ObjectStorage
     line_timeout_s: float
     resolve: ResolveRoute
     # The catalogue's routing policies, applied to each line as the API applies them to a
@@ -117,10 +116,19 @@ class Feeder:
             del self._assigners[key]
 
     def plan(
-        self, routes: list[list[Target]], live: dict[str, LiveState], served: set[str] | None
+        self,
+        routes: list[list[Target]],
+        live: dict[str, LiveState],
+        served: set[str] | None,
+        allowed: Mapping[str, Allowance] | None = None,
     ) -> Plan:
+        """``allowed``: each target's lines/s under all its limits (``allowance``); without
+        it, the request rates alone."""
         union = list({t.key: t for r in routes for t in r}.values())
         rates = target_rates(union)
+        for key, allowance in (allowed or {}).items():
+            if key in rates:
+                rates[key] = min(rates[key], allowance.rate)
         able_keys = {t.key for t in healthy(union, live, served)}
         able = [[t for t in r if t.key in able_keys] for r in routes]
         return Plan(routes, able, rates, sum(rates[k] for k in able_keys))
@@ -156,8 +164,7 @@ class Feeder:
         self, batch: BatchRecord, plan: Plan, refs: Sequence[tuple[int, LineRef]]
     ) -> None:
         batch_id = batch.id
-        path = self.storage_dir / batch.input_file_id
-        bodies = await asyncio.to_thread(read_bodies, path, [r for _, r in refs])
+        bodies = await read_bodies(self.storage, batch.input_file_id, [r for _, r in refs])
         envelopes: list[Envelope] = []
         for (index, ref), raw in zip(refs, bodies, strict=True):
             if raw is None or not plan.routes[ref.route]:

@@ -7,7 +7,11 @@ are the last. Lines are written in input order; a line without a result goes to 
 ``batch_cancelled``. The output file ids are derived from the batch id, so a finalize cut
 short by a dead worker is simply redone.
 
-When the files cannot be written (storage full or read-only, a path taken), nothing is lost:
+Both files are streamed to storage (:mod:`relay_core.storage`: a folder, or S3 multipart uploads)
+a chunk of lines at a time, never held whole, and appear only once complete.
+
+When the files cannot be written (storage full or read-only, a path taken, the object store
+unreachable: any :class:`OSError`), nothing is lost:
 the results stay in Redis and the batch stays ``finalizing``. :func:`write_failed` says why in
 the batch (its ``errors``, ``relay status``, ``/metrics``) and the finalize is tried again after
 :func:`retry_delay`, doubled at each failure up to ``RELAY_BATCH_FINALIZE_RETRY_MAX_S``. A
@@ -17,12 +21,9 @@ finalize that succeeds clears the cause.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO
+from dataclasses import dataclass, field
 
 from relay_core.batch.client.files import FileStore
 from relay_core.batch.lines import LineRef
@@ -31,6 +32,7 @@ from relay_core.batch.run.outputs import dropped, split
 from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.settings import Settings
+from relay_core.storage.base import Writer
 
 CHUNK = 1000
 
@@ -44,16 +46,20 @@ _FINAL = {
 @dataclass
 class _Out:
     file_id: str
-    path: Path
-    handle: BinaryIO
+    sink: Writer
     lines: int = 0
     size: int = 0
+    pending: list[bytes] = field(default_factory=list)
 
-    def write(self, line: bytes) -> None:
-        self.handle.write(line)
-        self.handle.write(b"\n")
+    def add(self, line: bytes) -> None:
+        self.pending += (line, b"\n")
         self.lines += 1
         self.size += len(line) + 1
+
+    async def flush(self) -> None:
+        if self.pending:
+            await self.sink.write(b"".join(self.pending))
+            self.pending.clear()
 
 
 def output_ids(batch_id: str) -> tuple[str, str]:
@@ -72,20 +78,14 @@ async def finalize(
     reason = batch.end_reason or EndReason.completed
     status, stamp, missing_code = _FINAL[reason]
     out_id, err_id = output_ids(batch_id)
-    try:
-        files.dir.mkdir(parents=True, exist_ok=True)
-        with (
-            files.staging_path(out_id).open("wb") as out_f,
-            files.staging_path(err_id).open("wb") as err_f,
-        ):
-            out = _Out(out_id, files.staging_path(out_id), out_f)
-            err = _Out(err_id, files.staging_path(err_id), err_f)
-            missing = await _write_all(store, batch_id, (out, err), missing_code, keep_lease)
-        out_file = await _register(files, out, owner, f"{batch_id}_output.jsonl")
-        err_file = await _register(files, err, owner, f"{batch_id}_errors.jsonl")
-    except OSError:
-        _discard(files.staging_path(out_id), files.staging_path(err_id))  # a full disk's room
-        raise
+    async with (
+        files.storage.open_write(out_id) as out_sink,
+        files.storage.open_write(err_id) as err_sink,
+    ):  # an error inside leaves neither file (a full disk gets its room back)
+        out, err = _Out(out_id, out_sink), _Out(err_id, err_sink)
+        missing = await _write_all(store, batch_id, (out, err), missing_code, keep_lease)
+    out_file = await _register(files, out, owner, f"{batch_id}_output.jsonl")
+    err_file = await _register(files, err, owner, f"{batch_id}_errors.jsonl")
     failed = batch.failed + missing
     moved = await store.transition(
         batch_id,
@@ -151,16 +151,12 @@ async def _write_all(
             # A line without a result shows its last failure if it ran, else why it did not.
             found = value or last.get(start + i) or dropped(ref.custom_id, missing_code)
             is_output, line = split(found)
-            (out if is_output else err).write(line)
+            (out if is_output else err).add(line)
+        await out.flush()
+        await err.flush()
         await asyncio.sleep(0)  # let the worker's other coroutines run between chunks
         await keep_lease()
         start += CHUNK
-
-
-def _discard(*paths: Path) -> None:
-    for path in paths:
-        with contextlib.suppress(OSError):
-            path.unlink(missing_ok=True)
 
 
 def _bytes(value: bytes | str) -> bytes:
@@ -169,7 +165,7 @@ def _bytes(value: bytes | str) -> bytes:
 
 async def _register(files: FileStore, out: _Out, owner: str, filename: str) -> str | None:
     if out.lines == 0:
-        out.path.unlink(missing_ok=True)
+        await files.storage.delete(out.file_id)
         return None
     await files.register(
         out.file_id,

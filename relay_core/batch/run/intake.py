@@ -2,7 +2,8 @@
 
 Run by one worker (under the batch's ``validate`` lease; a worker that dies mid-way leaves the
 lease to expire and another starts over). The file scan runs in a thread, off the worker's
-event loop. Nothing is enqueued unless every line is valid.
+event loop, reading the stored file as a stream (:func:`~relay_core.storage.reader.thread_reader`).
+Nothing is enqueued unless every line is valid.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from pathlib import Path
+from typing import BinaryIO
 
 from relay_core.batch.client.files import FileStore
 from relay_core.batch.client.validate import Scan
@@ -18,11 +19,12 @@ from relay_core.batch.models import BatchError, BatchErrors, BatchStatus, Endpoi
 from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.errors import NotFound
+from relay_core.storage.reader import thread_reader
 
 PUSH_CHUNK = 2000
 
-# (path, endpoint, default model) -> the scan (runs in a thread)
-Scanner = Callable[[Path, Endpoint, str | None], Scan]
+# (the file's bytes, endpoint, default model) -> the scan (runs in a thread)
+Scanner = Callable[[BinaryIO, Endpoint, str | None], Scan]
 
 
 async def _fail(store: BatchStore, batch_id: str, errors: list[BatchError]) -> BatchStatus:
@@ -38,7 +40,7 @@ async def _fail(store: BatchStore, batch_id: str, errors: list[BatchError]) -> B
     return BatchStatus.failed
 
 
-async def _input_path(files: FileStore, batch: BatchRecord) -> Path | BatchError:
+async def _input_name(files: FileStore, batch: BatchRecord) -> str | BatchError:
     file_id = batch.input_file_id
     try:
         record = await files.get(file_id, batch.owner)
@@ -55,7 +57,7 @@ async def _input_path(files: FileStore, batch: BatchRecord) -> Path | BatchError
             "not 'batch'.",
             param="input_file_id",
         )
-    return files.path(file_id)
+    return files.name(file_id)
 
 
 async def validate_batch(
@@ -64,10 +66,11 @@ async def validate_batch(
     """Validate the batch; its status afterwards (``in_progress``, ``failed``, or whatever a
     concurrent cancel made it)."""
     batch_id = batch.id
-    path = await _input_path(files, batch)
-    if isinstance(path, BatchError):
-        return await _fail(store, batch_id, [path])
-    scan = await asyncio.to_thread(scanner, path, Endpoint(batch.endpoint), batch.default_model)
+    name = await _input_name(files, batch)
+    if isinstance(name, BatchError):
+        return await _fail(store, batch_id, [name])
+    source = thread_reader(files.storage.stream(name), asyncio.get_running_loop())
+    scan = await asyncio.to_thread(scanner, source, Endpoint(batch.endpoint), batch.default_model)
     if scan.errors:
         return await _fail(store, batch_id, scan.errors)
     keys = store.keys(batch_id)

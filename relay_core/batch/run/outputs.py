@@ -30,15 +30,32 @@ DROPPED_MESSAGES = {
 }
 
 
-def _line(custom_id: str, response: dict[str, Any] | None, error: dict[str, Any] | None) -> bytes:
-    return orjson.dumps(
-        {
-            "id": "batch_req_" + secrets.token_hex(12),
-            "custom_id": custom_id,
-            "response": response,
-            "error": error,
-        }
-    )
+def _line(
+    custom_id: str,
+    response: dict[str, Any] | None,
+    error: dict[str, Any] | None,
+    relay: dict[str, Any] | None = None,
+) -> bytes:
+    line = {
+        "id": "batch_req_" + secrets.token_hex(12),
+        "custom_id": custom_id,
+        "response": response,
+        "error": error,
+    }
+    if relay:  # Relay's own account of the line: its answer checks, a cache hit
+        line["relay"] = relay
+    return orjson.dumps(line)
+
+
+def relay_part(reply: Reply) -> dict[str, Any]:
+    """What Relay adds to a line's record: the answers checked against its response_format
+    (every repair and failover, docs/answers.md) and whether the cache answered."""
+    part: dict[str, Any] = {}
+    if reply.checks:
+        part["answer_checks"] = [c.model_dump(mode="json") for c in reply.checks]
+    if reply.cached:
+        part["cache"] = "hit"
+    return part
 
 
 def success(custom_id: str, request_id: str, reply: Reply) -> bytes:
@@ -54,7 +71,7 @@ def success(custom_id: str, request_id: str, reply: Reply) -> bytes:
     if not (isinstance(upstream_id, str) and upstream_id.startswith(COMPLETION_ID_PREFIX)):
         body["id"] = new_completion_id()
     response = {"status_code": 200, "request_id": request_id, "body": body}
-    return OUTPUT + _line(custom_id, response, None)
+    return OUTPUT + _line(custom_id, response, None, relay_part(reply))
 
 
 def _provider_body(info: ErrorInfo) -> dict[str, Any] | None:
@@ -67,14 +84,16 @@ def _provider_body(info: ErrorInfo) -> dict[str, Any] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def failure(custom_id: str, request_id: str, info: ErrorInfo) -> bytes:
+def failure(
+    custom_id: str, request_id: str, info: ErrorInfo, relay: dict[str, Any] | None = None
+) -> bytes:
     """A stored result (``e`` + line) for a request that failed for good: the provider's own
     status and body when it answered, else Relay's error as the API would render it."""
     exc = RelayError.from_info(info)
     status = info.upstream_status or exc.status_code
     body = _provider_body(info) or exc.body()
     response = {"status_code": status, "request_id": request_id, "body": body}
-    return ERROR + _line(custom_id, response, None)
+    return ERROR + _line(custom_id, response, None, relay)
 
 
 def dropped(custom_id: str, code: str) -> bytes:

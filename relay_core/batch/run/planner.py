@@ -123,7 +123,9 @@ class Pace:
         cover ``TAIL_COVER`` x the providers' recent mean answer time plus ``window_s`` of
         slack (queueing, jitter): enough to keep every bucket busy behind the slow answers,
         no more to wait behind."""
-        rate = max(PROBE_RPS, pooled_rps * share)
+        # The probe's trickle only when no target can take lines: a pool whose limits allow
+        # few (a daily cap spread over the day) is fed no faster than they allow.
+        rate = pooled_rps * share if pooled_rps > 0 else PROBE_RPS
         return cls(
             rate=rate,
             burst=max(1.0, rate * tick_s * 2),

@@ -17,21 +17,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import BinaryIO
 
 from redis.asyncio import Redis
 
+from relay_core.answers.cache import AnswerCache
 from relay_core.batch.client.files import FileStore
 from relay_core.batch.client.validate import Scan, scan_file
 from relay_core.batch.models import BatchStatus, Endpoint, EndReason
+from relay_core.batch.run.allowance import BatchLeft, TargetView, allowances
+from relay_core.batch.run.answers import LineCache
 from relay_core.batch.run.books import LineBooks, Visit
 from relay_core.batch.run.feeder import Feeder, Plan
 from relay_core.batch.run.finalize import finalize, write_failed
 from relay_core.batch.run.intake import validate_batch
-from relay_core.batch.run.planner import Pace
+from relay_core.batch.run.planner import Pace, target_rates
 from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.breaker import Breaker
@@ -42,9 +46,10 @@ from relay_core.dispatch.priority import Gate, Priority
 from relay_core.heartbeat import live_workers
 from relay_core.limits import Limiter
 from relay_core.policy.models import Policy
-from relay_core.routing.live import live_states
+from relay_core.routing.live import live_limits
 from relay_core.routing.targets import Selection, Target, resolve_targets
 from relay_core.settings import Settings
+from relay_core.storage import open_storage
 
 log = logging.getLogger("relay.batch")
 
@@ -75,7 +80,7 @@ class BatchWorker:
         self.files = files
         self.feeder = Feeder(
             store,
-            files.dir,
+            files.storage,
             shared.settings.batch_line_timeout_s,
             self.resolve,
             policies=shared.policies,
@@ -98,15 +103,18 @@ class BatchWorker:
             hold_s=s.token_wait_max_s,
             on_finished=self._wake.set,
             max_attempts=s.batch_max_line_attempts,
+            answers=LineCache(AnswerCache.from_settings(store.redis, s), s)
+            if s.cache_enabled
+            else None,
         )
 
     def resolve(self, sel: Selection) -> list[Target]:
         s = self.settings
         return resolve_targets(self.shared.providers, sel, mode=s.mode, meta_model=s.meta_model)
 
-    def scan(self, path: Path, endpoint: Endpoint, default_model: str | None) -> Scan:
+    def scan(self, source: BinaryIO, endpoint: Endpoint, default_model: str | None) -> Scan:
         return scan_file(
-            path,
+            source,
             endpoint,
             max_lines=self.settings.batch_max_lines,
             max_line_bytes=self.settings.batch_max_line_bytes,
@@ -135,9 +143,8 @@ class BatchWorker:
     def build(cls, shared: Shared, redis: Redis) -> BatchWorker:
         """The batch side of a worker process, on its Redis pool."""
         s = shared.settings
-        return cls(
-            shared, BatchStore(redis, s.key_prefix), FileStore(redis, s.key_prefix, s.storage_dir)
-        )
+        files = FileStore(redis, s.key_prefix, open_storage(s))
+        return cls(shared, BatchStore(redis, s.key_prefix), files)
 
     async def stop(self) -> None:
         """Stop the loop and any validation or finalize this worker runs (another worker
@@ -259,11 +266,21 @@ class BatchWorker:
                 log.warning("batch %s: re-sent %d lines whose tasks vanished", batch_id, resent)
 
     async def _plan(self, batch: BatchRecord) -> Plan:
+        """The batch's targets, which are healthy, and the lines/s each may take under every
+        one of its limits (``allowance``)."""
         routes = await self.feeder.routes(batch.id)
         union = list({t.key: t for r in routes for t in r}.values())
-        s = self.shared
-        live = await live_states(union, s.limiter, s.breaker, time.time())
-        return self.feeder.plan(routes, live, await self._served_providers())
+        s, now = self.shared, time.time()
+        await s.limiter.costs.sync([(t.provider.name, t.model.id) for t in union], now)
+        read = await live_limits(union, s.limiter, s.breaker, now)
+        live = {t.key: state for t, (state, _, _) in zip(union, read, strict=True)}
+        views = {
+            t.key: TargetView(plan, cap, s.limiter.costs.get(t.provider.name, t.model.id))
+            for t, (_, plan, cap) in zip(union, read, strict=True)
+        }
+        left = BatchLeft(batch.total - batch.done, batch.expires_at_exact, batch.upstream_s)
+        allowed = allowances(union, target_rates(union), views, left, now)
+        return self.feeder.plan(routes, live, await self._served_providers(), allowed)
 
     async def _served_providers(self) -> set[str] | None:
         at, served = self._served
@@ -312,13 +329,16 @@ class BatchWorker:
         return await self.books.handle(env, visit)
 
     async def peek(self, candidate: Candidate) -> float:
-        """Seconds until ``candidate``'s limits could pass one request (0: now or unknown)."""
+        """Seconds until ``candidate``'s limits could pass one line (0: now or unknown): a
+        request, and the tokens a line was learned to cost there, so that a line waiting for
+        a token bucket sleeps until it refills rather than trying at every token."""
         found = self._models.get((candidate.provider, candidate.model))
         if found is None:
             return 0.0
-        now = time.time()
-        plan = self.shared.limiter.plan(found[0], found[1], now)
-        return (await self.shared.limiter.peek(plan, now)).wait_s
+        now, limiter = time.time(), self.shared.limiter
+        plan = limiter.plan(found[0], found[1], now)
+        line = limiter.costs.get(candidate.provider, candidate.model).line_tokens
+        return (await limiter.peek(plan, now, math.ceil(line or 1))).wait_s
 
     @property
     def batches_about(self) -> bool:

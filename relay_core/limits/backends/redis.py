@@ -14,10 +14,7 @@ from redis.asyncio import Redis
 
 from relay_core.limits.backends.base import CONCURRENCY_POLL_S, to_lower, token_limits
 from relay_core.limits.specs import (
-    BucketSpec,
     Capacity,
-    ConcurrencySpec,
-    CounterSpec,
     Decision,
     Level,
     LimitPlan,
@@ -69,14 +66,9 @@ def _capacity(plan: LimitPlan, reply: object) -> Capacity:
     if not isinstance(reply, list):
         raise TypeError(f"acquire.lua answered {reply!r}")
     values = [_text(v) for v in reply]
-    specs: list[BucketSpec | CounterSpec | ConcurrencySpec] = [
-        *plan.buckets,
-        *plan.counters,
-        *plan.concurrency,
-    ]
     levels = tuple(
         Level(spec.reason, spec.scope, float(value), float(spec.limit))
-        for spec, value in zip(specs, values[3:], strict=True)
+        for spec, value in zip(plan.specs(), values[3:], strict=True)
     )
     reason = Reason(values[2]) if values[2] else None
     return Capacity(wait_s=float(values[1]), reason=reason, levels=levels)

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from relay_core.storage.marker import MARKER
 from tests.integration.batch.conftest import (
     BatchFarm,
     chat_line,
@@ -180,7 +181,8 @@ def test_upload_limits(batch_farm: BatchFarm) -> None:
     assert no_file.status_code == 400
     assert not_multipart.status_code == 400
     assert listed["data"] == []
-    assert not list((farm.settings.storage_dir).glob("*"))  # nothing left on disk
+    left = [p for p in farm.settings.storage_dir.glob("*") if p.name != MARKER]
+    assert left == []  # nothing left on disk but the API's storage token
 
 
 def test_files_and_batches_are_private_to_their_key(batch_farm: BatchFarm) -> None:

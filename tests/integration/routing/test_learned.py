@@ -24,11 +24,12 @@ def ask(text: str, **extra: Any) -> dict[str, Any]:
 
 
 def ask_json(http: httpx.Client, i: int) -> httpx.Response:
-    body = ask(f'Return {{"city": "Oslo", "n": {i}}} as JSON.', response_format=JSON_FORMAT)
+    # No JSON in the prompt: a model that echoes it in prose sends no JSON either.
+    body = ask(f"Give the city Oslo and the number {i} as JSON.", response_format=JSON_FORMAT)
     r = http.post("/v1/chat/completions", json=body)
     assert r.status_code == 200, r.text
     content = r.json()["choices"][0]["message"]["content"]
-    assert orjson.loads(content) == {"city": "Oslo", "n": i}  # every client got JSON
+    assert isinstance(orjson.loads(content), dict)  # every client got JSON
     return r
 
 
@@ -36,12 +37,14 @@ def test_a_provider_answering_json_in_prose_loses_json_traffic_but_keeps_chat(
     make_farm: FarmFactory,
 ) -> None:
     farm = make_farm()
-    farm.sim("prosy", prose_for_json=1.0)
+    farm.sim("prosy", invalid_json_rate=1.0)
     with farm.client() as http:
         first = ask_json(http, 0)
-        # prosy ranks first (a tie, listed first), answers in prose; the request fails over.
+        # prosy ranks first (a tie, listed first), answers in prose, is asked again with the
+        # validator's words (docs/answers.md) and still answers prose: the request fails over.
+        tries = farm.settings.repair_max_attempts + 1
         assert first.headers["x-relay-provider"] == "tidy"
-        assert first.headers["x-relay-attempts"] == "2"
+        assert first.headers["x-relay-attempts"] == str(tries + 1)
         assert first.headers["x-relay-route"].startswith("extraction/json [json_output]")
         sent = 1
         while True:  # until a JSON request goes to tidy first
@@ -64,4 +67,4 @@ def test_a_provider_answering_json_in_prose_loses_json_traffic_but_keeps_chat(
     assert [r.headers["x-relay-provider"] for r in chat] == ["prosy"] * 10  # chat stays
     assert chat[0].headers["x-relay-route"].startswith("chat/text; prosy/prosy-m: ")
     prosy = farm.sim_stats()["providers"]["prosy"]
-    assert prosy["prose_for_json"] == learned_after - 1  # no JSON request once it learned
+    assert prosy["invalid_json"] == tries * (learned_after - 1)  # none once it learned

@@ -106,7 +106,8 @@ FENCED = '\n```json\n{"city": "Venice", "nights": 2}\n```\nEnjoy!'
 def test_json_is_taken_out_of_its_fence_when_json_was_asked(
     make_farm: FarmFactory, streaming: bool
 ) -> None:
-    farm = make_farm(windows, sim_overrides={"chunk_chars": 5})
+    # A model that answers prose around the JSON (the simulator answers JSON otherwise).
+    farm = make_farm(windows, sim_overrides={"chunk_chars": 5, "invalid_json_rate": 1.0})
     body = {
         "model": "large/l-m",
         "messages": [{"role": "user", "content": FENCED}],

@@ -3,7 +3,6 @@ request (exclusions, preferences, caps, flags), with the batch's owner as the ke
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, cast
 
 import orjson
@@ -16,6 +15,7 @@ from relay_core.batch.store.store import BatchStore
 from relay_core.dispatch.envelope import Envelope
 from relay_core.policy.models import Policy
 from relay_core.routing.targets import Target, all_targets
+from relay_core.storage.base import ObjectStorage
 from tests.unit.routing.support import catalogue
 
 OWNER = "k0123456789abcde"
@@ -51,7 +51,7 @@ def llama() -> list[Target]:
 def envelope(policies: list[dict[str, Any]], body: dict[str, Any] | None = None) -> Envelope:
     feeder = Feeder(
         cast(BatchStore, None),
-        Path("."),
+        cast(ObjectStorage, None),
         60.0,
         lambda _sel: llama(),
         policies=[Policy.model_validate(p) for p in policies],

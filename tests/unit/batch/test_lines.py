@@ -94,7 +94,7 @@ def test_scan_indexes_lines_by_byte_offset(tmp_path: Path) -> None:
     a, b = raw(line("a")) + b"\n", raw(line("b", model="other")) + b"\n"
     c = raw(line("c"))  # no final newline
     path = write(tmp_path, a, b"\n  \n", b, c)
-    scan = scan_file(path, CHAT, max_lines=10, check_route=_known)
+    scan = scan_file(path.open("rb"), CHAT, max_lines=10, check_route=_known)
     assert scan.errors == []
     assert scan.routes == [Selection("m"), Selection("other")]
     data = path.read_bytes()
@@ -111,7 +111,7 @@ def test_scan_reports_duplicates_and_models_with_their_line(tmp_path: Path) -> N
         raw(line("u", model="unknown")) + b"\n",
         raw(line("n", model_name="nothing")) + b"\n",
     )
-    scan = scan_file(path, CHAT, max_lines=10, check_route=_known)
+    scan = scan_file(path.open("rb"), CHAT, max_lines=10, check_route=_known)
     assert [(e.code, e.line, e.param) for e in scan.errors] == [
         ("duplicate_custom_id", 2, "custom_id"),
         ("model_not_found", 3, "body.model"),
@@ -121,14 +121,17 @@ def test_scan_reports_duplicates_and_models_with_their_line(tmp_path: Path) -> N
 
 def test_scan_stops_at_the_line_cap_and_after_enough_errors(tmp_path: Path) -> None:
     path = write(tmp_path, *(raw(line(f"l{i}")) + b"\n" for i in range(5)))
-    capped = scan_file(path, CHAT, max_lines=3, check_route=_known)
+    capped = scan_file(path.open("rb"), CHAT, max_lines=3, check_route=_known)
     assert [(e.code, e.line) for e in capped.errors] == [("too_many_requests", 4)]
     many = write(tmp_path, *(b"{bad\n" for _ in range(MAX_ERRORS + 50)))
-    assert len(scan_file(many, CHAT, max_lines=10**6, check_route=_known).errors) == MAX_ERRORS
+    assert (
+        len(scan_file(many.open("rb"), CHAT, max_lines=10**6, check_route=_known).errors)
+        == MAX_ERRORS
+    )
 
 
 def test_an_empty_file_is_an_error(tmp_path: Path) -> None:
-    scan = scan_file(write(tmp_path, b"\n\n"), CHAT, max_lines=10, check_route=_known)
+    scan = scan_file(write(tmp_path, b"\n\n").open("rb"), CHAT, max_lines=10, check_route=_known)
     assert [e.code for e in scan.errors] == ["empty_file"]
 
 
@@ -138,7 +141,9 @@ def test_a_line_over_the_size_cap_is_refused_unparsed(tmp_path: Path) -> None:
     path = write(
         tmp_path, small, big, b"{not json, but too long anyway" + b" " * 400 + b"\n", small
     )
-    scan = scan_file(path, CHAT, max_lines=10, check_route=_known, max_line_bytes=len(small))
+    scan = scan_file(
+        path.open("rb"), CHAT, max_lines=10, check_route=_known, max_line_bytes=len(small)
+    )
     assert [(e.code, e.line, e.param) for e in scan.errors] == [
         ("invalid_request", 2, None),
         ("invalid_request", 3, None),  # by its size alone: never parsed

@@ -95,6 +95,9 @@ def test_pace_scales_with_the_share_and_keeps_a_floor() -> None:
     assert (pace.rate, pace.burst, pace.window) == (50.0, 10.0, 100)
     idle = Pace.of(0.0, share=1.0, window_s=2.0, tick_s=0.1)
     assert idle.rate > 0 and idle.window == 4 and idle.burst == 1.0
+    # A pool that may take few lines (a daily cap spread over the day) gets no more.
+    sparse = Pace.of(0.01, share=1.0, window_s=2.0, tick_s=0.1)
+    assert sparse.rate == 0.01 and sparse.burst == 1.0
 
 
 def test_the_estimate_divides_the_work_by_the_healthy_pooled_rate() -> None:

@@ -1,4 +1,4 @@
-"""Streaming a multipart upload to disk, whatever the chunking."""
+"""Streaming a multipart upload to storage (a folder here), whatever the chunking."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from relay_core.batch.client.upload import receive_upload
+from relay_core.batch.client.upload import Upload, receive_upload
 from relay_core.errors import InvalidRequest, PayloadTooLarge
+from relay_core.storage.local import LocalStorage
 
 BOUNDARY = "xXxBoundary123"
 CTYPE = f"multipart/form-data; boundary={BOUNDARY}"
@@ -41,17 +42,20 @@ async def chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
 async def test_the_file_part_lands_on_disk_intact(tmp_path: Path, size: int) -> None:
     content = b'{"a": 1}\n{"b": "\r\n--not-a-boundary"}\nlast line without newline'
     dest = tmp_path / "f"
-    upload = await receive_upload(chunks(form(content), size), CTYPE, dest, 10_000)
+    upload = await receive_upload(
+        chunks(form(content), size), CTYPE, (LocalStorage(tmp_path), "f"), 10_000
+    )
     assert dest.read_bytes() == content
     assert (upload.bytes, upload.lines) == (len(content), 4)
     assert upload.fields == {"purpose": "batch"} and upload.filename == "q.jsonl"
 
 
 async def test_too_large_stops_and_leaves_nothing(tmp_path: Path) -> None:
-    dest = tmp_path / "f"
     with pytest.raises(PayloadTooLarge):
-        await receive_upload(chunks(form(b"x" * 5000), 512), CTYPE, dest, 4096)
-    assert not dest.exists()
+        await receive_upload(
+            chunks(form(b"x" * 5000), 512), CTYPE, (LocalStorage(tmp_path), "f"), 4096
+        )
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
@@ -63,10 +67,9 @@ async def test_too_large_stops_and_leaves_nothing(tmp_path: Path) -> None:
     ],
 )
 async def test_bad_uploads_are_400s(tmp_path: Path, body: bytes, ctype: str) -> None:
-    dest = tmp_path / "f"
     with pytest.raises(InvalidRequest):
-        await receive_upload(chunks(body, 64), ctype, dest, 4096)
-    assert not dest.exists()
+        await receive_upload(chunks(body, 64), ctype, (LocalStorage(tmp_path), "f"), 4096)
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("size", [1, 5, 64, 65536])
@@ -82,8 +85,9 @@ async def test_bad_uploads_are_400s(tmp_path: Path, body: bytes, ctype: str) -> 
 async def test_a_line_over_the_limit_is_refused_naming_it(
     tmp_path: Path, size: int, content: bytes, too_long: int | None
 ) -> None:
-    dest = tmp_path / "f"
-    received = receive_upload(chunks(form(content), size), CTYPE, dest, 10_000, max_line_bytes=5)
+    received = receive_upload(
+        chunks(form(content), size), CTYPE, (LocalStorage(tmp_path), "f"), 10_000, max_line_bytes=5
+    )
     if too_long is None:
         assert (await received).bytes == len(content)
         return
@@ -91,4 +95,19 @@ async def test_a_line_over_the_limit_is_refused_naming_it(
         await received
     assert caught.value.message.startswith(f"Line {too_long} of the file is longer than the 5 ")
     assert caught.value.param == "file"
-    assert not dest.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_an_upload_refused_once_in_leaves_nothing(tmp_path: Path) -> None:
+    def refuse(upload: Upload) -> None:
+        raise InvalidRequest(f"purpose {upload.fields['purpose']} refused")
+
+    with pytest.raises(InvalidRequest, match="purpose fine-tune refused"):
+        await receive_upload(
+            chunks(form(b"{}\n", purpose="fine-tune"), 64),
+            CTYPE,
+            (LocalStorage(tmp_path), "f"),
+            4096,
+            accept=refuse,
+        )
+    assert list(tmp_path.iterdir()) == []

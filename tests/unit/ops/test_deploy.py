@@ -32,7 +32,7 @@ def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def test_every_part_is_a_service_with_a_healthcheck(compose: dict[str, Any]) -> None:
     svc = services(compose)
-    assert set(svc) == {"redis", "api", "worker", "flower", "sim", "prometheus", "grafana"}
+    assert set(svc) == {"redis", "api", "worker", "flower", "sim", "minio", "prometheus", "grafana"}
     for name, spec in svc.items():
         test = spec["healthcheck"]["test"]
         assert test[0] == "CMD" and len(test) > 1, name
@@ -62,8 +62,35 @@ def test_profiles_keep_demo_and_observability_optional(compose: dict[str, Any]) 
     assert svc["sim"]["profiles"] == ["demo"]
     assert svc["prometheus"]["profiles"] == ["observability"]
     assert svc["grafana"]["profiles"] == ["observability"]
+    assert svc["minio"]["profiles"] == ["s3"]
     for name in ("redis", "api", "worker", "flower"):
         assert "profiles" not in svc[name], name
+
+
+def test_minio_is_on_loopback_and_refuses_its_default_password(compose: dict[str, Any]) -> None:
+    minio = services(compose)["minio"]
+    assert minio["ports"] == [
+        "${MINIO_BIND:-127.0.0.1}:9000:9000",
+        "${MINIO_BIND:-127.0.0.1}:9001:9001",
+    ]
+    assert '""|minioadmin) ' in minio["entrypoint"][-1] and "exit 2" in minio["entrypoint"][-1]
+    for name in ("api", "worker"):  # they wait for it under the profile, not without it
+        assert services(compose)[name]["depends_on"]["minio"] == {
+            "condition": "service_healthy",
+            "required": False,
+        }
+
+
+def test_a_worker_only_machine_needs_redis_and_the_bucket() -> None:
+    data = yaml.safe_load((DEPLOY / "compose.worker.yml").read_text())
+    assert set(data["services"]) == {"worker"}
+    worker = data["services"]["worker"]
+    assert build_parser().parse_args(worker["command"]).command == "worker"
+    env = worker["environment"]
+    assert env["RELAY_REDIS_URL"].startswith("${RELAY_REDIS_URL:?")
+    assert env["RELAY_STORAGE_URL"].startswith("${RELAY_STORAGE_URL:?")
+    assert "ports" not in worker and worker["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert worker["healthcheck"]["test"][0] == "CMD"
 
 
 def test_the_worker_scales(compose: dict[str, Any]) -> None:

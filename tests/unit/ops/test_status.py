@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from rich.console import Console
@@ -39,7 +40,9 @@ def status(workers: bool = True, batches: bool = True) -> FarmStatus:
             LimitLevel("groq/llama-70b", "rpd", 990, 1000),
         ),
     )
-    beat = WorkerBeat(name="host.42", pid=42, providers=["groq"], in_flight=4, at=98.0)
+    beat = WorkerBeat(
+        name="w0@host.42", host="host.42", pid=42, providers=["groq"], in_flight=4, at=98.0
+    )
     snap = FarmSnapshot(
         providers=[groq],
         workers=[beat] if workers else [],
@@ -82,7 +85,7 @@ def test_one_screen_shows_providers_limits_breakers_queues_and_workers() -> None
     assert rows_with(text, "groq", "open", "rpm 0.4/1", "12", "4")
     assert rows_with(text, "llama-70b", "half-open", "rpd 990/1000")  # the model's own row
     assert rows_with(text, "gemini: GEMINI_API_KEY is not set")
-    assert rows_with(text, "host.42", "42", "groq", "4", "2 s ago")
+    assert rows_with(text, "host.42", "w0", "42", "groq", "4", "2 s ago")
     assert rows_with(text, "batch_abc", "in_progress", "42/100 (42%)", "2", "8")
     assert rows_with(text, "batch_abc: gemini 10, groq 30/2 failed")
     assert "Batches: none running" in text_of(status(batches=False))
@@ -142,8 +145,32 @@ def test_json_output_is_complete() -> None:
     groq, gemini = data["providers"]
     assert groq["live"]["queue_depth"] == 12 and groq["live"]["breaker"] == "open"
     assert gemini["enabled"] is False and gemini["reason"] == "GEMINI_API_KEY is not set"
-    assert data["snapshot"]["workers"][0]["name"] == "host.42"
+    assert data["snapshot"]["workers"][0]["name"] == "w0@host.42"
+    assert data["snapshot"]["workers"][0]["host"] == "host.42"
     assert data["snapshot"]["batches"][0]["request_counts"]["completed"] == 40
+
+
+def test_workers_are_listed_by_host_with_the_queues_they_serve() -> None:
+    s = status()
+    beats = [
+        ("w2@beta", "beta", ["groq", "gemini"]),
+        ("w1@alpha", "alpha", ["groq"]),
+        ("w3@beta", "beta", ["cerebras"]),
+        ("old-worker", "", ["mistral"]),  # a beat from before hosts were sent
+    ]
+    workers = [
+        WorkerBeat(name=name, host=host, pid=i, providers=queues, at=99.0)
+        for i, (name, host, queues) in enumerate(beats, start=100)
+    ]
+    s.snapshot = dataclasses.replace(s.snapshot, workers=workers)
+    text = text_of(s, width=80)
+    rows = [line for line in text.splitlines() if " s ago" in line]
+    assert len(rows) == 4
+    assert rows_with(rows[0], "?", "old-worker", "103", "mistral")
+    assert rows_with(rows[1], "alpha", "w1", "101", "groq")
+    assert rows_with(rows[2], "beta", "w2", "100", "groq, gemini")
+    assert rows_with(rows[3], "w3", "102", "cerebras") and "beta" not in rows[3]
+    assert "@" not in " ".join(rows)  # the host is said once, in its own column
 
 
 FIELDS = ("scope", "limit", "of", "left", "pace_per_min", "exhausted_in_s", "resets_in_s")

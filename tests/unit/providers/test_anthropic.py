@@ -28,6 +28,34 @@ def _sse(name: str):
     return lambda _: stream_response(fixture_text("anthropic", name))
 
 
+@pytest.mark.parametrize(
+    ("response_format", "says"),
+    [
+        ({"type": "json_object"}, "Answer with one JSON object only"),
+        (
+            {"type": "json_schema", "json_schema": {"name": "p", "schema": {"type": "object"}}},
+            'valid against this JSON Schema: {"type":"object"}',
+        ),
+    ],
+)
+async def test_json_modes_become_a_system_instruction(connect, response_format, says):
+    """No JSON mode at Anthropic: the instruction ends the system prompt (docs/answers.md)."""
+    provider, upstream = connect("anthropic", _answer("message.json"))
+    await provider.complete(
+        request(
+            messages=[
+                {"role": "system", "content": "You are terse."},
+                {"role": "user", "content": "A person?"},
+            ],
+            response_format=response_format,
+        ),
+        "claude-3-5-haiku-latest",
+    )
+    system = upstream.body()["system"]
+    assert system[0] == {"type": "text", "text": "You are terse."}
+    assert says in system[1]["text"]
+
+
 async def test_rich_request_mapping(connect):
     provider, upstream = connect("anthropic", _answer("message.json"))
     await provider.complete(rich_request(response_format=None), "claude-3-5-haiku-latest")
@@ -155,7 +183,7 @@ async def test_user_parallel_tool_calls_top_k_and_images(connect):
         ({"n": 2}, "n"),
         ({"logprobs": True}, "logprobs"),
         ({"temperature": 1.5}, "temperature"),
-        ({"response_format": {"type": "json_object"}}, "response_format"),
+        ({"response_format": {"type": "json_schema", "json_schema": {}}}, "response_format"),
         ({"parallel_tool_calls": "no"}, "parallel_tool_calls"),
         ({"messages": [{"role": "tool", "content": "x"}]}, "messages[0].tool_call_id"),
         ({"messages": [{"role": "function", "name": "f", "content": "x"}]}, "messages[0].role"),

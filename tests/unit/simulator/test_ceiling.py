@@ -36,6 +36,18 @@ def test_tpm_bound_divides_the_token_budget_by_the_mean_cost():
     assert c.lines_allowed == pytest.approx(20 * 5 / 10)
 
 
+def test_a_token_window_holds_whole_requests():
+    # 600 tokens a second, requests of 340: one fits in a window, not 1.76.
+    limits = LimitSet(SimLimits(rpm=6000, tpm=36_000), window_s=1.0)
+    c = ceiling(limits, _demand(limits, 4, 340), Span(T0, T0 + 9.5), usage=False)
+    assert c.binding == "tpm"
+    assert c.lines_allowed == pytest.approx(1 * 10)
+    # Counted per minute the rounding hardly matters: 105 of 105.9 a window.
+    per_minute = LimitSet(SimLimits(rpm=6000, tpm=36_000), window_s=60.0)
+    c = ceiling(per_minute, _demand(per_minute, 4, 340), Span(T0, T0 + 90), usage=False)
+    assert c.lines_allowed == pytest.approx(105 * 2)
+
+
 def test_usage_counting_costs_a_request_its_answer_not_its_reservation():
     limits = LimitSet(SimLimits(rpm=600, tpm=1200), window_s=1.0)
     demand = Demand()
