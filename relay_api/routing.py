@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from relay_core.affinity import prefer_pinned
 from relay_core.context.prepare import fit_candidates
 from relay_core.policy.apply import admit, capped, preferred_first
-from relay_core.policy.ruling import NOTHING, Facts, Ruling, decide
+from relay_core.policy.ruling import NOTHING, Facts, Ruling, decide, matches
 from relay_core.profile import Priority, Profile, profile_request
 from relay_core.routing.explain import route_note
 from relay_core.routing.ranking import LiveState, Ranked
@@ -51,6 +51,20 @@ class Ask:
     fallback: str | None = None
     pinned: str | None = None  # the session's target, ``provider/model``
     priority: Priority = Priority.normal
+
+
+def cache_said(state: ApiState, body: ChatCompletionRequest, ask: Ask) -> bool | None:
+    """What the routing policies' ``cache`` says for ``body``, before it is routed (the cache
+    is read first): decided on a profile sized from the text alone; None when no policy
+    sets ``cache`` (then nothing is computed)."""
+    policies = [p for p in state.catalogue.policies if p.cache is not None]
+    if not policies:
+        return None
+    profile = profile_request(body, priority=ask.priority)
+    fired = [
+        p for p in policies if matches(p.match, Facts(body.model, profile, ask.owner, ask.headers))
+    ]
+    return fired[0].cache if fired else None
 
 
 async def rank_candidates(state: ApiState, body: ChatCompletionRequest, ask: Ask) -> Routing:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from relay_api.deps import OwnerDep, StateDep
-from relay_api.routing import Ask, Routing, rank_candidates
+from relay_api.routing import Ask, Routing, cache_said, rank_candidates
 from relay_api.state import ApiState
 from relay_api.streaming import stream_chat
 from relay_core.affinity import Affinity
@@ -65,12 +66,14 @@ async def chat_completions(
     _bounded: Annotated[None, Depends(bound_messages)] = None,
 ) -> Response:
     refuse_unusable_schema(body)
+    ask = Ask(owner, request.headers, x_relay_fallback, None, parse_priority(x_relay_priority))
     policy = cache_policy(
         body,
         state.settings,
         cache_control=cache_control,
         ttl=x_relay_cache_ttl,
         near=x_relay_near_cache,
+        routed=cache_said(state, body, ask),
     )
     request_id = f"chatcmpl-{uuid.uuid4().hex}"
     keys = None
@@ -83,8 +86,7 @@ async def chat_completions(
             return answer(hit_reply(request_id, found.answer), request_id, said)
     affinity = Affinity(state.redis, state.settings)
     pinned = await affinity.pinned(owner, x_session_id)
-    ask = Ask(owner, request.headers, x_relay_fallback, pinned, parse_priority(x_relay_priority))
-    routing = await rank_candidates(state, body, ask)
+    routing = await rank_candidates(state, body, replace(ask, pinned=pinned))
     body = routing.request  # the routing policies' caps applied
     timeout = state.settings.request_timeout_s
     env = Envelope(

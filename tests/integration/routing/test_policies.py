@@ -26,6 +26,7 @@ POLICIES = [
         "match": {"header": {"x-team": "gamma"}},
         "prefer": {"providers": ["gamma"]},
     },
+    {"name": "cached", "match": {"header": {"x-team": "cached"}}, "cache": True},
 ]
 AUDIT_WAIT_S = 10.0  # the audit is written just after the answer: poll for it this long
 
@@ -186,3 +187,13 @@ def key_forecast(http: httpx.Client) -> dict[str, Any]:
             return forecast
         assert time.monotonic() < deadline, forecast
         time.sleep(0.05)  # polling a condition, bounded by the deadline above
+
+
+def test_a_policy_turns_the_exact_cache_on_for_its_requests(farm: Farm) -> None:
+    body = ask("Tell me about lighthouses", temperature=0.9)  # not cached by default
+    with client(farm, KEY_B) as http:
+        plain = [http.post("/v1/chat/completions", json=body) for _ in range(2)]
+        team = {"x-team": "cached"}
+        cached = [http.post("/v1/chat/completions", json=body, headers=team) for _ in range(2)]
+    assert [r.headers.get("x-relay-cache") for r in plain] == [None, None]
+    assert [r.headers.get("x-relay-cache") for r in cached] == ["miss", "hit"]
