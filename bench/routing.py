@@ -6,7 +6,9 @@ The API's own steps before a request is queued, on the real Redis at 127.0.0.1:6
 the candidates (ten providers, two models each), fit them to the request, profile it, read
 their live state (limits and breakers) and what they learned for its task family, rank them
 (docs/routing.md). Timed per request, with the live state read for every
-request (``RELAY_ROUTING_STATE_TTL_S=0``) and with the default snapshot (0.25 s). The target is
+request (``RELAY_ROUTING_STATE_TTL_S=0``) and with the default snapshot (0.25 s), then with
+the snapshot and three routing policies (two fire: an exclusion with a preference, and a cap)
+and with the route audit built and encoded as the API does after each answer. The target is
 <= 1 ms per request. Prints and returns a JSON-able dict.
 """
 
@@ -22,16 +24,23 @@ from typing import Any
 from redis.asyncio import Redis
 
 from bench.harness import percentile
+from relay_api.audit import build_audit
+from relay_api.routing import Routing
 from relay_core.breaker import Breaker
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.models import ProviderConfig
 from relay_core.context.prepare import fit_candidates
+from relay_core.dispatch.envelope import Candidate, Envelope, Reply
 from relay_core.limits import Limiter, RedisBackend
+from relay_core.policy.apply import admit, capped, preferred_first
+from relay_core.policy.models import Policy
+from relay_core.policy.ruling import NOTHING, Facts, decide
 from relay_core.profile import profile_request
+from relay_core.routing.audit import encode
 from relay_core.routing.live import LiveCache
 from relay_core.routing.outcomes import OutcomeCache, OutcomeStore
 from relay_core.routing.ranking import Ranker
-from relay_core.routing.targets import Selection, resolve_targets
+from relay_core.routing.targets import Selection, Target, resolve_targets
 from relay_core.schemas.chat import ChatCompletionRequest
 from relay_core.settings import Settings
 
@@ -54,7 +63,19 @@ def catalogue() -> list[ProviderConfig]:
     ]
 
 
-async def route_many(n: int, ttl_s: float) -> list[float]:
+POLICIES = [
+    Policy.model_validate(p)
+    for p in (
+        {"name": "no-p9", "exclude": {"providers": ["p9"]}, "prefer": {"providers": ["p0"]}},
+        {"name": "json-only", "match": {"needs": ["json_output"]}, "require": {"tier": "paid"}},
+        {"name": "short", "match": {"model": "meta-*"}, "cap": {"max_tokens": 256}},
+    )
+]
+
+
+async def route_many(
+    n: int, ttl_s: float, policies: list[Policy] | None = None, audit: bool = False
+) -> list[float]:
     prefix = f"benchroute{uuid.uuid4().hex[:8]}"
     settings = Settings(key_prefix=prefix, routing_state_ttl_s=ttl_s)
     redis = Redis.from_url(REDIS_URL)
@@ -85,14 +106,46 @@ async def route_many(n: int, ttl_s: float) -> list[float]:
             )
             targets, costs = await fit_candidates(body, targets, lambda x: x.model, settings)
             profile = profile_request(body, message_tokens=costs)
+            ruling = NOTHING
+            request = body
+            if policies:
+                ruling = decide(policies, Facts(body.model, profile, "kowner", {}))
+                targets = admit(ruling, targets, settings.mode)
+                request, profile = capped(ruling, body, profile)
             learned = await outcomes.stats(profile.family.value)
-            route = ranker.route(targets, await live.states(targets), learned, profile)
-            live.sent(route.targets[0])
+            states = await live.states(targets)
+            route = ranker.route(targets, states, learned, profile)
+            ranked = preferred_first(ruling, route.targets)
+            live.sent(ranked[0])
+            if audit:
+                routing = Routing(
+                    request,
+                    ranked,
+                    costs,
+                    profile,
+                    "",
+                    settings.mode,
+                    ruling,
+                    targets,
+                    states,
+                    route,
+                )
+                encode(build_audit(envelope(request, ranked), routing, ANSWERED, None))
             spent.append(time.perf_counter() - t)
     finally:
         await store.forget(["chat"])
         await redis.aclose()
     return spent
+
+
+ANSWERED = Reply(id="chatcmpl-0", ok=True, provider="p0", model="p0-small")
+
+
+def envelope(request: ChatCompletionRequest, ranked: list[Target]) -> Envelope:
+    candidates = [Candidate(provider=t.provider.name, model=t.model.id) for t in ranked]
+    return Envelope(
+        id="chatcmpl-0", request=request, candidates=candidates, deadline=1e10, owner="kowner"
+    )
 
 
 def summary(spent: list[float]) -> dict[str, float]:
@@ -106,12 +159,16 @@ def summary(spent: list[float]) -> dict[str, float]:
 def run(n: int = 2000) -> dict[str, Any]:
     fresh = asyncio.run(route_many(n, 0.0))
     cached = asyncio.run(route_many(n, 0.25))
+    ruled = asyncio.run(route_many(n, 0.25, POLICIES))
+    audited = asyncio.run(route_many(n, 0.25, POLICIES, audit=True))
     return {
         "providers": PROVIDERS,
         "targets": PROVIDERS * 2,
         "requests": n,
         "read_every_request": summary(fresh),
         "snapshot_0_25_s": summary(cached),
+        "snapshot_with_policies": summary(ruled),
+        "snapshot_with_policies_and_audit": summary(audited),
     }
 
 

@@ -10,7 +10,18 @@ from opentelemetry.trace import Tracer
 
 from relay_api.errors import install_error_handlers
 from relay_api.middleware import install_body_limits
-from relay_api.routes import batches, chat, console, files, health, models, pool, prompts, usage
+from relay_api.routes import (
+    batches,
+    chat,
+    console,
+    files,
+    health,
+    models,
+    pool,
+    prompts,
+    requests,
+    usage,
+)
 from relay_api.routes.docs import install_static
 from relay_api.routes.metrics import install_metrics
 from relay_api.state import ApiState
@@ -35,7 +46,7 @@ def create_app(settings: Settings | None = None, tracer: Tracer | None = None) -
     install_error_handlers(app)
     install_body_limits(app, settings)  # inside the metrics: 413s are counted
     install_metrics(app)
-    for module in (health, models, chat, usage, pool):
+    for module in (health, models, chat, usage, pool, requests):
         app.include_router(module.router)
     for module in (files, batches, prompts):  # docs/batch.md
         app.include_router(module.router)

@@ -9,6 +9,7 @@ from celery import Celery
 from opentelemetry.trace import Tracer
 from redis.asyncio import Redis
 
+from relay_api.audit import AuditLog
 from relay_api.replies import ReplyHub
 from relay_api.stream_mux import MAX_LANES, StreamMux
 from relay_api.stream_slots import StreamSlots
@@ -18,10 +19,13 @@ from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.catalogue.loader import enabled_providers, log_startup, resolve_catalogue
 from relay_core.catalogue.models import Catalogue, ProviderConfig
 from relay_core.dispatch.broker import create_celery
+from relay_core.forecast.spend import SpendStore
 from relay_core.limits import Limiter, RedisBackend
+from relay_core.limits.quota import KeyQuotas
 from relay_core.owner_migration import move_legacy_owners
 from relay_core.owners import legacy_owner_id, owner_id, owner_secret
 from relay_core.redis_pool import redis_pool
+from relay_core.routing.audit import AuditStore
 from relay_core.routing.live import LiveCache
 from relay_core.routing.outcomes import OutcomeCache, OutcomeStore
 from relay_core.routing.ranking import Ranker
@@ -49,6 +53,9 @@ class ApiState:
     live: LiveCache
     outcomes: OutcomeCache  # what each target's answers were worth, per task family
     key_ids: dict[str, str]  # gateway key -> owner id (an HMAC; the key is never stored)
+    quotas: KeyQuotas  # per gateway key quotas (RELAY_KEY_RPM, ...)
+    spend: SpendStore  # each provider's and key's recent pace (the forecasts)
+    audits: AuditLog  # each chat request's route audit, written after its answer
     cache: AnswerCache  # the exact answer cache (docs/answers.md)
     storage: ObjectStorage  # file bytes: a folder, or an S3 bucket (relay_core.storage)
     tracer: Tracer  # request spans (relay_core/tracing.py): a no-op one unless configured
@@ -94,12 +101,16 @@ class ApiState:
                 OutcomeStore(redis, settings.key_prefix), settings.routing_state_ttl_s
             ),
             key_ids=key_ids,
+            quotas=KeyQuotas(limiter, settings),
+            spend=SpendStore(redis, settings.key_prefix, settings.forecast_tau_s),
+            audits=AuditLog(AuditStore(redis, settings.key_prefix, settings.route_audit_ttl_s)),
             cache=AnswerCache.from_settings(redis, settings),
             storage=storage,
             tracer=tracer or make_tracer(settings, "relay-api"),
         )
 
     async def close(self) -> None:
+        await self.audits.drain()
         await self.hub.stop()
         await self.streams.stop()
         await self.redis.aclose(close_connection_pool=True)

@@ -76,6 +76,9 @@ def worker_lost() -> RelayError:
 
 
 AfterFirst = Callable[[str, str], Awaitable[None]]
+# Told the stream's last word once its response is over: the worker's reply (None when the
+# client left before it, or the stream broke): the route audit reads it.
+OnEnd = Callable[[Reply | None], None]
 
 
 def error_event(exc: RelayError) -> bytes:
@@ -87,6 +90,18 @@ def terminal_error(fields: Fields) -> RelayError:
     if reply.error is None:
         return UpstreamUnavailable("The stream failed.")
     return RelayError.from_info(reply.error)
+
+
+def last_reply(batch: list[Fields]) -> Reply | None:
+    """The worker's reply in a stream's last entry (its done or error field)."""
+    for fields in reversed(batch):
+        raw = fields.get(DONE) or fields.get(ERROR)
+        if raw:
+            try:
+                return Reply.model_validate_json(raw)
+            except ValueError:
+                return None
+    return None
 
 
 def frames(batch: list[Fields]) -> tuple[bytes, bool]:
@@ -134,14 +149,23 @@ class SSEResponse(Response):
             tg.cancel_scope.cancel()
         with anyio.CancelScope(shield=True):
             await self.relay.close(finished)
+        self.relay.ended()
 
 
 class StreamRelay:
     """One streamed request, from publishing its envelope to its last SSE event."""
 
-    def __init__(self, state: ApiState, env: Envelope, after_first: AfterFirst | None) -> None:
+    def __init__(
+        self,
+        state: ApiState,
+        env: Envelope,
+        after_first: AfterFirst | None,
+        on_end: OnEnd | None = None,
+    ) -> None:
         self.state = state
         self.env = env
+        self.on_end = on_end
+        self.last: Reply | None = None  # the worker's reply, once its entry went by
         self.prefix = state.settings.key_prefix
         self.name = stream_name(env)
         self.key = stream_key(self.prefix, self.name)
@@ -250,6 +274,7 @@ class StreamRelay:
             if data:
                 await send(_body(data))
             if ended:
+                self.last = last_reply(batch)
                 await send(_body(b"", more=False))
                 return True
             if batch is first:
@@ -270,6 +295,10 @@ class StreamRelay:
             await self.after_first(self.provider, self.model)
         except RedisError:  # re-pinning is a preference: never break a stream for it
             log.warning("could not pin session for %s", self.env.id, exc_info=True)
+
+    def ended(self) -> None:
+        if self.on_end is not None:
+            self.on_end(self.last)
 
     def _forget(self) -> None:
         """Give back the key's stream slot and leave the reader (at once, no I/O)."""
@@ -334,7 +363,10 @@ async def stream_chat(
     publish: Publish,
     receive: Receive,
     after_first: AfterFirst | None = None,
+    *,
+    on_end: OnEnd | None = None,
 ) -> Response:
     """Publish ``env`` (a ``stream: true`` request) and return its SSE response; ``receive``
-    is the request's, to notice the client leaving while the stream waits."""
-    return await StreamRelay(state, env, after_first).start(publish, receive)
+    is the request's, to notice the client leaving while the stream waits; ``on_end`` is
+    told the worker's last word once the response is over."""
+    return await StreamRelay(state, env, after_first, on_end).start(publish, receive)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from relay_cli.exposure import MAKE_ONE, is_loopback, weak_secret
 from relay_cli.logs import setup_logging
+from relay_cli.startup import catalogue_refusal
 
 if TYPE_CHECKING:
     from relay_core.settings import Settings
@@ -35,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
     setup_logging("api", args.log_format or settings.log_format, args.loglevel)
     host = args.host or settings.host
     port = args.port or settings.port
+    refusal = catalogue_refusal(settings)
+    if refusal is not None:
+        log.error("%s", refusal)
+        return 2
     problem = public_bind_problem(settings, host)
     if problem is not None:
         log.error("refusing to bind to %s %s, or bind 127.0.0.1", host, problem)

@@ -12,7 +12,7 @@ import asyncio
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from rich import box
 from rich.console import Console
@@ -20,7 +20,9 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from relay_cli.status_budgets import budgets_table, spent
 from relay_core.catalogue.models import ProviderConfig
+from relay_core.forecast.horizon import Horizon
 from relay_core.metrics.live import FarmSnapshot, LimitLevel, ProviderLive
 from relay_core.settings import Settings
 
@@ -46,7 +48,11 @@ class FarmStatus:
     redis_url: str
     providers: list[ProviderRow]
     snapshot: FarmSnapshot
-    found_by: str = ""  # where the Redis URL came from (relay_cli.farms.Located.describe)
+    found_by: str = ""
+    # Every provider limit and key quota with its time to exhaustion (relay_core/forecast).
+    budgets: list[Horizon] = field(
+        default_factory=list
+    )  # where the Redis URL came from (relay_cli.farms.Located.describe)
 
 
 def key_state(provider: ProviderConfig) -> str:
@@ -64,7 +70,10 @@ async def gather(settings: Settings, found_by: str = "") -> FarmStatus:
     from relay_core.breaker import Breaker
     from relay_core.breaker import RedisBackend as BreakerRedis
     from relay_core.catalogue.loader import enabled_providers, resolve_catalogue
+    from relay_core.forecast.read import key_horizons, provider_horizons
+    from relay_core.forecast.spend import SpendStore
     from relay_core.limits import Limiter, RedisBackend
+    from relay_core.limits.quota import KeyQuotas
     from relay_core.metrics.live import read_snapshot
 
     catalogue, _source = resolve_catalogue(settings)
@@ -73,15 +82,18 @@ async def gather(settings: Settings, found_by: str = "") -> FarmStatus:
     try:
         limiter = Limiter.from_settings(settings, RedisBackend(redis))
         breaker = Breaker.from_settings(settings, BreakerRedis(redis))
-        snap = await read_snapshot(
-            redis, settings.key_prefix, enabled, limiter, breaker, now=time.time()
-        )
+        now = time.time()
+        snap = await read_snapshot(redis, settings.key_prefix, enabled, limiter, breaker, now=now)
+        spend = SpendStore(redis, settings.key_prefix, settings.forecast_tau_s)
+        budgets = await provider_horizons(limiter, spend, enabled, now)
+        owners = await spend.owners()
+        budgets += await key_horizons(KeyQuotas(limiter, settings), spend, owners, now)
     finally:
         await redis.aclose()
     live = {p.name: p for p in snap.providers}
     rows = [ProviderRow(p.name, True, key_state(p), live=live.get(p.name)) for p in enabled]
     rows += [ProviderRow(p.name, False, key_state(p), reason=why) for p, why in disabled]
-    return FarmStatus(settings.redis_url, rows, snap, found_by)
+    return FarmStatus(settings.redis_url, rows, snap, found_by, budgets)
 
 
 def _num(value: float) -> str:
@@ -255,12 +267,17 @@ def render(status: FarmStatus, console: Console) -> None:
             _indented(console, failing)
     else:
         console.print("Batches: none running")
+    if spent(status.budgets):
+        console.print(budgets_table(status.budgets))
+    else:
+        console.print("Budgets: nothing spent lately")
 
 
 def as_json(status: FarmStatus) -> str:
     data = asdict(status)
     data["snapshot"]["workers"] = [w.model_dump() for w in status.snapshot.workers]
     data["snapshot"]["batches"] = [b.model_dump(mode="json") for b in status.snapshot.batches]
+    data["budgets"] = [h.model_dump(mode="json") for h in status.budgets]
     return json.dumps(data, indent=2, default=str)
 
 

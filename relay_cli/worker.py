@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from relay_cli.logs import setup_logging
+from relay_cli.startup import catalogue_refusal
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,6 +30,10 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings()
     setup_logging("worker", args.log_format or settings.log_format, args.loglevel)
+    refusal = catalogue_refusal(settings)
+    if refusal is not None:
+        logging.getLogger("relay.worker").error("%s", refusal)
+        return 2
     only = {p.strip() for p in args.providers.split(",") if p.strip()} if args.providers else None
     run_worker(
         settings,

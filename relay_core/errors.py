@@ -8,12 +8,18 @@ processes as :class:`ErrorInfo`.
     RelayError
     ├── ClientError                      the caller must change something; never retried
     │   ├── InvalidRequest               400 invalid_request_error (names the ``param``)
+    │   │   └── PolicyRefused            400 policy_refused: the routing policies leave no
+    │   │                                candidate for the request
     │   ├── AuthenticationError          401 gateway key missing or wrong
     │   ├── PermissionDenied             403
     │   ├── NotFound                     404 (files, batches)
     │   │   └── ModelNotFound            404 model_not_found
     │   ├── PayloadTooLarge              413
-    │   └── TooManyStreams               429 the key has RELAY_MAX_STREAMS_PER_KEY streams open
+    │   ├── TooManyStreams               429 the key has RELAY_MAX_STREAMS_PER_KEY streams open
+    │   └── KeyQuotaExceeded             429 rate_limit_exceeded: the gateway key is over its
+    │       ├── KeyRpmExceeded               quota (``retry_after`` set); the code names the
+    │       ├── KeyTpmExceeded               quota: key_quota_rpm, key_quota_tpm,
+    │       └── KeyDailyTokensExceeded       key_quota_daily_tokens
     ├── UpstreamError                    one provider failed this attempt (``provider`` set)
     │   ├── UpstreamAuthError            401/403 from the provider: the key is bad; try others
     │   ├── UpstreamModelNotFound        404 from the provider
@@ -150,6 +156,12 @@ class InvalidRequest(ClientError):
     code = "invalid_request"
 
 
+class PolicyRefused(InvalidRequest):
+    """The catalogue's routing policies exclude (or do not require) every candidate."""
+
+    code = "policy_refused"
+
+
 class ContextLengthExceeded(InvalidRequest):
     """The conversation cannot be fitted to the model's context window (OpenAI's code)."""
 
@@ -188,6 +200,27 @@ class TooManyStreams(ClientError):
     status_code = 429
     error_type = "rate_limit_error"
     code = "rate_limit_exceeded"
+
+
+class KeyQuotaExceeded(ClientError):
+    """The gateway key used its quota (RELAY_KEY_RPM, _TPM, _DAILY_TOKENS or its override):
+    other keys are served; ``retry_after`` says when this one may be again."""
+
+    status_code = 429
+    error_type = "rate_limit_exceeded"
+    code = "key_quota"
+
+
+class KeyRpmExceeded(KeyQuotaExceeded):
+    code = "key_quota_rpm"
+
+
+class KeyTpmExceeded(KeyQuotaExceeded):
+    code = "key_quota_tpm"
+
+
+class KeyDailyTokensExceeded(KeyQuotaExceeded):
+    code = "key_quota_daily_tokens"
 
 
 # ---- one provider failed one attempt --------------------------------------------------------

@@ -5,11 +5,12 @@ Built once at start-up (API lifespan, worker init, CLI) and passed down; never a
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -34,8 +35,24 @@ class ContextMode(StrEnum):
     adaptive = "adaptive"  # dynamic for coding conversations, reservoir otherwise
 
 
+OWNER_ID = re.compile(r"^(k[0-9a-f]{15}|anonymous)$")  # relay_core/owners.py
+
+
+class KeyQuota(BaseModel):
+    """One gateway key's quota (None: no limit of that kind)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rpm: PositiveInt | None = None
+    tpm: PositiveInt | None = None
+    daily_tokens: PositiveInt | None = None  # per UTC day
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="RELAY_", extra="ignore", env_file=None)
+    # hide_input_in_errors: a gateway key pasted into the wrong variable is never echoed.
+    model_config = SettingsConfigDict(
+        env_prefix="RELAY_", extra="ignore", env_file=None, hide_input_in_errors=True
+    )
 
     # Catalogue: RELAY_CONFIG, else ./relay.yaml, else the built-in demo catalogue.
     config: Path | None = None
@@ -71,6 +88,20 @@ class Settings(BaseSettings):
     hedging: bool = False
     hedge_budget: float = Field(default=0.05, ge=0, le=0.2)
     hedge_failure_ceiling: float = Field(default=0.2, ge=0, le=1)
+
+    # The full audit of each chat request (GET /v1/requests/{id}/route) is kept this long;
+    # 0 keeps none.
+    route_audit_ttl_s: int = Field(default=3600, ge=0)
+
+    # Per gateway key quotas (docs/routing.md, "Budgets"): requests and tokens a minute and
+    # tokens a UTC day, for every key; RELAY_KEY_QUOTAS overrides them per owner id, as JSON:
+    # {"k0123456789abcde": {"rpm": 600, "tpm": null}} (a field left out keeps the default).
+    key_rpm: int | None = Field(default=None, gt=0)
+    key_tpm: int | None = Field(default=None, gt=0)
+    key_daily_tokens: int | None = Field(default=None, gt=0)
+    key_quotas: dict[str, KeyQuota] = Field(default_factory=dict)
+    # The time constant (seconds) of the spend forecast's moving averages (GET /v1/usage).
+    forecast_tau_s: float = Field(default=120.0, gt=0)
 
     host: str = "127.0.0.1"
     port: int = 8000
@@ -215,6 +246,17 @@ class Settings(BaseSettings):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value
 
+    @field_validator("key_quotas")
+    @classmethod
+    def _quotas_by_owner_id(cls, value: dict[str, KeyQuota]) -> dict[str, KeyQuota]:
+        for owner in value:
+            if not OWNER_ID.match(owner):
+                raise ValueError(
+                    "RELAY_KEY_QUOTAS is keyed by owner ids (k + 15 hex digits, as GET "
+                    "/v1/usage shows a key's), never by the gateway keys themselves"
+                )
+        return value
+
     @field_validator("metrics_token", "storage_url", "s3_endpoint_url", mode="before")
     @classmethod
     def _blank_is_no_token(cls, value: object) -> object:
@@ -229,6 +271,14 @@ class Settings(BaseSettings):
                 "python -c 'import secrets; print(secrets.token_hex(32))' makes one"
             )
         return value
+
+    def key_quota(self, owner: str) -> KeyQuota:
+        """``owner``'s quota: the defaults, with its override's fields on top."""
+        base = KeyQuota(rpm=self.key_rpm, tpm=self.key_tpm, daily_tokens=self.key_daily_tokens)
+        override = self.key_quotas.get(owner)
+        if override is None:
+            return base
+        return base.model_copy(update=override.model_dump(exclude_unset=True))
 
     def catalogue_path(self) -> Path | None:
         """The catalogue file to load, or None for the built-in demo catalogue."""

@@ -47,6 +47,7 @@ from relay_core.dispatch.replies import publish_reply
 from relay_core.dispatch.state import WorkerState
 from relay_core.dispatch.streaming import RedisStreams
 from relay_core.events import EventSink
+from relay_core.forecast.spend import SpendSink, SpendStore
 from relay_core.heartbeat import HEARTBEAT_EVERY_S, WorkerBeat, beat, forget, live_workers
 from relay_core.limits import Limiter, RedisBackend
 from relay_core.limits.adaptive import RedisAdaptive
@@ -102,6 +103,7 @@ class Runtime:
         self.executor: Executor
         self.usage: UsageSink
         self.outcomes: OutcomeSink
+        self.spend: SpendSink
         self.recent: RecentSink  # the last minutes per provider, for the console
         self.served: list[str] = []
         self.name = f"{socket.gethostname()}.{os.getpid()}"
@@ -154,7 +156,11 @@ class Runtime:
         # What each answer was worth, for the routers (docs/routing.md).
         store = OutcomeStore(self.redis, self.settings.key_prefix)
         self.outcomes = OutcomeSink(store, TALLY_S)
-        sinks: list[EventSink] = [metrics, self.usage, self.outcomes, self.recent]
+        # Each provider's, model's and key's pace, for the forecasts (GET /v1/usage).
+        self.spend = SpendSink(
+            SpendStore(self.redis, self.settings.key_prefix, self.settings.forecast_tau_s)
+        )
+        sinks: list[EventSink] = [metrics, self.usage, self.outcomes, self.recent, self.spend]
         # Hedges wait for their primary's learned answer time, read as the routers read it.
         latencies = OutcomeCache(store, self.settings.routing_state_ttl_s)
         self.executor = Executor(
@@ -169,7 +175,9 @@ class Runtime:
         self._beat = asyncio.create_task(self._heartbeat(), name="relay-heartbeat")
         self._holds = asyncio.create_task(self._write_holds(), name="relay-holds")
         # Batches: every worker feeds, sweeps and finalizes them (relay_core/batch/run/worker.py).
-        shared = Shared(self.settings, enabled, state.limiter, state.breaker, self.name)
+        shared = Shared(
+            self.settings, enabled, state.limiter, state.breaker, self.name, catalogue.policies
+        )
         self.batches = BatchWorker.build(shared, self.redis)
         await self._start_batches()
 
@@ -309,7 +317,8 @@ class Runtime:
         async def _close() -> None:
             await self.executor.drain()
             # Write the tallies; with Redis gone at shutdown their counts are lost.
-            for tally in (self.usage, self.recent, self.executor.state.breaker, self.outcomes):
+            tallies = (self.usage, self.recent, self.executor.state.breaker, self.outcomes)
+            for tally in (*tallies, self.spend):
                 with contextlib.suppress(Exception):
                     await tally.aclose()
             await self.batches.stop()

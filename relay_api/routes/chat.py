@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Request
@@ -12,20 +12,17 @@ from fastapi.responses import JSONResponse, Response
 from opentelemetry.trace import SpanKind
 
 from relay_api.deps import OwnerDep, StateDep
+from relay_api.routing import Ask, Routing, cache_said, rank_candidates
 from relay_api.state import ApiState
 from relay_api.streaming import stream_chat
-from relay_core.affinity import Affinity, prefer_pinned
+from relay_core.affinity import Affinity
 from relay_core.answers.cache import hit_reply
 from relay_core.answers.policy import cache_keys, cache_policy
 from relay_core.answers.validate import schema_problem
-from relay_core.context.prepare import fit_candidates
-from relay_core.dispatch.envelope import Candidate, Envelope, Reply
+from relay_core.dispatch.envelope import Candidate, Envelope, Reply, RouteFlags
 from relay_core.dispatch.hedge import parse_hedge
 from relay_core.errors import GatewayTimeout, InvalidRequest, RelayError
-from relay_core.profile import Priority, Profile, parse_priority, profile_request
-from relay_core.routing.explain import route_note
-from relay_core.routing.ranking import Ranked
-from relay_core.routing.targets import Selection, Target, pinned_target, resolve_targets
+from relay_core.profile import parse_priority
 from relay_core.schemas.chat import ChatCompletionRequest
 
 router = APIRouter()
@@ -46,54 +43,6 @@ async def bound_messages(request: Request, state: StateDep) -> None:
             "Drop older turns (or raise RELAY_MAX_MESSAGES).",
             param="messages",
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Routing:
-    ranked: list[Target]
-    costs: list[int]  # each message's token estimate (counted once, for the envelope)
-    profile: Profile
-    note: str  # the x-relay-route header
-
-
-async def rank_candidates(
-    state: ApiState,
-    body: ChatCompletionRequest,
-    fallback: str | None,
-    pinned: str | None = None,
-    priority: Priority = Priority.normal,
-) -> Routing:
-    """The candidates for ``body``, best first: only those whose window can take it, and the
-    session's ``pinned`` target (``provider/model``) first when it can serve now; ranked on
-    the request's profile and what each target's answers to its family were worth."""
-    sel = Selection(
-        model=body.model,
-        model_type=body.model_type,
-        model_scale=body.model_scale,
-        model_name=body.model_name,
-        fallback_any=(fallback or "").strip().lower() == "any",
-    )
-    targets = resolve_targets(
-        state.providers, sel, mode=state.settings.mode, meta_model=state.settings.meta_model
-    )
-    targets, costs = await fit_candidates(body, targets, lambda t: t.model, state.settings)
-    profile = profile_request(body, message_tokens=costs, priority=priority)
-    if len(targets) == 1:
-        return Routing(targets, costs, profile, route_note(profile, Ranked(targets)))
-    learned = await state.outcomes.stats(profile.family.value)
-    explicit = pinned_target(state.providers, body.model)
-    if explicit is not None and targets[0] == explicit:
-        # ``provider/model`` with X-Relay-Fallback: any: the named target stays first (the
-        # worker moves on when it cannot serve); only the fallbacks are ranked.
-        live = await state.live.states(targets[1:])
-        route = state.ranker.route(targets[1:], live, learned, profile)
-        ranked = [explicit, *route.targets]
-    else:
-        live = await state.live.states(targets)
-        route = state.ranker.route(targets, live, learned, profile)
-        ranked = prefer_pinned(route.targets, live, pinned)
-    state.live.sent(ranked[0])
-    return Routing(ranked, costs, profile, route_note(profile, route, ranked[0]))
 
 
 def refuse_unusable_schema(body: ChatCompletionRequest) -> None:
@@ -119,12 +68,14 @@ async def chat_completions(
     _bounded: Annotated[None, Depends(bound_messages)] = None,
 ) -> Response:
     refuse_unusable_schema(body)
+    ask = Ask(owner, request.headers, x_relay_fallback, None, parse_priority(x_relay_priority))
     policy = cache_policy(
         body,
         state.settings,
         cache_control=cache_control,
         ttl=x_relay_cache_ttl,
         near=x_relay_near_cache,
+        routed=cache_said(state, body, ask),
     )
     request_id = f"chatcmpl-{uuid.uuid4().hex}"
     keys = None
@@ -137,10 +88,11 @@ async def chat_completions(
             return answer(hit_reply(request_id, found.answer), request_id, said)
     affinity = Affinity(state.redis, state.settings)
     pinned = await affinity.pinned(owner, x_session_id)
-    routing = await rank_candidates(
-        state, body, x_relay_fallback, pinned, parse_priority(x_relay_priority)
-    )
+    routing = await rank_candidates(state, body, replace(ask, pinned=pinned))
+    body = routing.request  # the routing policies' caps applied
     timeout = state.settings.request_timeout_s
+    # The x-relay-hedge header decides; without it, the setting or a policy that hedges.
+    hedge = parse_hedge(x_relay_hedge, state.settings.hedging or routing.ruling.hedge)
     env = Envelope(
         id=request_id,
         request=body,
@@ -150,25 +102,62 @@ async def chat_completions(
         owner=owner,
         message_tokens=routing.costs,
         profile=routing.profile,
-        hedge=parse_hedge(x_relay_hedge, state.settings.hedging),
+        hedge=hedge,
+        flags=RouteFlags(hedge=hedge, cache=routing.ruling.cache),
     )
+    estimate = routing.profile.prompt_tokens + routing.profile.expected_output_tokens
+    quota = await state.quotas.take(owner, estimate, env.id, time.time())
     if body.stream:
-
-        async def repin(provider: str, model: str) -> None:
-            await affinity.pin(owner, x_session_id, provider, model)
-
-        return await stream_chat(
-            state, env, state.hub.publish, request.receive, repin if x_session_id else None
-        )
-    reply = await wait_reply(state, env, timeout)
+        return await _stream(state, env, routing, request, affinity=affinity, session=x_session_id)
+    try:
+        reply = await wait_reply(state, env, timeout)
+    except RelayError as exc:
+        state.audits.later(env, routing, error=exc)
+        raise
+    state.audits.later(env, routing, reply)
     extra = {"x-relay-route": routing.note}
     if keys is not None:
         extra["x-relay-cache"] = "miss"
         if policy.write:
             await state.cache.put(owner, keys, reply, policy.ttl_s, "interactive")
+    if quota is not None and reply.completion is not None and reply.completion.usage is not None:
+        used = reply.completion.usage.total_tokens
+        await state.quotas.settle(quota, env.id, used, estimate, time.time())
     if reply.provider and reply.model:
         await affinity.pin(owner, x_session_id, reply.provider, reply.model)
     return answer(reply, env.id, extra)
+
+
+async def _stream(
+    state: ApiState,
+    env: Envelope,
+    routing: Routing,
+    request: Request,
+    *,
+    affinity: Affinity,
+    session: str | None,
+) -> Response:
+    """Relay a ``stream: true`` request; its audit is written once the stream is over."""
+    owner = env.owner or ""
+
+    async def repin(provider: str, model: str) -> None:
+        await affinity.pin(owner, session, provider, model)
+
+    def ended(reply: Reply | None) -> None:
+        state.audits.later(env, routing, reply)
+
+    try:
+        return await stream_chat(
+            state,
+            env,
+            state.hub.publish,  # the hub watches its holder (a dead worker's stream goes again)
+            request.receive,
+            repin if session else None,
+            on_end=ended,
+        )
+    except RelayError as exc:  # before the first chunk: an ordinary error answer
+        state.audits.later(env, routing, error=exc)
+        raise
 
 
 async def wait_reply(state: ApiState, env: Envelope, limit_s: float) -> Reply:

@@ -3,17 +3,22 @@
 Counted per upstream call by the workers (``relay_core.usage``): a request that failed over
 counts once on each provider it tried, with its error. Only the caller's gateway key is ever
 shown; with no gateway keys configured every caller is ``anonymous``.
+
+``forecast`` adds the time to exhaustion of the caller's key quota and of every provider's
+limits at the recent pace (relay_core/forecast, docs/routing.md "Budgets").
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from relay_api.deps import OwnerDep, StateDep
 from relay_core.errors import InvalidRequest
+from relay_core.forecast.read import key_horizons, provider_horizons
 from relay_core.usage import COUNTERS, UsageRow, read_usage
 
 router = APIRouter()
@@ -58,4 +63,17 @@ async def usage(
     )
     totals = {c: sum(getattr(r, c) for r in rows) for c in COUNTERS}
     totals["total_tokens"] = totals["prompt_tokens"] + totals["completion_tokens"]
-    return {"object": "list", "owner": owner, "data": [_row(r) for r in rows], "totals": totals}
+    now = time.time()
+    forecast = {
+        "key": await key_horizons(state.quotas, state.spend, [owner], now),
+        "providers": await provider_horizons(state.limiter, state.spend, state.providers, now),
+    }
+    return {
+        "object": "list",
+        "owner": owner,
+        "data": [_row(r) for r in rows],
+        "totals": totals,
+        "forecast": {
+            part: [h.model_dump(mode="json") for h in found] for part, found in forecast.items()
+        },
+    }

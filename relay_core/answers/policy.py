@@ -71,12 +71,15 @@ def cache_policy(
     cache_control: str | None = None,
     ttl: str | None = None,
     near: str | None = None,
+    routed: bool | None = None,
 ) -> CachePolicy:
+    """``routed``: what a routing policy's ``cache`` said for the request (docs/routing.md):
+    ``True`` opts it in as a TTL header would, ``False`` keeps it out, None says nothing."""
     asked_ttl = _ttl(ttl)
     wants_near = _switch(near, settings.near_cache_enabled)
-    if not settings.cache_enabled or request.stream:
+    if not settings.cache_enabled or request.stream or routed is False:
         return OFF
-    if not deterministic(request) and asked_ttl is None:
+    if not deterministic(request) and asked_ttl is None and not routed:
         return OFF
     directives = _directives(cache_control)
     if "no-store" in directives:

@@ -7,18 +7,22 @@ These checks run on the parsed YAML directly, always, and find every duplicate a
 - a key written twice in one mapping (YAML silently keeps the last);
 - two providers with the same name;
 - a model id or alias given twice within one provider (aliases may repeat across providers:
-  that is what pooling is for).
+  that is what pooling is for);
+- two policies with the same name, and a policy naming a provider or model the catalogue
+  does not have.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
+from relay_core.catalogue.models import unknown_target
 from relay_core.catalogue.problems import Problem
 from relay_core.catalogue.yamldoc import YamlDoc
 
 # The pydantic error types these checks already cover (raised by the models' own validators).
-COVERED_TYPES = frozenset({"duplicate_provider", "duplicate_model"})
+COVERED_TYPES = frozenset({"duplicate_provider", "duplicate_model", "policy_reference"})
+POLICY_TARGETS = ("prefer", "exclude", "require")
 
 
 def _entries(items: object) -> Iterator[tuple[int, Mapping[object, object]]]:
@@ -90,6 +94,55 @@ def _get(data: object, key: object) -> object:
     return data.get(key) if isinstance(data, Mapping) else None
 
 
+def _known_targets(doc: YamlDoc) -> dict[str, set[str]]:
+    known: dict[str, set[str]] = {}
+    for _, provider in _entries(_get(doc.data, "providers")):
+        name = provider.get("name")
+        if isinstance(name, str):
+            models = known.setdefault(name, set())
+            for _, model in _entries(provider.get("models")):
+                models.update(value for _, value in _model_names(model))
+    return known
+
+
+def _policy_refs(policy: Mapping[object, object]) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    for action in POLICY_TARGETS:
+        refs = _get(policy.get(action), "providers")
+        if isinstance(refs, list):
+            for i, ref in enumerate(refs):
+                if isinstance(ref, str):
+                    yield (action, "providers", i), ref
+
+
+def _policy_problems(doc: YamlDoc) -> Iterator[Problem]:
+    known = _known_targets(doc)
+    first: dict[str, int] = {}
+    for index, policy in _entries(_get(doc.data, "policies")):
+        name = policy.get("name")
+        if isinstance(name, str):
+            if name in first:
+                yield Problem(
+                    ("policies", index, "name"),
+                    f"{name!r} is already the name of the policy at "
+                    f"{_where(doc, 'policies', first[name])}",
+                    "give each policy a unique name",
+                )
+            first.setdefault(name, index)
+        for sub, ref in _policy_refs(policy):
+            why = unknown_target(known, ref)
+            if why is not None:
+                yield Problem(
+                    ("policies", index, *sub),
+                    why,
+                    "name a provider (or provider/model) listed under providers",
+                )
+
+
 def raw_problems(doc: YamlDoc) -> list[Problem]:
-    """Every duplicate in the file, in file order within each kind."""
-    return [*_duplicate_keys(doc), *_duplicate_providers(doc), *_duplicate_models(doc)]
+    """Every duplicate and unknown policy target in the file, in file order within each kind."""
+    return [
+        *_duplicate_keys(doc),
+        *_duplicate_providers(doc),
+        *_duplicate_models(doc),
+        *_policy_problems(doc),
+    ]

@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 
 from relay_core.catalogue.models import DAILY_RESET_ZONES, Catalogue
 from relay_core.catalogue.problems import Problem
+from relay_core.policy.models import Policy
 
 # Fields whose values are safe to repeat back (never a credential).
 _ECHO = frozenset({"api", "tier", "scale", "daily_reset", "name", "id", "aliases", "type"})
@@ -118,6 +119,8 @@ def _choices(view: ErrorView) -> list[str]:
 
 
 def _missing(view: ErrorView) -> tuple[str, str]:
+    if view.owner is Policy and view.field == "name":
+        return "is required but missing", "add e.g. `name: json-to-groq` (errors name it)"
     example = _EXAMPLES.get(view.field or "", f"{view.field}: ...")
     return "is required but missing", f"add `{example}`"
 
@@ -206,6 +209,8 @@ _BY_TYPE: dict[str, Explainer] = {
     "missing": _missing,
     "extra_forbidden": _unknown_field,
     "greater_than": _not_positive,
+    "less_than_equal": lambda v: (f"must be at most {v.ctx.get('le')}{v.got()}", "lower it"),
+    "greater_than_equal": lambda v: (f"must be at least {v.ctx.get('ge')}{v.got()}", "raise it"),
     "literal_error": _choice,
     "enum": _choice,
     "string_pattern_mismatch": _pattern,

@@ -6,7 +6,6 @@ The field names are the users' file format (``relay.yaml``); keep them stable.
 from __future__ import annotations
 
 import os
-from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -20,7 +19,19 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from relay_core.catalogue.terms import CREDENTIAL_HEADERS, Tier
 from relay_core.catalogue.urls import check_base_url
+from relay_core.policy.models import Policy
+
+__all__ = [  # Tier and CREDENTIAL_HEADERS live in terms.py (the policies read them too)
+    "CREDENTIAL_HEADERS",
+    "DAILY_RESET_ZONES",
+    "Catalogue",
+    "Limits",
+    "ModelConfig",
+    "ProviderConfig",
+    "Tier",
+]
 
 ApiFamily = Literal["openai", "gemini", "anthropic", "ollama"]
 # How a provider counts a call against its TPM / TPD: ``reserve``, the prompt plus the whole
@@ -29,19 +40,10 @@ TpmCounting = Literal["reserve", "usage"]
 Scale = Literal["small", "medium", "large"]
 
 
-class Tier(StrEnum):
-    free = "free"
-    paid = "paid"
-
-
 # Time zones ``daily_reset`` understands (the providers reset at UTC or Pacific midnight).
 DAILY_RESET_ZONES = ("UTC", "America/Los_Angeles", "US/Pacific", "Pacific")
 # The name of an environment variable (never the key itself).
 ENV_VAR_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-# Header names that carry credentials: Relay sends the key from ``api_key_env`` itself.
-CREDENTIAL_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key"}
-)
 
 DailyReset = Annotated[
     str,
@@ -179,6 +181,8 @@ class Catalogue(BaseModel):
     # The file format's version; bumped only when a change would misread old files.
     version: Literal[1] = 1
     providers: list[ProviderConfig] = Field(min_length=1)
+    # Routing policies, tried in this order (relay_core/policy, docs/routing.md).
+    policies: list[Policy] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_provider_names(self) -> Catalogue:
@@ -192,5 +196,39 @@ class Catalogue(BaseModel):
             )
         return self
 
+    @model_validator(mode="after")
+    def _policies_name_known_targets(self) -> Catalogue:
+        problem = policy_problem(self)
+        if problem is not None:
+            raise PydanticCustomError("policy_reference", problem, {"fix": "see docs/routing.md"})
+        return self
+
     def provider(self, name: str) -> ProviderConfig | None:
         return next((p for p in self.providers if p.name == name), None)
+
+
+def unknown_target(catalogue_providers: dict[str, set[str]], ref: str) -> str | None:
+    """Why ``provider[/model]`` names nothing in the catalogue (None when it names a target).
+    ``catalogue_providers`` maps each provider name to its model ids and aliases."""
+    name, _, model = ref.partition("/")
+    if name not in catalogue_providers:
+        return f"no provider {name!r} in the catalogue"
+    if model and model not in catalogue_providers[name]:
+        return f"provider {name!r} has no model {model!r}"
+    return None
+
+
+def policy_problem(catalogue: Catalogue) -> str | None:
+    """The first policy that names an unknown target or repeats a name (the raw checks of
+    relay_core/catalogue/checks.py report each one, with its line)."""
+    known = {p.name: {n for m in p.models for n in (m.id, *m.aliases)} for p in catalogue.providers}
+    seen: set[str] = set()
+    for policy in catalogue.policies:
+        if policy.name in seen:
+            return f"policy name {policy.name!r} appears twice"
+        seen.add(policy.name)
+        for action, _, ref in policy.target_refs():
+            why = unknown_target(known, ref)
+            if why is not None:
+                return f"policy {policy.name!r} {action}: {why}"
+    return None

@@ -44,7 +44,7 @@ def _label(kind: str, items: object, index: int, key: str) -> str:
     name = _get(_item(items, index), key)
     if isinstance(name, str) and name.strip():
         return f"{kind} {name!r}"
-    return f"{kind}s[{index}]"
+    return f"{kind.removesuffix('y')}ies[{index}]" if kind.endswith("y") else f"{kind}s[{index}]"
 
 
 def _path(parts: Sequence[str | int]) -> str:
@@ -55,9 +55,13 @@ def _path(parts: Sequence[str | int]) -> str:
 
 
 def describe(loc: Loc, data: object) -> str:
-    """Where ``loc`` is, in words: ``provider 'groq' → model 'x' → limits.rpm``."""
+    """Where ``loc`` is, in words: ``provider 'groq' → model 'x' → limits.rpm``, or
+    ``policy 'json-first' → exclude.providers[0]`` (``policies[2]`` when it has no name)."""
     if not loc:
         return "top level"
+    if loc[0] == "policies" and len(loc) >= 2 and isinstance(loc[1], int):
+        words = [_label("policy", _get(data, "policies"), loc[1], "name")]
+        return " → ".join(words + ([_path(loc[2:])] if loc[2:] else []))
     if loc[0] != "providers" or len(loc) < 2 or not isinstance(loc[1], int):
         return _path(loc)
     providers = _get(data, "providers")

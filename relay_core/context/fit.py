@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from relay_core.catalogue.models import ModelConfig
 from relay_core.context.conversation import Conversation, longest_suffix, user_cuts
 from relay_core.context.count import PER_REQUEST, count_each, count_message
 from relay_core.context.detect import looks_like_code
@@ -29,6 +29,9 @@ from relay_core.context.summary import summarise
 from relay_core.errors import ContextLengthExceeded
 from relay_core.schemas.chat import ChatCompletionRequest, Message
 from relay_core.settings import ContextMode, Settings
+
+if TYPE_CHECKING:  # annotations only: the catalogue imports the profile, which imports this
+    from relay_core.catalogue.models import ModelConfig
 
 SAFETY = 0.92  # the token count is an estimate: leave 8 % of the window unused
 DEFAULT_RESERVE = 1024

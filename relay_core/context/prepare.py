@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from relay_core.catalogue.models import ModelConfig
 from relay_core.context.conversation import Conversation
 from relay_core.context.count import count_each, count_message, lower_bound, message_chars
 from relay_core.context.fit import (
@@ -25,6 +24,9 @@ from relay_core.errors import ContextLengthExceeded, InvalidRequest
 from relay_core.normalize.style import merge_style
 from relay_core.schemas.chat import ChatCompletionRequest
 from relay_core.settings import ContextMode, Settings
+
+if TYPE_CHECKING:  # annotations only: the catalogue imports the profile, which imports this
+    from relay_core.catalogue.models import ModelConfig
 
 T = TypeVar("T")
 

@@ -32,6 +32,15 @@ class Candidate(BaseModel):
         return f"{self.provider}/{self.model}"
 
 
+class RouteFlags(BaseModel):
+    """Per-request features a routing policy turned on, for the code that provides them:
+    ``hedge`` (send a second copy to another provider after a while), ``cache`` (the
+    exact-answer cache may serve and keep this request). Off unless a policy says so."""
+
+    hedge: bool = False
+    cache: bool = False
+
+
 class Envelope(BaseModel):
     id: str
     # Validated once where it enters (the API, or the feeder for a batch line); a worker
@@ -59,6 +68,8 @@ class Envelope(BaseModel):
     # What the request is (relay_core/profile), computed where it entered; None for a batch
     # line, profiled by the worker on its visit.
     profile: Profile | None = None
+    # What the routing policies turned on for this request (relay_core/policy).
+    flags: RouteFlags = Field(default_factory=RouteFlags)
     # Answers checked against response_format (docs/answers.md): the pending re-ask for the
     # current candidate, and every check so far (the route audit).
     repair: Repair | None = None
@@ -97,6 +108,8 @@ class Reply(BaseModel):
     attempts: int = 0
     queue_wait_s: float = 0.0
     upstream_s: float = 0.0
+    # Why the attempts before the last failed, oldest first (bounded): the route audit.
+    failures: list[ErrorInfo] = Field(default_factory=list)
     checks: list[AnswerCheck] = Field(default_factory=list)  # the answers checked, in order
     cached: bool = False  # answered from the exact cache (docs/answers.md): no upstream call
     hedged: bool = False  # the answer is a hedge's (relay_core/dispatch/hedge.py)

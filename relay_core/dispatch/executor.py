@@ -358,6 +358,7 @@ class Executor:
                 upstream_s=elapsed,
                 checks=env.checks,
                 hedged=answered.hedged,
+                failures=env.failures,
             )
         )
 
@@ -501,7 +502,14 @@ class Executor:
     def _final(self, env: Envelope, exc: RelayError) -> Outcome:
         info = exc.to_info()
         return Done(
-            Reply(id=env.id, ok=False, error=info, attempts=env.attempts, checks=env.checks)
+            Reply(
+                id=env.id,
+                ok=False,
+                error=info,
+                attempts=env.attempts,
+                checks=env.checks,
+                failures=env.failures,
+            )
         )
 
 

@@ -438,6 +438,7 @@ class Relay:
             attempts=self.env.attempts,
             queue_wait_s=max(0.0, started - self.env.enqueued_at),
             upstream_s=now - started,
+            failures=self.env.failures,
         )
 
     def interrupted(self) -> UpstreamError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from relay_core.profile.models import Profile
 from relay_core.routing.ranking import Ranked
 from relay_core.routing.targets import Target
@@ -9,9 +11,16 @@ from relay_core.routing.targets import Target
 MAX_CHARS = 240
 
 
-def route_note(profile: Profile, ranked: Ranked, first: Target | None = None) -> str:
+def route_note(
+    profile: Profile,
+    ranked: Ranked,
+    first: Target | None = None,
+    *,
+    fired: Sequence[str] = (),
+) -> str:
     """``family/contract [needs]; first: score = terms; N candidates[, explored][, escalated]``
-    (ASCII, at most :data:`MAX_CHARS`)."""
+    then ``; policy a,b`` when routing policies fired (ASCII, at most :data:`MAX_CHARS`; the
+    policies come before the score so a long note keeps them)."""
     head = f"{profile.family.value}/{profile.contract.value}"
     needs = profile.needs.names()
     if needs:
@@ -21,6 +30,8 @@ def route_note(profile: Profile, ranked: Ranked, first: Target | None = None) ->
     if first is not None:
         terms = ranked.terms.get(first.key)
         parts.append(f"{first.key}: {terms.describe()}" if terms else first.key)
+    if fired:
+        parts.insert(1, f"policy {','.join(fired)}")
     flags = [f"{len(ranked.targets)} candidates"]
     if ranked.explored:
         flags.append("explored")

@@ -82,8 +82,11 @@ class Ranker:
         live: Mapping[str, LiveState],
         learned: Mapping[str, Stats] = NOTHING,
         profile: Profile | None = None,
+        mode: Mode | None = None,
     ) -> Ranked:
-        if self.mode is Mode.free:
+        """``targets`` ranked; ``mode`` (a policy's) in place of the process's mode."""
+        mode = mode or self.mode
+        if mode is Mode.free:
             targets = [t for t in targets if t.provider.tier is Tier.free]
         if len(targets) <= 1:
             return Ranked(list(targets))
@@ -98,10 +101,11 @@ class Ranker:
             )
             for t in targets
         }
-        escalated = self.mode is Mode.auto and self.escalates(targets, learned, profile)
+        escalated = mode is Mode.auto and self.escalates(targets, learned, profile)
         ordered = self._order(list(targets), live, scored)
         # Stable sort: able before unable (then soonest capacity), free before paid in auto.
-        ranked = sorted(ordered, key=lambda t: self._class_of(t, live.get(t.key, IDLE), escalated))
+        paid_last = mode is Mode.auto and not escalated
+        ranked = sorted(ordered, key=lambda t: _class_of(t, live.get(t.key, IDLE), paid_last))
         return Ranked(ranked, scored, explore, escalated)
 
     def escalates(
@@ -118,11 +122,6 @@ class Ranker:
         best_free = max(learned.get(t.key, UNKNOWN).mean() for t in free)
         best_paid = max(learned.get(t.key, UNKNOWN).mean() for t in paid)
         return best_free < self.escalate_below and best_paid > best_free
-
-    def _class_of(self, t: Target, s: LiveState, escalated: bool) -> tuple[int, int, float]:
-        paid_last = int(self.mode is Mode.auto and not escalated and t.provider.tier is Tier.paid)
-        unable = int(s.breaker_open or s.wait_s > 0)
-        return (paid_last, unable, s.wait_s if unable else 0.0)
 
     def _order(
         self, targets: list[Target], live: Mapping[str, LiveState], scored: Mapping[str, Terms]
@@ -146,3 +145,9 @@ class Ranker:
             return float(self._rng.random() ** (1.0 / w))
 
         return sorted(targets, key=draw, reverse=True)
+
+
+def _class_of(t: Target, s: LiveState, paid_last: bool) -> tuple[int, int, float]:
+    late = int(paid_last and t.provider.tier is Tier.paid)
+    unable = int(s.breaker_open or s.wait_s > 0)
+    return (late, unable, s.wait_s if unable else 0.0)

@@ -76,8 +76,11 @@ class Farm:
         return data
 
 
-def write_catalogue(path: Path, providers: list[dict[str, Any]]) -> Path:
-    path.write_text(yaml.safe_dump({"providers": providers}))
+def write_catalogue(
+    path: Path, providers: list[dict[str, Any]], extra: dict[str, Any] | None = None
+) -> Path:
+    """The catalogue of ``providers``, with ``extra`` top-level sections (``policies``)."""
+    path.write_text(yaml.safe_dump({"providers": providers, **(extra or {})}))
     return path
 
 
@@ -90,16 +93,22 @@ def simulated(
     providers_fn: ProvidersFn,
     sim_overrides: dict[str, Any] | None = None,
     seed: int | None = None,
+    catalogue_extra: dict[str, Any] | None = None,
 ) -> Iterator[tuple[str, Path]]:
     """A simulator mirroring the catalogue entries ``providers_fn(sim_url)`` returns (same
     names, families, models and limits, then ``sim_overrides``; its random draws seeded by
-    ``seed``), and that catalogue written in ``folder`` pointing at it. Yields the simulator's
-    URL and the catalogue's path."""
-    draft = write_catalogue(folder / "draft.yaml", providers_fn("http://sim.invalid"))
+    ``seed``), and that catalogue (plus ``catalogue_extra``'s top-level sections) written in
+    ``folder`` pointing at it. Yields the simulator's URL and the catalogue's path."""
+    draft = write_catalogue(
+        folder / "draft.yaml", providers_fn("http://sim.invalid"), catalogue_extra
+    )
     config = SimConfig.from_catalogue(load_catalogue(draft), **(sim_overrides or {}))
     config.seed = seed
     with SimServer(config) as sim:
-        yield sim.url, write_catalogue(folder / "relay.yaml", providers_fn(sim.url))
+        yield (
+            sim.url,
+            write_catalogue(folder / "relay.yaml", providers_fn(sim.url), catalogue_extra),
+        )
 
 
 def make_settings(config: Path, **overrides: Any) -> Settings:
@@ -272,9 +281,10 @@ def farm_factory(
     folder: Path, default_providers: ProvidersFn, **defaults: Any
 ) -> Iterator[FarmFactory]:
     """``make(providers_fn=default_providers, sim_overrides=None, workers=1, concurrency=16,
-    processes=0, sim_seed=None, **settings)`` -> a running :class:`Farm` (settings over
-    ``defaults``); every farm made stops when the block ends. The fixtures of the farm and
-    batch tests use it."""
+    processes=0, sim_seed=None, catalogue_extra=None, **settings)`` -> a running :class:`Farm`
+    (settings over ``defaults``; ``catalogue_extra`` adds top-level catalogue sections, e.g.
+    policies); every farm made stops when the block ends. The fixtures of the farm and batch
+    tests use it."""
     with ExitStack() as stack:
 
         def make(
@@ -284,9 +294,10 @@ def farm_factory(
             concurrency: int | None = 16,
             processes: int = 0,
             sim_seed: int | None = None,
+            catalogue_extra: dict[str, Any] | None = None,
             **overrides: Any,
         ) -> Farm:
-            sim = simulated(folder, providers_fn, sim_overrides, sim_seed)
+            sim = simulated(folder, providers_fn, sim_overrides, sim_seed, catalogue_extra)
             sim_url, path = stack.enter_context(sim)
             settings = make_settings(path, **{**defaults, **overrides})
             farm = running_farm(

@@ -34,12 +34,17 @@ from relay_core.batch.run.planner import (
 )
 from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
-from relay_core.dispatch.envelope import Envelope, Kind, queue_name
+from relay_core.dispatch.envelope import Envelope, Kind, RouteFlags, queue_name
 from relay_core.dispatch.publish import task_message
-from relay_core.errors import RelayError
+from relay_core.errors import PolicyRefused, RelayError
+from relay_core.policy.apply import admit, capped, preferred_only
+from relay_core.policy.models import Policy
+from relay_core.policy.ruling import NOTHING, Facts, Ruling, decide
+from relay_core.profile import profile_request
 from relay_core.routing.ranking import LiveState
 from relay_core.routing.targets import Selection, Target
 from relay_core.schemas.chat import ChatCompletionRequest
+from relay_core.settings import Mode
 from relay_core.storage.base import ObjectStorage
 
 MAX_CLAIM = 500
@@ -114,6 +119,10 @@ class Feeder:
     storage: ObjectStorage
     line_timeout_s: float
     resolve: ResolveRoute
+    # The catalogue's routing policies, applied to each line as the API applies them to a
+    # chat request (no header matches: a line has none), in the farm's tier mode.
+    policies: Sequence[Policy] = ()
+    mode: Mode = Mode.free
     _routes: dict[str, list[list[Target]]] = field(default_factory=dict)
     _assigners: dict[tuple[str, int], Assigner] = field(default_factory=dict)
 
@@ -214,6 +223,8 @@ class Feeder:
                 envelopes.append(self._envelope(batch, plan, index, ref, raw, room=room))
             except ValidationError:  # checked at upload: only a file changed since fails here
                 await self._unsendable(batch_id, index, ref, "invalid_request")
+            except PolicyRefused:  # the policies leave no target for this line
+                await self._unsendable(batch_id, index, ref, PolicyRefused.code)
         if envelopes:
             await publish_all(self.store.redis, self.store.prefix, envelopes)
             held = [(line_index(e.id), e.current.provider) for e in envelopes]
@@ -231,6 +242,12 @@ class Feeder:
     ) -> Envelope:
         batch_id = batch.id
         route, able = plan.routes[ref.route], plan.able[ref.route] or plan.routes[ref.route]
+        request = ChatCompletionRequest.model_validate(
+            request_body(orjson.loads(raw), batch.default_model)
+        )
+        ruling = NOTHING
+        if self.policies:
+            request, route, able, ruling = self._ruled(batch, request, route, able)
         assigner = self._assigners.setdefault((batch_id, ref.route), Assigner())
         pool = able  # who may be first: with ``room``, the providers with room left
         if room is not None:
@@ -245,16 +262,34 @@ class Feeder:
             room.left[provider] = room.left.get(provider, 0) - 1
         return Envelope(
             id=line_task_id(batch_id, index),
-            request=ChatCompletionRequest.model_validate(
-                request_body(orjson.loads(raw), batch.default_model)
-            ),
+            request=request,
             candidates=candidates(first, able, route, plan.rates),
             kind=Kind.batch,
             deadline=batch.expires_at_exact,
             batch_id=batch_id,
             custom_id=ref.custom_id,
             owner=batch.owner,
+            flags=RouteFlags(hedge=ruling.hedge, cache=ruling.cache),
         )
+
+    def _ruled(
+        self,
+        batch: BatchRecord,
+        request: ChatCompletionRequest,
+        route: list[Target],
+        able: list[Target],
+    ) -> tuple[ChatCompletionRequest, list[Target], list[Target], Ruling]:
+        """The line's request capped, its targets as the policies allow (the preferred
+        ones alone take first place while any is able), and the ruling."""
+        profile = profile_request(request)
+        ruling = decide(self.policies, Facts(request.model, profile, batch.owner, {}))
+        if not ruling.fired:
+            return request, route, able, ruling
+        route = admit(ruling, route, ruling.mode or self.mode)
+        able = [t for t in able if t in route] or route
+        able = preferred_only(ruling, able)
+        request, _ = capped(ruling, request, profile)
+        return request, route, able, ruling
 
     async def _unsendable(self, batch_id: str, index: int, ref: LineRef, code: str) -> None:
         """Fail a line that cannot be sent at all (its input file was deleted, or no provider

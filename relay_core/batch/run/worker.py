@@ -51,6 +51,7 @@ from relay_core.dispatch.outcome import Outcome
 from relay_core.dispatch.priority import Gate, Priority
 from relay_core.heartbeat import live_workers
 from relay_core.limits import Limiter
+from relay_core.policy.models import Policy
 from relay_core.routing.live import live_limits
 from relay_core.routing.targets import Selection, Target, resolve_targets
 from relay_core.settings import Settings
@@ -86,6 +87,7 @@ class Shared:
     limiter: Limiter
     breaker: Breaker
     name: str  # the worker's name (lease holder)
+    policies: Sequence[Policy] = ()  # the catalogue's routing policies, for batch lines
 
 
 class BatchWorker:
@@ -95,7 +97,12 @@ class BatchWorker:
         self.store = store
         self.files = files
         self.feeder = Feeder(
-            store, files.storage, shared.settings.batch_line_timeout_s, self.resolve
+            store,
+            files.storage,
+            shared.settings.batch_line_timeout_s,
+            self.resolve,
+            policies=shared.policies,
+            mode=shared.settings.mode,
         )
         self._jobs: dict[str, asyncio.Task[object]] = {}
         self._swept: dict[str, float] = {}

@@ -52,3 +52,9 @@ def test_cache_control() -> None:
 def test_streams_and_a_disabled_cache_are_never_cached() -> None:
     assert cache_policy(req(temperature=0, stream=True), SETTINGS) == OFF
     assert cache_policy(req(temperature=0), Settings(cache_enabled=False)) == OFF
+
+
+def test_a_routing_policy_opts_a_request_in_or_keeps_it_out() -> None:
+    assert cache_policy(req(), SETTINGS, routed=True).read  # as a TTL header would
+    assert cache_policy(req(temperature=0), SETTINGS, routed=False) == OFF
+    assert cache_policy(req(), SETTINGS, routed=None) == OFF

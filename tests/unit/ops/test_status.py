@@ -171,3 +171,31 @@ def test_workers_are_listed_by_host_with_the_queues_they_serve() -> None:
     assert rows_with(rows[2], "beta", "w2", "100", "groq, gemini")
     assert rows_with(rows[3], "w3", "102", "cerebras") and "beta" not in rows[3]
     assert "@" not in " ".join(rows)  # the host is said once, in its own column
+
+
+FIELDS = ("scope", "limit", "of", "left", "pace_per_min", "exhausted_in_s", "resets_in_s")
+
+
+def test_budgets_show_what_is_being_spent_and_when_it_runs_out() -> None:
+    from relay_core.forecast.horizon import Horizon
+    from relay_core.limits.specs import Reason
+
+    s = status()
+    s.budgets = [
+        Horizon.model_validate(dict(zip(FIELDS, row, strict=True)))
+        for row in (
+            ("groq", Reason.rpd, 1000, 400, 120, 200.0, 3600.0),
+            ("key:k0123456789abcde", Reason.rpm, 60, 30, 30, None, None),
+            ("gemini", Reason.rpm, 10, 10, 0, None, None),  # nothing spent: not listed
+        )
+    ]
+    text = text_of(s)
+    assert "Budgets (at the recent pace)" in text
+    rows = [line.split() for line in text.splitlines() if line.startswith(("groq ", "key:"))]
+    assert rows[-2:] == [
+        ["groq", "rpd", "400/1000", "120.0", "3", "min"],  # soonest exhausted first
+        ["key:k0123456789abcde", "rpm", "30/60", "30.0", "-"],
+    ]
+    assert "gemini  " not in text.split("Budgets")[1]  # nothing spent: not listed
+    assert json.loads(as_json(s))["budgets"][0]["exhausted_in_s"] == 200.0
+    assert "Budgets: nothing spent lately" in text_of(status())

@@ -1,0 +1,1 @@
+"""Spend forecasts: decayed rates of what each provider and key uses, against its limits."""

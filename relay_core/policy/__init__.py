@@ -1,0 +1,1 @@
+"""Routing policies from the catalogue (docs/routing.md, "Policies")."""
