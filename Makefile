@@ -11,8 +11,10 @@ setup:  ## create .venv and install Relay with its dev tools
 up: setup  ## run the whole farm (embedded Redis, API, worker, Flower, simulator)
 	.venv/bin/relay up
 
+# Four processes, a test file each at a time (a farm test mostly waits on its farm: serial, the
+# suite takes well over 15 minutes on 2 cores, parallel ~7); one file: .venv/bin/python -m pytest FILE
 test: setup  ## the whole test suite (needs Redis at 127.0.0.1:6379; .ci/run starts it)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 4 --dist loadfile
 
 fmt:
 	$(PY) -m ruff format .
