@@ -283,6 +283,7 @@ def cut_mid_batch(farm: MultiFarm, lines: int, cut_s: float) -> dict[str, Any]:
     farm.sim_reset()
     victim = farm.host("worker-b")
     answered = asked = chats_ok = chats = 0
+    statuses: list[int] = []  # each chat's status while cut (0: no answer within 20 s)
     with farm.client() as http:
         batch_id = start_batch(http, lines)
         wait_until(
@@ -296,7 +297,8 @@ def cut_mid_batch(farm: MultiFarm, lines: int, cut_s: float) -> dict[str, Any]:
                 asked += 1
                 answered += http.get(f"/v1/batches/{batch_id}").status_code == 200
                 chats += 1
-                chats_ok += _chat(http) == 200
+                statuses.append(_chat(http))
+                chats_ok += statuses[-1] == 200
         finally:
             farm.net.restore(victim)
         back_at = time.time()
@@ -314,6 +316,7 @@ def cut_mid_batch(farm: MultiFarm, lines: int, cut_s: float) -> dict[str, Any]:
         **counts,
         "api_answers_while_cut": f"{answered}/{asked}",
         "chat_ok_while_cut": f"{chats_ok}/{chats}",
+        "chat_statuses_while_cut": statuses,
         "worker_b_back": came_back,
         "files_in_local_folder": (farm.folder / "files").exists(),
         "hosts_in_status": sorted({b.host for b in farm.beats()}),
