@@ -48,6 +48,6 @@ def test_one_default_worker_keeps_rate_times_latency_in_flight(batch_farm: Batch
     assert stats["accepted"] == LINES  # no call sent twice
     assert stats["rate_limited"] == 0
     # The lines sent in the first 10 s were all out at once: rate x latency (196 when the
-    # feeder keeps its pace exactly; a loaded box lags it by a few lines/s), three times what
-    # the starting slots allow.
-    assert stats["max_in_flight"] >= 0.8 * little, stats
+    # feeder keeps its pace exactly; a loaded box lags it: 133 beside three other test
+    # processes). A worker stuck at its starting slots never has more than 64 out.
+    assert stats["max_in_flight"] >= 1.5 * base, stats
