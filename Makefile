@@ -11,12 +11,12 @@ setup:  ## create .venv and install Relay with its dev tools
 up: setup  ## run the whole farm (embedded Redis, API, worker, Flower, simulator)
 	.venv/bin/relay up
 
-# Four processes, a test file each at a time (a farm test mostly waits on its farm: serial, the
+# Three processes, a test file each at a time (a farm test mostly waits on its farm: serial, the
 # suite takes well over 15 minutes on 2 cores, parallel ~7); one file: .venv/bin/python -m pytest FILE
 # The several-hosts test (four network namespaces, its own Redis and S3) runs after, alone.
 MULTIHOST := tests/faults/test_multihost.py
 test: setup  ## the whole test suite (needs Redis at 127.0.0.1:6379; .ci/run starts it)
-	$(PY) -m pytest -q -n 4 --dist loadfile --ignore=$(MULTIHOST)
+	$(PY) -m pytest -q -n 3 --dist loadfile --ignore=$(MULTIHOST)
 	$(PY) -m pytest -q $(MULTIHOST)
 
 fmt:
