@@ -102,7 +102,6 @@ async def chat_completions(
         owner=owner,
         message_tokens=routing.costs,
         profile=routing.profile,
-        hedge=hedge,
         flags=RouteFlags(hedge=hedge, cache=routing.ruling.cache),
     )
     estimate = routing.profile.prompt_tokens + routing.profile.expected_output_tokens

@@ -14,7 +14,8 @@ from relay_core.breaker import BreakerState, Permit
 from relay_core.dispatch.envelope import Envelope
 from relay_core.dispatch.state import LiveTarget
 from relay_core.errors import UpstreamError, UpstreamRequestFailed, UpstreamUnavailable
-from relay_core.schemas.chat import ChatCompletionRequest
+from relay_core.events import CallRecord
+from relay_core.schemas.chat import ChatCompletionRequest, Usage
 
 HTTP_INTERNAL_ERROR = 500
 # An empty stream for a prompt (and its output cap) using this share of the model's window or
@@ -82,4 +83,33 @@ def the_requests_fault(exc: UpstreamError, provider: str) -> UpstreamRequestFail
         model=exc.model,
         upstream_status=exc.upstream_status,
         upstream_body=exc.upstream_body,
+    )
+
+
+def call_record(
+    env: Envelope,
+    call: Call,
+    started: float,
+    now: float,
+    error: UpstreamError | None,
+    *,
+    usage: Usage | None = None,
+    ttft_s: float | None = None,
+) -> CallRecord:
+    """What the event sinks (metrics, usage, learned outcomes...) hear of one call."""
+    return CallRecord(
+        provider=call.target.name,
+        model=call.target.model.id,
+        owner=env.owner,
+        kind=env.kind.value,
+        ok=error is None,
+        error=None if error is None else type(error),
+        latency_s=now - started,
+        queue_wait_s=max(0.0, started - env.enqueued_at),
+        prompt_tokens=usage.prompt_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if usage else 0,
+        usage_estimated=usage is not None and usage.is_estimate(),
+        ttft_s=ttft_s,
+        at=now,
+        family=None if env.profile is None else env.profile.family.value,
     )

@@ -33,9 +33,10 @@ class Candidate(BaseModel):
 
 
 class RouteFlags(BaseModel):
-    """Per-request features a routing policy turned on, for the code that provides them:
-    ``hedge`` (send a second copy to another provider after a while), ``cache`` (the
-    exact-answer cache may serve and keep this request). Off unless a policy says so."""
+    """Per-request features, decided where the request entered, for the code that provides
+    them: ``hedge`` (send a second copy to another provider after a while: the setting, the
+    ``x-relay-hedge`` header or a policy; relay_core/dispatch/hedge.py), ``cache`` (the
+    exact-answer cache may serve and keep this request: a policy)."""
 
     hedge: bool = False
     cache: bool = False
@@ -78,9 +79,6 @@ class Envelope(BaseModel):
     # chunk: each time under a stream key of its own (``relay_core.dispatch.streaming``), so
     # a worker thought dead that wakes up writes where nobody reads.
     republished: int = 0
-    # Hedge this request (relay_core/dispatch/hedge.py): the setting, the x-relay-hedge
-    # header, or a policy decides it where it entered. Interactive whole answers only.
-    hedge: bool = False
 
     @property
     def current(self) -> Candidate:

@@ -26,13 +26,12 @@ from typing import Any
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 from redis.exceptions import RedisError
 
-from relay_core.answers.repair import CheckAction, check_entry, next_repair, repairs_of
-from relay_core.answers.validate import ValidationResult, validate
-from relay_core.context.count import count_text
+from relay_core.answers.repair import CheckAction
 from relay_core.context.prepare import count_request, prepare_request
 from relay_core.context.upstream import corrected_scale, upstream_count
 from relay_core.dispatch.call import (
     Call,
+    call_record,
     failed_before,
     may_be_the_request,
     near_window,
@@ -44,6 +43,13 @@ from relay_core.dispatch.hedge import Answered, Hedger, LatencySource
 from relay_core.dispatch.outcome import Done, Forward, Outcome, attempt_error, exhausted_error
 from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
 from relay_core.dispatch.streaming import Relay, StreamHub, stream_name, wants_stream
+from relay_core.dispatch.verdict import (
+    after_invalid,
+    estimated_usage,
+    judge_answer,
+    profile_of,
+    with_check,
+)
 from relay_core.errors import (
     INTERNAL_MESSAGE,
     GatewayTimeout,
@@ -54,14 +60,11 @@ from relay_core.errors import (
     UpstreamContextTooLong,
     UpstreamEmptyStream,
     UpstreamError,
-    UpstreamInvalidAnswer,
     UpstreamUnavailable,
 )
-from relay_core.events import CallRecord, EventSink, emit
+from relay_core.events import EventSink, emit
 from relay_core.normalize import Normalize, normalize_completion
-from relay_core.profile import Profile, profile_request
-from relay_core.profile.judge import unusable_answer
-from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
+from relay_core.schemas.chat import ChatCompletionRequest, Usage
 from relay_core.tracing import NO_TRACER, parent_of, record_usage, request_attributes
 
 log = logging.getLogger("relay.dispatch")
@@ -134,23 +137,7 @@ class Executor:
     ) -> None:
         if not self.sinks:
             return
-        now = self.clock()
-        record = CallRecord(
-            provider=call.target.name,
-            model=call.target.model.id,
-            owner=env.owner,
-            kind=env.kind.value,
-            ok=error is None,
-            error=None if error is None else type(error),
-            latency_s=now - started,
-            queue_wait_s=max(0.0, started - env.enqueued_at),
-            prompt_tokens=usage.prompt_tokens if usage else 0,
-            completion_tokens=usage.completion_tokens if usage else 0,
-            usage_estimated=usage is not None and usage.is_estimate(),
-            ttft_s=ttft_s,
-            at=now,
-            family=None if env.profile is None else env.profile.family.value,
-        )
+        record = call_record(env, call, started, self.clock(), error, usage=usage, ttft_s=ttft_s)
         await emit(self.sinks, record)
 
     async def visit(self, env: Envelope, trace: Mapping[str, object] | None = None) -> Outcome:
@@ -192,7 +179,7 @@ class Executor:
             # Counted once (a batch line's first visit); every later visit reuses the counts.
             env = env.model_copy(update={"message_tokens": await count_request(request)})
         if env.profile is None:
-            env = env.model_copy(update={"profile": _profile(env)})
+            env = env.model_copy(update={"profile": profile_of(env)})
         tokens = env.message_tokens
         if env.repair is not None and env.repair.candidate == env.current.key:
             request, tokens = env.repair.applied(request, tokens)  # a re-ask (docs/answers.md)
@@ -311,21 +298,15 @@ class Executor:
         elapsed = self.clock() - started  # the client's wait, hedged or not
         call, completion = answered.call, answered.completion
         t = call.target
-        usage = completion.body.usage or _estimated_usage(completion.body, call)
+        usage = completion.body.usage or estimated_usage(completion.body, call)
         actual = usage.total_tokens
         if completion.body.usage is not None:
             self.state.learn_cost(t, call.request, call.prompt, usage)
         body = completion.body.model_copy(update={"model": t.model.id, "usage": usage})
         how = Normalize.for_request(call.request, self.settings.normalize_output)
         body = normalize_completion(body, how)
-        check = validate(body, call.request.response_format)
-        unusable = unusable_answer(env.profile or _profile(env), body, t.name, t.model.id)
-        if check.failed and unusable is None:  # JSON, but not the schema's: learned as a flaw
-            unusable = UpstreamInvalidAnswer(
-                f"{t.name} answered {t.model.id} against the schema: {check.error}",
-                provider=t.name,
-                model=t.model.id,
-            )
+        verdict = judge_answer(env, call, body)
+        check, unusable = verdict.check, verdict.unusable
         # Bookkeeping after a success changes no decision about this request: it runs after
         # the reply is on its way, off the latency path. An unusable answer still went out
         # and came back: the tokens are spent, the breaker sees a working provider.
@@ -341,11 +322,12 @@ class Executor:
             )
         )
         if check.failed:  # repaired on this candidate, then failed over (docs/answers.md)
-            return self._invalid(env, call, body, check)
+            after = after_invalid(env, call, body, check, self.settings.repair_max_attempts)
+            return after if isinstance(after, Forward) else self._advance(*after)
         if unusable is not None and self._may_fail_over(env):
             return self._advance(env, unusable)  # nothing reached the client yet
         if check.checked:
-            env = _checked(env, call.target, check, CheckAction.delivered)
+            env = with_check(env, call.target, check, CheckAction.delivered)
         return Done(
             Reply(
                 id=env.id,
@@ -368,26 +350,6 @@ class Executor:
             return await self.hedger.complete(env, call, started)
         t = call.target
         return Answered(call, env.id, started, await t.provider.complete(call.request, t.model.id))
-
-    def _invalid(
-        self, env: Envelope, call: Call, body: ChatCompletion, check: ValidationResult
-    ) -> Outcome:
-        """An answer that is not the JSON asked for: ask the same candidate again with the
-        validator's words, or, its repairs spent, fail over (docs/answers.md)."""
-        t, key = call.target, env.current.key
-        done = repairs_of(env.repair, key)
-        if done < self.settings.repair_max_attempts:
-            env = _checked(env, t, check, CheckAction.repair)
-            repair = next_repair(env.repair, key, body, check, env.request)
-            return Forward(env.model_copy(update={"repair": repair}))
-        env = _checked(env, t, check, CheckAction.failover)
-        exc = UpstreamInvalidAnswer(
-            f"{t.name} answered {t.model.id} with no valid JSON after {done} repair(s): "
-            f"{check.error}",
-            provider=t.name,
-            model=t.model.id,
-        )
-        return self._advance(env.model_copy(update={"repair": None}), exc)
 
     async def _failed(
         self, env: Envelope, call: Call, started: float, exc: UpstreamError
@@ -513,30 +475,6 @@ class Executor:
         )
 
 
-def _profile(env: Envelope) -> Profile:
-    return profile_request(env.request, message_tokens=env.message_tokens)
-
-
-def _estimated_usage(body: ChatCompletion, call: Call) -> Usage:
-    """Relay's estimate, marked ``estimated: true``, for an answer that came without usage:
-    the prompt's carried estimate and the answer's text, never above ``max_tokens`` x ``n``."""
-    texts = [c.message.content or "" for c in body.choices]
-    for c in body.choices:
-        texts.extend(t.function.name + t.function.arguments for t in c.message.tool_calls or ())
-    completion = sum(count_text(t) for t in texts)
-    cap = call.request.output_limit()
-    if cap is not None:
-        completion = min(completion, cap * (call.request.n or 1))
-    return Usage.model_validate(
-        {
-            "prompt_tokens": call.prompt,
-            "completion_tokens": completion,
-            "total_tokens": call.prompt + completion,
-            "estimated": True,
-        }
-    )
-
-
 def _refit(env: Envelope, call: Call, exc: UpstreamError) -> Envelope | None:
     """After the upstream said the prompt is over its window: the envelope to send to the
     same candidate once more, trimmed by the upstream's own count (None: already retried,
@@ -548,13 +486,6 @@ def _refit(env: Envelope, call: Call, exc: UpstreamError) -> Envelope | None:
         return None
     scale = corrected_scale(count, call.prompt, call.target.model.context_window)
     return _with_failure(env, exc).model_copy(update={"token_scale": scale})
-
-
-def _checked(
-    env: Envelope, t: LiveTarget, check: ValidationResult, action: CheckAction
-) -> Envelope:
-    entry = check_entry(t.name, t.model.id, env.attempts, check, action)
-    return env.model_copy(update={"checks": [*env.checks, entry]})
 
 
 def _with_failure(env: Envelope, exc: RelayError) -> Envelope:

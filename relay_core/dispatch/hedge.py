@@ -8,7 +8,7 @@ will answer seconds late. A hedge sends the same request to the next candidate o
 closed). Nothing but the winning answer reaches the client.
 
 * **Off by default**: ``RELAY_HEDGING``, a request's ``x-relay-hedge: on|off``, or a policy
-  that sets :attr:`Envelope.hedge <relay_core.dispatch.envelope.Envelope.hedge>`.
+  that sets :attr:`RouteFlags.hedge <relay_core.dispatch.envelope.RouteFlags.hedge>`.
 * **Interactive whole answers only**: not streams, not batch lines, never when the primary
   is a breaker's probe (its outcome must be known).
 * **A budget** (:class:`HedgeBudget`, per worker process): each hedge-eligible call earns
@@ -143,7 +143,7 @@ class Hedger:
 
     def wanted(self, env: Envelope, call: Call) -> bool:
         return (
-            env.hedge
+            env.flags.hedge
             and env.kind is Kind.interactive
             and env.profile is not None
             and not call.request.stream

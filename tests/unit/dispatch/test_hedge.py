@@ -13,6 +13,7 @@ import pytest
 from fakeredis import aioredis
 
 from relay_core.catalogue.models import ModelConfig, ProviderConfig, Tier
+from relay_core.dispatch.envelope import RouteFlags
 from relay_core.dispatch.executor import Executor
 from relay_core.dispatch.hedge import (
     MAX_CREDIT,
@@ -138,7 +139,11 @@ async def test_a_straggler_is_hedged_and_the_other_providers_answer_wins(
     farm = await _farm(sim, http, redis, "slow", "quick")
     before = _calls(sim, "slow"), _calls(sim, "quick")
 
-    reply = done(await farm.visit(farm.envelope("slow", "quick", text="Hi there", hedge=True)))
+    reply = done(
+        await farm.visit(
+            farm.envelope("slow", "quick", text="Hi there", flags=RouteFlags(hedge=True))
+        )
+    )
 
     assert reply.ok and reply.provider == "quick" and reply.hedged
     assert reply.completion is not None
@@ -157,7 +162,7 @@ async def test_without_budget_or_header_the_primary_is_awaited(
     plain = done(await farm.visit(farm.envelope("lagging", "quick")))  # hedge not asked
     assert farm.executor.hedger is not None
     farm.executor.hedger.budget.credit = 0.0
-    broke = done(await farm.visit(farm.envelope("lagging", "quick", hedge=True)))
+    broke = done(await farm.visit(farm.envelope("lagging", "quick", flags=RouteFlags(hedge=True))))
     assert (plain.provider, plain.hedged, broke.provider, broke.hedged) == (
         "lagging",
         False,
@@ -173,7 +178,9 @@ async def test_a_fast_429_from_the_hedge_does_not_cancel_the_primary(
     farm = await _farm(sim, http, redis, "lagging", "limited")
     await farm.visit(farm.envelope("limited"))  # spends its one request a minute
 
-    reply = done(await farm.visit(farm.envelope("lagging", "limited", hedge=True)))
+    reply = done(
+        await farm.visit(farm.envelope("lagging", "limited", flags=RouteFlags(hedge=True)))
+    )
 
     assert reply.ok and reply.provider == "lagging" and not reply.hedged
     booked = [(r.provider, r.error) for r in farm.sink.records[1:]]
@@ -185,7 +192,7 @@ async def test_free_mode_never_hedges_to_a_paid_provider(
 ) -> None:
     farm = await _farm(sim, http, redis, "lagging", "pricey")
     before = _calls(sim, "pricey")
-    reply = done(await farm.visit(farm.envelope("lagging", "pricey", hedge=True)))
+    reply = done(await farm.visit(farm.envelope("lagging", "pricey", flags=RouteFlags(hedge=True))))
     assert reply.provider == "lagging" and not reply.hedged
     assert _calls(sim, "pricey") == before
     assert ModelConfig(id=MODEL)  # the paid target serves the same model
