@@ -14,7 +14,7 @@ from relay_core.batch.run.planner import healthy
 from relay_core.batch.store.store import BatchStore
 from relay_core.breaker import Breaker
 from relay_core.limits import Limiter
-from relay_core.routing.live import live_states
+from relay_core.routing.live import live_limits
 from relay_core.routing.targets import Target
 from relay_core.usage import UsageRow, day_of, read_usage
 
@@ -54,9 +54,10 @@ async def read_view(
     answer_s: float | None,
 ) -> FarmView:
     now = time.time()
-    plans = {t.key: limiter.plan(t.provider, t.model, now) for t in targets}
-    levels = await limiter.peek_many(list(plans.values()), now)
-    live = await live_states(targets, limiter, breaker, now)
+    read = await live_limits(targets, limiter, breaker, now)  # one peek, one breaker read
+    plans = {t.key: plan for t, (_, plan, _) in zip(targets, read, strict=True)}
+    levels = [cap for _, _, cap in read]
+    live = {t.key: state for t, (state, _, _) in zip(targets, read, strict=True)}
     rows = [
         *await read_usage(redis, prefix, owner, day=day_of(now - 86_400)),
         *await read_usage(redis, prefix, owner, day=day_of(now)),
