@@ -9,13 +9,14 @@ coroutines to it. One pooled client per process, never one per task.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -69,6 +70,9 @@ T = TypeVar("T")
 TALLY_S = 0.25
 # How often the slots' sizing re-reads which live workers serve which provider.
 WORKERS_EVERY_S = 2.0
+# Shutdown: each step of close() at most this long, and the whole at most CLOSE_TOTAL_S.
+CLOSE_STEP_S = 5.0
+CLOSE_TOTAL_S = 30.0
 log = logging.getLogger("relay.worker")
 
 
@@ -314,30 +318,51 @@ class Runtime:
         asyncio.run_coroutine_threadsafe(self.stop(grace_s), self.loop)
 
     def close(self) -> None:
+        """Write what is left, say goodbye in Redis and stop the loop thread.
+
+        Each step is bounded by ``CLOSE_STEP_S`` and the whole by ``CLOSE_TOTAL_S``: a Redis
+        that stopped answering or an upstream that never closes costs a warning, never a
+        process that cannot exit (its heartbeat then expires and its holds are re-sent)."""
+
+        async def step(what: str, aw: Awaitable[object]) -> None:
+            try:
+                async with asyncio.timeout(CLOSE_STEP_S):
+                    await aw
+            except TimeoutError:
+                log.warning("closing: %s took over %.0f s, left behind", what, CLOSE_STEP_S)
+            except Exception:
+                log.warning("closing: %s failed", what, exc_info=True)
+
         async def _close() -> None:
-            await self.executor.drain()
+            await step("the bookkeeping in flight", self.executor.drain())
             # Write the tallies; with Redis gone at shutdown their counts are lost.
             tallies = (self.usage, self.recent, self.executor.state.breaker, self.outcomes)
             for tally in (*tallies, self.spend):
-                with contextlib.suppress(Exception):
-                    await tally.aclose()
-            await self.batches.stop()
+                await step(f"writing {type(tally).__name__}", tally.aclose())
+            await step("the batch loops", self.batches.stop())
             for task in (self._beat, self._holds):
                 if task is not None:
                     task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
-            with contextlib.suppress(Exception):
-                await forget(self.redis, self.settings.key_prefix, self.name)
-                await drop_holds(self.redis, self.settings.key_prefix, [self.name])
-                await forget_load(self.redis, self.settings.key_prefix, self.name)
-            await self.http.aclose()
-            await self.redis.aclose(close_connection_pool=True)
+                    await step("the heartbeat", asyncio.gather(task, return_exceptions=True))
+            await step("the farewell", self._farewell())
+            await step("the upstream client", self.http.aclose())
+            await step("the Redis pool", self.redis.aclose(close_connection_pool=True))
 
         try:
-            self.run(_close())
+            future = asyncio.run_coroutine_threadsafe(_close(), self.loop)
+            try:
+                future.result(timeout=CLOSE_TOTAL_S)
+            except concurrent.futures.TimeoutError:
+                future.cancel()
+                log.warning("closing took over %.0f s: the loop is stopped anyway", CLOSE_TOTAL_S)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=5)
             if not self._thread.is_alive():
                 self.loop.close()
+
+    async def _farewell(self) -> None:
+        """Take this worker's heartbeat, holds and load out of Redis."""
+        await forget(self.redis, self.settings.key_prefix, self.name)
+        await drop_holds(self.redis, self.settings.key_prefix, [self.name])
+        await forget_load(self.redis, self.settings.key_prefix, self.name)
