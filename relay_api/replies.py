@@ -61,7 +61,7 @@ class ReplyHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()
         for fut in self._waiters.values():
             fut.cancel()
 
