@@ -63,6 +63,7 @@ from relay_core.settings import Settings
 from relay_core.storage.marker import same_as_api
 from relay_core.tracing import make_tracer
 from relay_core.usage import UsageSink
+from relay_core.workflow.feed import RunLines
 from relay_core.workflow.lines import BatchLines
 from relay_core.workflow.route import StepRouter
 from relay_core.workflow.runner import WorkflowRunner
@@ -189,6 +190,8 @@ class Runtime:
         )
         runs = RunStore(self.redis, self.settings.key_prefix, self.settings.workflow_run_ttl_s)
         self.workflows = WorkflowRunner(runs, router, BatchLines(self.batches.store))
+        workflows = {w.name: w for w in catalogue.workflows}
+        self.batches.feeder.runs = RunLines(self.workflows, workflows)
         await self._start_batches()
 
     async def _start_batches(self) -> None:

@@ -170,6 +170,11 @@ class Workflow(BaseModel):
     def step(self, name: str) -> Step:
         return next(s for s in self.steps if s.name == name)
 
+    def first_model(self) -> str | None:
+        """The model of the first call step listed (what a batch of runs is paced on)."""
+        calls = [s for s in self.steps if isinstance(s, ModelStep | ClassifyStep)]
+        return calls[0].model if calls else None
+
     @property
     def first(self) -> str:
         return self.start or self.steps[0].name
