@@ -4,7 +4,9 @@ conditions, the transitions and the loop bounds (the engine, without Redis or Ce
 from __future__ import annotations
 
 import copy
+import re
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -100,6 +102,15 @@ def test_the_support_workflow_loads_from_the_catalogue() -> None:
     assert wf.visits_allowed("repair") == 2  # its own bound
     assert wf.visits_allowed("validate") == wf.max_steps  # on the loop, bounded by repair
     assert wf.visits_allowed("classify") == 1
+
+
+def test_the_docs_example_loads_and_is_the_tests_workflow() -> None:
+    text = (Path(__file__).resolve().parents[3] / "docs" / "workflows.md").read_text()
+    block = re.search(r"^```yaml\n(workflows:.*?)^```", text, re.DOTALL | re.MULTILINE)
+    assert block is not None
+    catalogue = load("providers:\n" + GROQ + block.group(1))
+    (wf,) = catalogue.workflows
+    assert [s.name for s in wf.steps] == [s["name"] for s in support()["steps"]]
 
 
 def test_a_catalogue_error_names_the_workflow_step_and_rule() -> None:
