@@ -112,13 +112,17 @@ def farm(
     window_s: float = 60,
     with_api: bool = True,
     extra_env: dict[str, str] | None = None,
+    catalogue_extra: dict[str, Any] | None = None,
 ) -> Iterator[Farm]:
-    """``providers_fn(sim_url) -> list of catalogue provider entries``."""
+    """``providers_fn(sim_url) -> list of catalogue provider entries``; ``catalogue_extra``:
+    more top-level catalogue sections (``workflows``)."""
     tmp = Path(tempfile.mkdtemp(prefix="relay-bench-"))
     sim_port, api_port = free_port(), free_port()
     sim_url, api_url = f"http://127.0.0.1:{sim_port}", f"http://127.0.0.1:{api_port}"
     config = tmp / "relay.yaml"
-    config.write_text(yaml.safe_dump({"providers": providers_fn(sim_url)}))
+    config.write_text(
+        yaml.safe_dump({"providers": providers_fn(sim_url), **(catalogue_extra or {})})
+    )
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RELAY_")}
     env.update(

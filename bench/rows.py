@@ -376,6 +376,32 @@ def routing(r: Result) -> list[Row]:
     ]
 
 
+WORKFLOW_FAULTS = {
+    "invalid_json": "one provider answering 30 % of its JSON in prose",
+    "one_down": "one provider answering every call with a 500",
+}
+
+
+def workflows(r: Result) -> list[Row]:
+    rows = []
+    for s in r["scenarios"]:
+        what = f"(17) workflow batch of {s['lines']:,} lines, {WORKFLOW_FAULTS[s['scenario']]}"
+        right = s["steps_right"] == s["lines"] == s["records"] and s["duplicated"] == 0
+        rows.append(
+            Row(
+                f"{what}: lines completed with every step recorded once",
+                "all lines, each step once",
+                f"{s['steps_right']:,} of {s['lines']:,} ({s['duplicated']} duplicated); "
+                f"{num(s['calls_per_line'])} calls a line ({s['upstream_calls']:,} upstream, "
+                f"{s['calls_recorded']:,} recorded), {s['calls_failed_over']:,} calls failed "
+                f"over, {s['upstream_429']} upstream 429s; {num(s['wall_s'])} s, "
+                f"{num(s['lines_per_s'])} lines/s",
+                right and s["upstream_calls"] == s["calls_recorded"],
+            )
+        )
+    return rows
+
+
 REALISTIC = {
     "lognormal": "4 x 120 RPM, lognormal answers (median 1.5 s, p99 ~8 s)",
     "tpm": "4 providers bound by TPM (300-token lines, 36,000 TPM), 200 ms answers",
@@ -481,4 +507,5 @@ ROWS: dict[str, Callable[[Result], list[Row]]] = {
     "batch_faults": batch_faults,
     "hedging": hedging,
     "aimd": aimd,
+    "workflows": workflows,
 }

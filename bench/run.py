@@ -43,6 +43,7 @@ from bench import (
     scaling,
     ttft,
     worker_drain,
+    workflows,
 )
 
 
@@ -93,6 +94,7 @@ BENCHES: dict[str, Bench] = {
         {"lines": 300, "workers": 2, "fault": "flap", "flap_s": 2.0},
     ),
     "batch_faults": Bench(batch_faults.run, {"lines": 1200}, {"lines": 400}),
+    "workflows": Bench(workflows.run, {"lines": 1000, "workers": 2}, {"lines": 100, "workers": 2}),
     "batch_upload": Bench(
         batch_upload.run, {"lines": 50_000, "busy_s": 30}, {"lines": 2000, "busy_s": 5}
     ),

@@ -21,6 +21,7 @@ from relay_api.routes import (
     prompts,
     requests,
     usage,
+    workflows,
 )
 from relay_api.routes.docs import install_static
 from relay_api.routes.metrics import install_metrics
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None, tracer: Tracer | None = None) -
         app.include_router(module.router)
     for module in (files, batches, prompts):  # docs/batch.md
         app.include_router(module.router)
+    app.include_router(workflows.router)  # docs/workflows.md
     install_static(app)
     app.include_router(console.router)  # docs/console.md
     return app

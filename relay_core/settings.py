@@ -216,6 +216,8 @@ class Settings(BaseSettings):
     # Answers (docs/answers.md): an answer that is not the JSON its response_format asked for
     # is asked for again this many times on the same candidate, then fails over.
     repair_max_attempts: int = Field(default=2, ge=0, le=10)
+    # Workflow runs (docs/workflows.md) are kept this long after their last step.
+    workflow_run_ttl_s: int = Field(default=7 * 24 * 3600, gt=0)
     # The exact answer cache: on for deterministic requests (temperature 0 or a seed) and
     # those that opt in with x-relay-cache-ttl; per gateway key unless shared.
     cache_enabled: bool = True

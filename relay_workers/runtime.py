@@ -64,6 +64,11 @@ from relay_core.settings import Settings
 from relay_core.storage.marker import same_as_api
 from relay_core.tracing import make_tracer
 from relay_core.usage import UsageSink
+from relay_core.workflow.feed import RunLines
+from relay_core.workflow.lines import BatchLines
+from relay_core.workflow.route import StepRouter
+from relay_core.workflow.runner import WorkflowRunner
+from relay_core.workflow.store import RunStore
 
 T = TypeVar("T")
 # A closed breaker's successes are written together this often (relay_core.breaker.breaker).
@@ -128,6 +133,7 @@ class Runtime:
         self._hold_flagged = False
         self._holds: asyncio.Task[None] | None = None
         self.batches: BatchWorker
+        self.workflows: WorkflowRunner  # moves a run on after each of its steps' answers
         self.run(self._build())
 
     async def _build(self) -> None:
@@ -183,6 +189,13 @@ class Runtime:
             self.settings, enabled, state.limiter, state.breaker, self.name, catalogue.policies
         )
         self.batches = BatchWorker.build(shared, self.redis)
+        router = StepRouter(
+            self.settings, enabled, state.limiter, state.breaker, catalogue.policies
+        )
+        runs = RunStore(self.redis, self.settings.key_prefix, self.settings.workflow_run_ttl_s)
+        self.workflows = WorkflowRunner(runs, router, BatchLines(self.batches.store))
+        workflows = {w.name: w for w in catalogue.workflows}
+        self.batches.feeder.runs = RunLines(self.workflows, workflows)
         await self._start_batches()
 
     async def _start_batches(self) -> None:
@@ -282,6 +295,10 @@ class Runtime:
         finally:
             self.in_flight -= 1
             self._visits.discard(visit)
+        if isinstance(outcome, Done) and env.workflow is not None:
+            # A workflow step's answer: the run moves on; its next call is sent by the task.
+            then = await self.workflows.answered(env, outcome.reply)
+            return outcome if then is None else Forward(then)
         if isinstance(outcome, Done) and env.reply_to is not None:
             await publish_reply(self.redis, self.settings.key_prefix, env.reply_to, outcome.reply)
         return outcome

@@ -30,7 +30,14 @@ from relay_core.batch.client.estimate import Estimate, EstimateRequest, RouteCou
 from relay_core.batch.client.estimate_view import read_view
 from relay_core.batch.client.results import Which, final_file, live_results
 from relay_core.batch.client.retry import retry_input
-from relay_core.batch.models import TERMINAL, BatchObject, BatchProgress, BatchStatus, ListPage
+from relay_core.batch.models import (
+    TERMINAL,
+    BatchObject,
+    BatchProgress,
+    BatchStatus,
+    ListPage,
+    workflow_name,
+)
 from relay_core.batch.run.window import window_seconds
 from relay_core.batch.store.store import BatchStore, NewBatch
 from relay_core.errors import InvalidRequest
@@ -58,7 +65,13 @@ def resolver(state: ApiState) -> Callable[[Selection], list[Target]]:
 async def _create(
     state: ApiState, owner: str, body: CreateBatch, retry_of: str | None
 ) -> BatchObject:
-    check_endpoint(body.endpoint)
+    check_endpoint(body.endpoint, [w.name for w in state.catalogue.workflows])
+    default_model = body.model
+    name = workflow_name(body.endpoint)
+    if name is not None:  # its lines are paced on the workflow's first call's targets
+        found = state.catalogue.workflow(name)
+        assert found is not None  # check_endpoint refused an unknown name
+        default_model = found.first_model() or state.settings.meta_model
     window_s = window_seconds(body.completion_window, state.settings.batch_min_window_s)
     check_metadata(body.metadata)
     if body.model:
@@ -71,7 +84,7 @@ async def _create(
         completion_window=body.completion_window,
         window_s=window_s,
         metadata=body.metadata,
-        default_model=body.model,
+        default_model=default_model,
         retry_of=retry_of,
     )
     return await batch_store(state).create(new)
@@ -121,7 +134,7 @@ async def estimate_routes(
 
 @router.post("/v1/batches/estimate")
 async def estimate_batch(body: EstimateRequest, state: StateDep, owner: OwnerDep) -> Estimate:
-    check_endpoint(body.endpoint)
+    check_endpoint(body.endpoint, [w.name for w in state.catalogue.workflows])
     return await estimate_routes(state, owner, body.requests, body.answer_s)
 
 

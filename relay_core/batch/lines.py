@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from relay_core.batch.models import BatchError, Endpoint
+from relay_core.batch.models import BatchError, Endpoint, workflow_name
 from relay_core.routing.targets import Selection
 from relay_core.schemas.chat import ChatCompletionRequest
 
@@ -77,7 +77,7 @@ def _check_custom_id(custom_id: Any, n: int) -> BatchError | None:
     return None
 
 
-def _check_envelope(data: Any, n: int, endpoint: Endpoint) -> BatchError | None:
+def _check_envelope(data: Any, n: int, endpoint: Endpoint | str) -> BatchError | None:
     if not isinstance(data, dict):
         return _error("invalid_json_line", f"Line {n} is not a JSON object.", n)
     problem = _check_custom_id(data.get("custom_id"), n)
@@ -85,10 +85,10 @@ def _check_envelope(data: Any, n: int, endpoint: Endpoint) -> BatchError | None:
         return problem
     if data.get("method") != "POST":
         return _error("invalid_method", f"Line {n}: method must be 'POST'.", n, param="method")
-    if data.get("url") != endpoint.value:
+    if data.get("url") != str(endpoint):
         return _error(
             "invalid_url",
-            f"Line {n}: url {data.get('url')!r} is not the batch endpoint '{endpoint.value}'.",
+            f"Line {n}: url {data.get('url')!r} is not the batch endpoint '{endpoint}'.",
             n,
             param="url",
         )
@@ -97,10 +97,19 @@ def _check_envelope(data: Any, n: int, endpoint: Endpoint) -> BatchError | None:
     return None
 
 
+def _run_line(data: dict[str, Any], n: int, model: str | None) -> CheckedLine | BatchError:
+    """A workflow batch's line: its body is ``{"input": ...}``, routed on ``model``."""
+    if set(data["body"]) != {"input"}:
+        return _error("invalid_request", f'Line {n}: body must be {{"input": ...}}.', n, "body")
+    return CheckedLine(custom_id=data["custom_id"], route=Selection(model or ""))
+
+
 def check_line(
-    raw: bytes, n: int, endpoint: Endpoint, default_model: str | None
+    raw: bytes, n: int, endpoint: Endpoint | str, default_model: str | None
 ) -> CheckedLine | BatchError:
-    """Check line number ``n`` (1-based) of a batch file."""
+    """Check line number ``n`` (1-based) of a batch file. A workflow batch's line
+    (``/v1/workflows/<name>``) has a body ``{"input": ...}``; its route is the batch's
+    default model (its workflow's first call's, set when the batch was made)."""
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
@@ -108,6 +117,12 @@ def check_line(
     problem = _check_envelope(data, n, endpoint)
     if problem is not None:
         return problem
+    if workflow_name(str(endpoint)) is not None:
+        return _run_line(data, n, default_model)
+    return _chat_line(data, n, default_model)
+
+
+def _chat_line(data: dict[str, Any], n: int, default_model: str | None) -> CheckedLine | BatchError:
     body = request_body(data, default_model)
     if not body.get("model"):
         return _error(

@@ -47,6 +47,15 @@ class Endpoint(StrEnum):
     embeddings = "/v1/embeddings"
 
 
+WORKFLOWS = "/v1/workflows/"  # a batch of workflow runs: endpoint /v1/workflows/<name>
+
+
+def workflow_name(endpoint: str) -> str | None:
+    """The workflow a batch endpoint ``/v1/workflows/<name>`` runs (None: not a workflow's)."""
+    name = endpoint.removeprefix(WORKFLOWS)
+    return name if name != endpoint and name and "/" not in name else None
+
+
 class FilePurpose(StrEnum):
     batch = "batch"
     batch_output = "batch_output"

@@ -22,6 +22,7 @@ from pydantic_core import PydanticCustomError
 from relay_core.catalogue.terms import CREDENTIAL_HEADERS, Tier
 from relay_core.catalogue.urls import check_base_url
 from relay_core.policy.models import Policy
+from relay_core.workflow.models import Workflow
 
 __all__ = [  # Tier and CREDENTIAL_HEADERS live in terms.py (the policies read them too)
     "CREDENTIAL_HEADERS",
@@ -183,6 +184,8 @@ class Catalogue(BaseModel):
     providers: list[ProviderConfig] = Field(min_length=1)
     # Routing policies, tried in this order (relay_core/policy, docs/routing.md).
     policies: list[Policy] = Field(default_factory=list)
+    # Workflows, run by name: POST /v1/workflows/{name}/runs (docs/workflows.md).
+    workflows: list[Workflow] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_provider_names(self) -> Catalogue:
@@ -203,8 +206,23 @@ class Catalogue(BaseModel):
             raise PydanticCustomError("policy_reference", problem, {"fix": "see docs/routing.md"})
         return self
 
+    @model_validator(mode="after")
+    def _unique_workflow_names(self) -> Catalogue:
+        names = [w.name for w in self.workflows]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise PydanticCustomError(
+                "duplicate_workflow",
+                "workflow name '{name}' appears twice",
+                {"name": dupes[0], "fix": "give each workflow a unique name"},
+            )
+        return self
+
     def provider(self, name: str) -> ProviderConfig | None:
         return next((p for p in self.providers if p.name == name), None)
+
+    def workflow(self, name: str) -> Workflow | None:
+        return next((w for w in self.workflows if w.name == name), None)
 
 
 def unknown_target(catalogue_providers: dict[str, set[str]], ref: str) -> str | None:

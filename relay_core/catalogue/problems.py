@@ -59,8 +59,9 @@ def describe(loc: Loc, data: object) -> str:
     ``policy 'json-first' → exclude.providers[0]`` (``policies[2]`` when it has no name)."""
     if not loc:
         return "top level"
-    if loc[0] == "policies" and len(loc) >= 2 and isinstance(loc[1], int):
-        words = [_label("policy", _get(data, "policies"), loc[1], "name")]
+    if loc[0] in ("policies", "workflows") and len(loc) >= 2 and isinstance(loc[1], int):
+        kind = "policy" if loc[0] == "policies" else "workflow"
+        words = [_label(kind, _get(data, loc[0]), loc[1], "name")]
         return " → ".join(words + ([_path(loc[2:])] if loc[2:] else []))
     if loc[0] != "providers" or len(loc) < 2 or not isinstance(loc[1], int):
         return _path(loc)

@@ -42,6 +42,17 @@ class RouteFlags(BaseModel):
     cache: bool = False
 
 
+class StepRef(BaseModel):
+    """The workflow run step a chat task answers (relay_core/workflow): when its visit is
+    over, the worker records the answer as the run's visit ``index`` and sends the next
+    step, instead of publishing a reply."""
+
+    run: str
+    step: str  # the step's name
+    index: int
+    started_at: float
+
+
 class Envelope(BaseModel):
     id: str
     # Validated once where it enters (the API, or the feeder for a batch line); a worker
@@ -79,6 +90,7 @@ class Envelope(BaseModel):
     # chunk: each time under a stream key of its own (``relay_core.dispatch.streaming``), so
     # a worker thought dead that wakes up writes where nobody reads.
     republished: int = 0
+    workflow: StepRef | None = None  # a workflow step's call (relay_core/workflow)
 
     @property
     def current(self) -> Candidate:

@@ -9,9 +9,11 @@ are validated afterwards by a worker (status ``validating``), as OpenAI does.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pydantic import BaseModel
 
-from relay_core.batch.models import Endpoint, FilePurpose, FileRecord
+from relay_core.batch.models import Endpoint, FilePurpose, FileRecord, workflow_name
 from relay_core.errors import InvalidRequest
 
 MAX_METADATA_KEYS = 16
@@ -33,7 +35,14 @@ class RetryBatch(BaseModel):
     metadata: dict[str, str] | None = None
 
 
-def check_endpoint(endpoint: str) -> Endpoint:
+def check_endpoint(endpoint: str, workflows: Collection[str] = ()) -> str:
+    """The endpoint, when a batch may run it: chat, or ``/v1/workflows/<name>`` for one of
+    ``workflows`` (docs/workflows.md)."""
+    name = workflow_name(endpoint)
+    if name is not None:
+        if name not in workflows:
+            raise InvalidRequest(f"No workflow {name!r} in the catalogue.", param="endpoint")
+        return endpoint
     if endpoint == Endpoint.embeddings.value:
         raise InvalidRequest(
             "Batches for /v1/embeddings are not supported yet: Relay's workers run "
@@ -44,7 +53,7 @@ def check_endpoint(endpoint: str) -> Endpoint:
         raise InvalidRequest(
             f"Unsupported endpoint {endpoint!r}: use '/v1/chat/completions'.", param="endpoint"
         )
-    return Endpoint.chat
+    return endpoint
 
 
 def check_metadata(metadata: dict[str, str] | None) -> None:

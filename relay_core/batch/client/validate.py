@@ -86,7 +86,7 @@ def _lines(f: BinaryIO, limit: int) -> Iterator[tuple[bytes | None, int]]:
 
 def scan_file(
     source: BinaryIO,
-    endpoint: Endpoint,
+    endpoint: Endpoint | str,
     *,
     max_lines: int,
     check_route: RouteCheck,
@@ -142,7 +142,7 @@ def _check(
     raw: bytes,
     n: int,
     *,
-    endpoint: Endpoint,
+    endpoint: Endpoint | str,
     default_model: str | None,
     seen: set[str],
     routes: _Routes,

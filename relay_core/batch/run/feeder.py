@@ -46,6 +46,8 @@ from relay_core.routing.targets import Selection, Target
 from relay_core.schemas.chat import ChatCompletionRequest
 from relay_core.settings import Mode
 from relay_core.storage.base import ObjectStorage
+from relay_core.workflow.feed import RunLines
+from relay_core.workflow.models import Workflow
 
 MAX_CLAIM = 500
 
@@ -123,6 +125,9 @@ class Feeder:
     # chat request (no header matches: a line has none), in the farm's tier mode.
     policies: Sequence[Policy] = ()
     mode: Mode = Mode.free
+    # Starts the runs of a workflow batch's lines (relay_core/workflow/feed.py; None: the
+    # worker runs no workflows).
+    runs: RunLines | None = None
     _routes: dict[str, list[list[Target]]] = field(default_factory=dict)
     _assigners: dict[tuple[str, int], Assigner] = field(default_factory=dict)
 
@@ -213,6 +218,10 @@ class Feeder:
         the window (any able one when none of its route's has, or for a re-send: None)."""
         batch_id = batch.id
         bodies = await read_bodies(self.storage, batch.input_file_id, [r for _, r in refs])
+        workflow = None if self.runs is None else self.runs.runs(batch)
+        if workflow is not None:
+            await self._send_runs(batch, workflow, refs, bodies)
+            return
         envelopes: list[Envelope] = []
         for (index, ref), raw in zip(refs, bodies, strict=True):
             if raw is None or not plan.routes[ref.route]:
@@ -229,6 +238,27 @@ class Feeder:
             await publish_all(self.store.redis, self.store.prefix, envelopes)
             held = [(line_index(e.id), e.current.provider) for e in envelopes]
             await self.store.assign(batch_id, held)
+
+    async def _send_runs(
+        self,
+        batch: BatchRecord,
+        workflow: Workflow,
+        refs: Sequence[tuple[int, LineRef]],
+        bodies: Sequence[bytes | None],
+    ) -> None:
+        """Start a run per line of a workflow batch and send each one's first call."""
+        assert self.runs is not None
+        sent: list[tuple[int, Envelope]] = []
+        for (index, ref), raw in zip(refs, bodies, strict=True):
+            if raw is None:
+                await self._unsendable(batch.id, index, ref, "input_file_unavailable")
+                continue
+            env = await self.runs.start(batch, workflow, index, ref.custom_id, raw)
+            if env is not None:
+                sent.append((index, env))
+        if sent:
+            await publish_all(self.store.redis, self.store.prefix, [e for _, e in sent])
+            await self.store.assign(batch.id, [(i, e.current.provider) for i, e in sent])
 
     def _envelope(
         self,

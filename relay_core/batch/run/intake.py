@@ -15,7 +15,14 @@ from typing import BinaryIO
 
 from relay_core.batch.client.files import FileStore
 from relay_core.batch.client.validate import Scan
-from relay_core.batch.models import BatchError, BatchErrors, BatchStatus, Endpoint, FilePurpose
+from relay_core.batch.models import (
+    BatchError,
+    BatchErrors,
+    BatchStatus,
+    Endpoint,
+    FilePurpose,
+    workflow_name,
+)
 from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.errors import NotFound
@@ -24,7 +31,7 @@ from relay_core.storage.reader import thread_reader
 PUSH_CHUNK = 2000
 
 # (the file's bytes, endpoint, default model) -> the scan (runs in a thread)
-Scanner = Callable[[BinaryIO, Endpoint, str | None], Scan]
+Scanner = Callable[[BinaryIO, Endpoint | str, str | None], Scan]
 
 
 async def _fail(store: BatchStore, batch_id: str, errors: list[BatchError]) -> BatchStatus:
@@ -70,7 +77,8 @@ async def validate_batch(
     if isinstance(name, BatchError):
         return await _fail(store, batch_id, [name])
     source = thread_reader(files.storage.stream(name), asyncio.get_running_loop())
-    scan = await asyncio.to_thread(scanner, source, Endpoint(batch.endpoint), batch.default_model)
+    endpoint = batch.endpoint if workflow_name(batch.endpoint) else Endpoint(batch.endpoint)
+    scan = await asyncio.to_thread(scanner, source, endpoint, batch.default_model)
     if scan.errors:
         return await _fail(store, batch_id, scan.errors)
     keys = store.keys(batch_id)

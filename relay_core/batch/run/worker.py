@@ -139,7 +139,7 @@ class BatchWorker:
         s = self.settings
         return resolve_targets(self.shared.providers, sel, mode=s.mode, meta_model=s.meta_model)
 
-    def scan(self, source: BinaryIO, endpoint: Endpoint, default_model: str | None) -> Scan:
+    def scan(self, source: BinaryIO, endpoint: Endpoint | str, default_model: str | None) -> Scan:
         return scan_file(
             source,
             endpoint,
