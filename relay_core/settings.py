@@ -212,7 +212,7 @@ class Settings(BaseSettings):
     # Embeddings (docs/embeddings.md): at most this many inputs per request (OpenAI's own
     # limit), and where a request may fail over: another model whose vectors have the same
     # length (``same_dimension``), or only the named model's other providers (``same_model``).
-    embeddings_max_inputs: int = Field(default=2048, gt=0)
+    embeddings_max_inputs: int = Field(default=2048, gt=0)  # a batch line: 2,048 always
     embeddings_failover: Literal["same_dimension", "same_model"] = "same_dimension"
     # Consistent output (docs/streaming.md): a directive merged into the system prompt, and
     # the normalizer that strips provider preambles from answers.

@@ -53,8 +53,7 @@ def _request_kind(value: Any) -> str:
 
 
 AnyRequest = Annotated[
-    Annotated[ChatCompletionRequest, Tag("chat")]
-    | Annotated[EmbeddingRequest, Tag("embeddings")],
+    Annotated[ChatCompletionRequest, Tag("chat")] | Annotated[EmbeddingRequest, Tag("embeddings")],
     Discriminator(_request_kind),
 ]
 

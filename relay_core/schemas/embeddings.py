@@ -21,6 +21,7 @@ from relay_core.errors import InvalidRequest
 TokenIds = list[int]
 EmbeddingInput = str | list[str] | TokenIds | list[TokenIds]
 EncodingFormat = Literal["float", "base64"]
+MAX_EMBEDDING_INPUTS = 2048  # OpenAI's own limit per request
 
 
 class EmbeddingRequest(BaseModel):
