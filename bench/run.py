@@ -34,6 +34,7 @@ from bench import (
     batch_realistic,
     batch_throughput,
     batch_upload,
+    embeddings,
     farm_latency,
     farm_limits,
     hedging,
@@ -93,6 +94,9 @@ BENCHES: dict[str, Bench] = {
         {"lines": 300, "workers": 2, "fault": "flap", "flap_s": 2.0},
     ),
     "batch_faults": Bench(batch_faults.run, {"lines": 1200}, {"lines": 400}),
+    "embeddings": Bench(
+        embeddings.run, {"lines": 10_000, "workers": 2}, {"lines": 500, "workers": 2}
+    ),
     "batch_upload": Bench(
         batch_upload.run, {"lines": 50_000, "busy_s": 30}, {"lines": 2000, "busy_s": 5}
     ),
