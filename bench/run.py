@@ -34,6 +34,7 @@ from bench import (
     batch_realistic,
     batch_throughput,
     batch_upload,
+    embeddings,
     farm_latency,
     farm_limits,
     hedging,
@@ -95,6 +96,9 @@ BENCHES: dict[str, Bench] = {
     ),
     "batch_faults": Bench(batch_faults.run, {"lines": 1200}, {"lines": 400}),
     "workflows": Bench(workflows.run, {"lines": 1000, "workers": 2}, {"lines": 100, "workers": 2}),
+    "embeddings": Bench(
+        embeddings.run, {"lines": 10_000, "workers": 2}, {"lines": 500, "workers": 2}
+    ),
     "batch_upload": Bench(
         batch_upload.run, {"lines": 50_000, "busy_s": 30}, {"lines": 2000, "busy_s": 5}
     ),

@@ -14,6 +14,7 @@ from relay_api.routes import (
     batches,
     chat,
     console,
+    embeddings,
     files,
     health,
     models,
@@ -47,7 +48,7 @@ def create_app(settings: Settings | None = None, tracer: Tracer | None = None) -
     install_error_handlers(app)
     install_body_limits(app, settings)  # inside the metrics: 413s are counted
     install_metrics(app)
-    for module in (health, models, chat, usage, pool, requests):
+    for module in (health, models, chat, embeddings, usage, pool, requests):
         app.include_router(module.router)
     for module in (files, batches, prompts):  # docs/batch.md
         app.include_router(module.router)

@@ -7,6 +7,7 @@ import logging
 
 from relay_api.routing import Routing
 from relay_core.dispatch.envelope import Envelope, Reply
+from relay_core.dispatch.streaming import wants_stream
 from relay_core.errors import RelayError
 from relay_core.routing.audit import (
     AuditStore,
@@ -47,7 +48,7 @@ def build_audit(
         id=env.id,
         owner=env.owner or "",
         model=env.request.model,
-        stream=bool(env.request.stream),
+        stream=wants_stream(env),
         profile=routing.profile,
         mode=routing.mode,
         policies=list(ruling.fired),

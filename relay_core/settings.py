@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -209,6 +209,11 @@ class Settings(BaseSettings):
     # A chat request may carry at most this many messages (400 beyond, before they are
     # parsed): long agent loops run to hundreds; each message costs ~1 KiB of API memory.
     max_messages: int = Field(default=2048, gt=0)
+    # Embeddings (docs/embeddings.md): at most this many inputs per request (OpenAI's own
+    # limit), and where a request may fail over: another model whose vectors have the same
+    # length (``same_dimension``), or only the named model's other providers (``same_model``).
+    embeddings_max_inputs: int = Field(default=2048, gt=0)  # a batch line: 2,048 always
+    embeddings_failover: Literal["same_dimension", "same_model"] = "same_dimension"
     # Consistent output (docs/streaming.md): a directive merged into the system prompt, and
     # the normalizer that strips provider preambles from answers.
     style_directive: str = ""

@@ -75,6 +75,12 @@ class Call:
     include_usage: bool = False  # OpenAI's stream_options.include_usage
     tools: tuple[str, ...] = ()
     embed_inputs: tuple[str, ...] | None = None  # set for an embeddings request
+    # The vectors' length asked for (None: the model's own), then the model's own length and
+    # whether the client asked for base64 (OpenAI's encoding_format).
+    embed_dimensions: int | None = None
+    embed_native: int = 16
+    embed_base64: bool = False
+    embed_batch: bool = False  # Gemini's batchEmbedContents (a list back, even of one)
     # Request features a quirky server may fail on (``SimProvider.fails_on``).
     features: frozenset[str] = frozenset()
     over_window: bool = False  # streamed over the window, answered with an empty stream

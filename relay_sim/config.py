@@ -62,6 +62,9 @@ class SimModel(SimLimits):
     id: str = Field(min_length=1)
     aliases: list[str] = Field(default_factory=list)
     embeddings: bool = False
+    # Its vectors' length (relay_sim/vectors.py; None: 16). Asked for fewer (``dimensions``,
+    # ``outputDimensionality``), it answers its own vector cut short; for more, a 400.
+    dimensions: PositiveInt | None = None
     # Answer 400 context_length_exceeded (OpenAI's words and figures) when the prompt, as this
     # provider counts it, plus max_tokens is over this many tokens. None: no window.
     context_window: PositiveInt | None = None
@@ -202,6 +205,7 @@ class SimProvider(SimLimits):
                     "id": m.id,
                     "aliases": list(m.aliases),
                     "embeddings": m.embeddings,
+                    "dimensions": m.dimensions,
                     **_limit_fields(m.limits),
                 }
                 for m in provider.models

@@ -43,6 +43,7 @@ from relay_sim.headers import retry_headers
 from relay_sim.limits import LimitKind
 from relay_sim.quality import degrade, quality_for
 from relay_sim.state import Counters, ModelState, ProviderState, SimState, Ticket
+from relay_sim.vectors import DEFAULT_DIMENSIONS
 
 Parser = Callable[[object, Request], Call]
 Renderer = Callable[[Call, Answer], bytes]
@@ -189,10 +190,23 @@ async def _read(
     model = provider.model(call.model)
     if model is None:
         raise SimFault.model_not_found(call.model)
-    if call.embed_inputs is not None and not model.config.embeddings:
-        raise SimFault.bad_request(f"{model.config.id} does not support embeddings", "model")
+    if call.embed_inputs is not None:
+        _check_embeddings(call, model)
     _check_window(call, model, provider.config)
     return call, model
+
+
+def _check_embeddings(call: Call, model: ModelState) -> None:
+    config = model.config
+    if not config.embeddings:
+        raise SimFault.bad_request(f"{config.id} does not support embeddings", "model")
+    call.embed_native = config.dimensions or DEFAULT_DIMENSIONS
+    asked = call.embed_dimensions
+    if asked is not None and asked > call.embed_native:
+        raise SimFault.bad_request(
+            f"{config.id} answers at most {call.embed_native} dimensions, not {asked}",
+            "dimensions",
+        )
 
 
 def _quirks(call: Call, config: SimProvider) -> None:

@@ -7,9 +7,10 @@ path                                                     family     base_url
 ``GET  /{p}/v1/models``                                   openai, anthropic
 ``POST /{p}/v1beta/models/{model}:generateContent``      gemini     ``{sim}/{p}/v1beta``
 ``POST /{p}/v1beta/models/{model}:streamGenerateContent?alt=sse``
+``POST /{p}/v1beta/models/{model}:embedContent``, ``:batchEmbedContents``
 ``GET  /{p}/v1beta/models``                               gemini
 ``POST /{p}/v1/messages``                                 anthropic  ``{sim}/{p}``
-``POST /{p}/api/chat``, ``GET /{p}/api/tags``             ollama     ``{sim}/{p}``
+``POST /{p}/api/chat``, ``/api/embed``, ``GET /api/tags``   ollama     ``{sim}/{p}``
 =======================================================  =========  =====================
 """
 
@@ -74,6 +75,12 @@ def provider_routes(state: SimState) -> list[Route]:
         return endpoint
 
     embeddings = call(openai, openai.parse_embeddings, openai.render_embeddings)
+    gemini_chat = call(gemini)
+    gemini_embed = call(gemini, gemini.parse_embeddings, gemini.render_embeddings)
+
+    async def gemini_models(request: Request) -> Response:  # generate, or embed
+        return await (gemini_embed if gemini.embeds(request) else gemini_chat)(request)
+
     post, get = ["POST"], ["GET"]
     return [
         Route("/{provider}/v1/chat/completions", call(openai), methods=post),
@@ -82,8 +89,13 @@ def provider_routes(state: SimState) -> list[Route]:
         Route(
             "/{provider}/v1/models", _models(state, families, ("openai", "anthropic")), methods=get
         ),
-        Route("/{provider}/v1beta/models/{target}", call(gemini), methods=post),
+        Route("/{provider}/v1beta/models/{target}", gemini_models, methods=post),
         Route("/{provider}/v1beta/models", _models(state, families, ("gemini",)), methods=get),
         Route("/{provider}/api/chat", call(ollama), methods=post),
+        Route(
+            "/{provider}/api/embed",
+            call(ollama, ollama.parse_embeddings, ollama.render_embeddings),
+            methods=post,
+        ),
         Route("/{provider}/api/tags", _models(state, families, ("ollama",)), methods=get),
     ]

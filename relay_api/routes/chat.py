@@ -161,10 +161,12 @@ async def _stream(
 
 async def wait_reply(state: ApiState, env: Envelope, limit_s: float) -> Reply:
     """Publish ``env`` and wait for its successful reply (a failure raises as its error), in
-    a span the worker's visits continue (relay_core/tracing.py)."""
-    attributes = {"gen_ai.operation.name": "chat", "gen_ai.request.model": env.request.model}
+    a span the worker's visits continue (relay_core/tracing.py). A chat request's reply
+    carries a completion, an embeddings request's its vectors."""
+    operation = "chat" if isinstance(env.request, ChatCompletionRequest) else "embeddings"
+    attributes = {"gen_ai.operation.name": operation, "gen_ai.request.model": env.request.model}
     with state.tracer.start_as_current_span(
-        f"chat {env.request.model}", kind=SpanKind.SERVER, attributes=attributes
+        f"{operation} {env.request.model}", kind=SpanKind.SERVER, attributes=attributes
     ) as span:
         span.set_attribute("relay.request_id", env.id)
         fut = state.hub.expect(env)
@@ -179,7 +181,7 @@ async def wait_reply(state: ApiState, env: Envelope, limit_s: float) -> Reply:
             span.set_attribute("gen_ai.response.model", reply.model or "")
     if reply is None:
         raise GatewayTimeout(f"No provider answered within {limit_s:.0f} s.")
-    if not reply.ok or reply.completion is None:
+    if not reply.ok or (reply.completion is None and reply.embedding is None):
         raise RelayError.from_info(reply.error) if reply.error else GatewayTimeout("No answer.")
     return reply
 

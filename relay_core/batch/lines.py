@@ -15,8 +15,10 @@ import orjson
 from pydantic import ValidationError
 
 from relay_core.batch.models import BatchError, Endpoint, workflow_name
+from relay_core.errors import InvalidRequest
 from relay_core.routing.targets import Selection
 from relay_core.schemas.chat import ChatCompletionRequest
+from relay_core.schemas.embeddings import MAX_EMBEDDING_INPUTS, EmbeddingRequest, check_inputs
 
 MAX_CUSTOM_ID = 512
 
@@ -104,6 +106,26 @@ def _run_line(data: dict[str, Any], n: int, model: str | None) -> CheckedLine | 
     return CheckedLine(custom_id=data["custom_id"], route=Selection(model or ""))
 
 
+def _invalid(exc: ValidationError, n: int) -> BatchError:
+    first = exc.errors()[0]
+    param = _param(tuple(first["loc"]))
+    return _error("invalid_request", f"Line {n}: invalid {param}: {first['msg']}.", n, param)
+
+
+def _check_embeddings(body: dict[str, Any], n: int, custom_id: str) -> CheckedLine | BatchError:
+    """An embeddings line: OpenAI's body, with inputs to embed (at most OpenAI's 2,048)."""
+    try:
+        request = EmbeddingRequest.model_validate(body)
+        check_inputs(request, MAX_EMBEDDING_INPUTS)
+    except ValidationError as exc:
+        return _invalid(exc, n)
+    except InvalidRequest as exc:
+        param = _param((exc.param or "input",))
+        return _error("invalid_request", f"Line {n}: {exc.message}", n, param)
+    route = Selection(request.model, embeddings=True, dimensions=request.dimensions)
+    return CheckedLine(custom_id=custom_id, route=route)
+
+
 def check_line(
     raw: bytes, n: int, endpoint: Endpoint | str, default_model: str | None
 ) -> CheckedLine | BatchError:
@@ -119,24 +141,31 @@ def check_line(
         return problem
     if workflow_name(str(endpoint)) is not None:
         return _run_line(data, n, default_model)
-    return _chat_line(data, n, default_model)
+    return _body_line(data, n, endpoint, default_model)
 
 
-def _chat_line(data: dict[str, Any], n: int, default_model: str | None) -> CheckedLine | BatchError:
+def _body_line(
+    data: dict[str, Any], n: int, endpoint: Endpoint | str, default_model: str | None
+) -> CheckedLine | BatchError:
+    """A chat or embeddings line: OpenAI's body, its model the batch's when it names none."""
     body = request_body(data, default_model)
     if not body.get("model"):
         return _error(
             "missing_required_parameter", f"Line {n}: body.model is missing.", n, "body.model"
         )
+    if endpoint == Endpoint.embeddings.value:
+        return _check_embeddings(body, n, data["custom_id"])
+    return _check_chat(body, n, data["custom_id"])
+
+
+def _check_chat(body: dict[str, Any], n: int, custom_id: str) -> CheckedLine | BatchError:
     try:
         request = ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        param = _param(tuple(first["loc"]))
-        return _error("invalid_request", f"Line {n}: invalid {param}: {first['msg']}.", n, param)
+        return _invalid(exc, n)
     if request.stream:
         return _error(
             "invalid_request", f"Line {n}: batches do not stream.", n, param="body.stream"
         )
     route = Selection(request.model, request.model_type, request.model_scale, request.model_name)
-    return CheckedLine(custom_id=data["custom_id"], route=route)
+    return CheckedLine(custom_id=custom_id, route=route)

@@ -97,6 +97,7 @@ def _mistral(sim_url: str) -> ProviderConfig:
             scale="small",
             context_window=8192,
             embeddings=True,
+            dimensions=1024,
         ),
     ]
     return _provider(sim_url, "sim-mistral", "openai", Limits(rpm=300, tpm=500000), models)

@@ -35,6 +35,8 @@ __all__ = [  # Tier and CREDENTIAL_HEADERS live in terms.py (the policies read t
 ]
 
 ApiFamily = Literal["openai", "gemini", "anthropic", "ollama"]
+# Families without an embeddings endpoint (Anthropic points to Voyage AI instead).
+NO_EMBEDDINGS: frozenset[str] = frozenset({"anthropic"})
 # How a provider counts a call against its TPM / TPD: ``reserve``, the prompt plus the whole
 # ``max_tokens`` at admission (Groq, Cerebras); ``usage``, the tokens the call really used.
 TpmCounting = Literal["reserve", "usage"]
@@ -84,7 +86,29 @@ class ModelConfig(BaseModel):
     context_window: PositiveInt = 8192
     max_output_tokens: PositiveInt | None = None
     limits: Limits | None = None
+    # An embeddings model (``POST /v1/embeddings``, never chat): its vectors' length must be
+    # declared, and embeddings fail over only between models of the same ``dimensions``.
+    # ``shortens``: it returns fewer dimensions when a request asks (``dimensions``:
+    # OpenAI's text-embedding-3, Gemini's outputDimensionality).
     embeddings: bool = False
+    dimensions: PositiveInt | None = None
+    shortens: bool = False
+
+    @model_validator(mode="after")
+    def _embeddings_declare_dimensions(self) -> ModelConfig:
+        if self.embeddings and self.dimensions is None:
+            raise PydanticCustomError(
+                "embedding_dimensions",
+                "embeddings model '{model}' does not declare its dimensions",
+                {"model": self.id, "fix": "add dimensions: N (the length of its vectors)"},
+            )
+        if not self.embeddings and (self.dimensions is not None or self.shortens):
+            raise PydanticCustomError(
+                "embedding_only",
+                "model '{model}' sets dimensions or shortens but is not an embeddings model",
+                {"model": self.id, "fix": "add embeddings: true, or remove them"},
+            )
+        return self
 
 
 class ProviderConfig(BaseModel):
@@ -144,6 +168,16 @@ class ProviderConfig(BaseModel):
                             "fix": f"remove it: Relay maps the {self.api} API's parameters itself",
                         },
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _embeddings_where_served(self) -> ProviderConfig:
+        if self.api in NO_EMBEDDINGS and any(m.embeddings for m in self.models):
+            raise PydanticCustomError(
+                "no_embeddings_api",
+                "the {api} API serves no embeddings",
+                {"api": self.api, "fix": "remove embeddings: true from its models"},
+            )
         return self
 
     @model_validator(mode="after")

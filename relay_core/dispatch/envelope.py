@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import time
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Discriminator, Field, Tag
 
 from relay_core.answers.repair import AnswerCheck, Repair
 from relay_core.errors import ErrorInfo
 from relay_core.profile.models import Profile
 from relay_core.schemas.chat import ChatCompletion, ChatCompletionRequest, Usage
+from relay_core.schemas.embeddings import EmbeddingRequest, EmbeddingResponse
 
 
 class Kind(StrEnum):
@@ -53,11 +55,26 @@ class StepRef(BaseModel):
     started_at: float
 
 
+def _request_kind(value: Any) -> str:
+    """Which request an envelope carries: an embeddings body has ``input``, a chat one
+    ``messages`` (one validation, no guessing between the two)."""
+    if isinstance(value, dict):
+        return "embeddings" if "input" in value and "messages" not in value else "chat"
+    return "embeddings" if isinstance(value, EmbeddingRequest) else "chat"
+
+
+AnyRequest = Annotated[
+    Annotated[ChatCompletionRequest, Tag("chat")] | Annotated[EmbeddingRequest, Tag("embeddings")],
+    Discriminator(_request_kind),
+]
+
+
 class Envelope(BaseModel):
     id: str
     # Validated once where it enters (the API, or the feeder for a batch line); a worker
-    # decodes it with the envelope and never re-validates it per visit.
-    request: ChatCompletionRequest
+    # decodes it with the envelope and never re-validates it per visit. A chat request, or
+    # an embeddings one (relay_core/dispatch/embed.py).
+    request: AnyRequest
     candidates: list[Candidate] = Field(min_length=1)
     index: int = 0
     attempts: int = 0
@@ -93,6 +110,14 @@ class Envelope(BaseModel):
     workflow: StepRef | None = None  # a workflow step's call (relay_core/workflow)
 
     @property
+    def chat(self) -> ChatCompletionRequest:
+        """The chat request, for code that only chat requests reach (an embeddings
+        envelope leaves the executor before: relay_core/dispatch/embed.py)."""
+        if not isinstance(self.request, ChatCompletionRequest):
+            raise TypeError(f"envelope {self.id} carries an embeddings request, not a chat one")
+        return self.request
+
+    @property
     def current(self) -> Candidate:
         return self.candidates[self.index % len(self.candidates)]
 
@@ -110,6 +135,7 @@ class Reply(BaseModel):
     id: str
     ok: bool
     completion: ChatCompletion | None = None
+    embedding: EmbeddingResponse | None = None  # an embeddings request's answer
     usage: Usage | None = None  # a stream's
     cancelled: bool = False
     error: ErrorInfo | None = None

@@ -38,6 +38,7 @@ from relay_core.dispatch.call import (
     the_requests_fault,
     too_long_for_it,
 )
+from relay_core.dispatch.embed import EmbeddingVisits
 from relay_core.dispatch.envelope import Envelope, Kind, Reply
 from relay_core.dispatch.hedge import Answered, Hedger, LatencySource
 from relay_core.dispatch.outcome import Done, Forward, Outcome, attempt_error, exhausted_error
@@ -65,6 +66,7 @@ from relay_core.errors import (
 from relay_core.events import EventSink, emit
 from relay_core.normalize import Normalize, normalize_completion
 from relay_core.schemas.chat import ChatCompletionRequest, Usage
+from relay_core.schemas.embeddings import EmbeddingRequest
 from relay_core.tracing import NO_TRACER, parent_of, record_usage, request_attributes
 
 log = logging.getLogger("relay.dispatch")
@@ -103,6 +105,7 @@ class Executor:
         self.streams = streams  # where ``stream: true`` answers go (None: answered whole)
         self._pending: set[asyncio.Task[None]] = set()
         self.tracer = tracer  # spans of visits and upstream attempts (relay_core/tracing.py)
+        self.embeddings = EmbeddingVisits(self)
         # Hedged requests need the learned answer times (None: never hedged here).
         self.hedger = (
             None
@@ -153,7 +156,10 @@ class Executor:
     async def _traced_visit(self, env: Envelope) -> Outcome:
         try:
             await self.state.refresh_learned(time.time())
-            outcome = await self._visit(env)
+            if isinstance(env.request, EmbeddingRequest):  # relay_core/dispatch/embed.py
+                outcome = await self.embeddings.visit(env, env.request)
+            else:
+                outcome = await self._visit(env)
         except (RedisError, OSError):
             raise  # the infrastructure failed: the message is redelivered, the line re-swept
         except Exception:
@@ -174,7 +180,7 @@ class Executor:
             return self._final(env, GatewayTimeout("No provider answered before the deadline."))
         if env.index >= len(env.candidates):
             return self._next_round(env, None)
-        request = env.request
+        request = env.chat
         if env.message_tokens is None or len(env.message_tokens) != len(request.messages):
             # Counted once (a batch line's first visit); every later visit reuses the counts.
             env = env.model_copy(update={"message_tokens": await count_request(request)})

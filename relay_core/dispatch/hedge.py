@@ -204,7 +204,7 @@ class Hedger:
         """Tokens now and a closed breaker for ``target``, or None (nothing held)."""
         try:
             request, prompt = prepare_request(
-                env.request,
+                env.chat,
                 target.model,
                 self.settings,
                 env.message_tokens,

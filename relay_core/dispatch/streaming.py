@@ -78,7 +78,7 @@ def stream_name(env: Envelope) -> str:
 
 
 def wants_stream(env: Envelope) -> bool:
-    return env.request.stream is True
+    return isinstance(env.request, ChatCompletionRequest) and env.request.stream is True
 
 
 class Written(Enum):

@@ -33,7 +33,7 @@ def profile_of(env: Envelope) -> Profile:
     """The request's profile: the one it carries, else computed now (a batch line's)."""
     if env.profile is not None:
         return env.profile
-    return profile_request(env.request, message_tokens=env.message_tokens)
+    return profile_request(env.chat, message_tokens=env.message_tokens)
 
 
 def judge_answer(env: Envelope, call: Call, body: ChatCompletion) -> Verdict:
@@ -69,7 +69,7 @@ def after_invalid(
     done = repairs_of(env.repair, key)
     if done < max_repairs:
         env = with_check(env, t, check, CheckAction.repair)
-        repair = next_repair(env.repair, key, body, check, env.request)
+        repair = next_repair(env.repair, key, body, check, env.chat)
         return Forward(env.model_copy(update={"repair": repair}))
     env = with_check(env, t, check, CheckAction.failover)
     exc = UpstreamInvalidAnswer(

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import httpx
 
 from relay_core.catalogue.models import ProviderConfig
 from relay_core.schemas.chat import ChatCompletion, ChatCompletionChunk, ChatCompletionRequest
+from relay_core.schemas.embeddings import EmbeddingRequest
 
 
 @dataclass
@@ -70,6 +71,31 @@ class Provider(Protocol):
         self, request: ChatCompletionRequest, model: str
     ) -> AbstractAsyncContextManager[ChunkStream]:
         """Open a streaming answer. Errors before the first chunk raise on ``__aenter__``."""
+        ...
+
+
+@dataclass
+class Embedded:
+    """An embeddings answer: one vector per input, in input order, and the prompt tokens the
+    upstream counted (None: it counted none)."""
+
+    vectors: list[list[float]]
+    prompt_tokens: int | None = None
+    feedback: RateLimitFeedback = field(default_factory=RateLimitFeedback)
+
+
+@runtime_checkable
+class EmbeddingProvider(Protocol):
+    """A provider whose family serves embeddings (``openai``, ``gemini``, ``ollama``)."""
+
+    config: ProviderConfig
+
+    async def embed(
+        self, request: EmbeddingRequest, model: str, dimensions: int | None
+    ) -> Embedded:
+        """Embed ``request``'s inputs with ``model``; ``dimensions``: ask for vectors of this
+        length (only for a model that shortens its own; None: its own length). A request
+        this family cannot send (token ids where it takes text) raises ``InvalidRequest``."""
         ...
 
 

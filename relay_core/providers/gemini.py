@@ -1,4 +1,5 @@
-"""The ``gemini`` family: Google's Generative Language API (``generateContent``).
+"""The ``gemini`` family: Google's Generative Language API (``generateContent``, and
+``embedContent`` / ``batchEmbedContents`` for embeddings).
 
 The key goes in the ``x-goog-api-key`` header (never in the URL, where it would end up in
 logs and exception messages). Request mapping lives in :mod:`._gemini_request`, answer
@@ -17,6 +18,7 @@ import orjson
 
 from relay_core.catalogue.models import ProviderConfig
 from relay_core.errors import (
+    InvalidRequest,
     RateLimited,
     UpstreamAuthError,
     UpstreamBadRequest,
@@ -25,6 +27,7 @@ from relay_core.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from relay_core.providers._embeddings import text_inputs, vector
 from relay_core.providers._gemini_request import gemini_request
 from relay_core.providers._gemini_response import StreamMapper, parse_response, to_completion
 from relay_core.providers._http import (
@@ -37,8 +40,9 @@ from relay_core.providers._http import (
 from relay_core.providers._lines import decode_event, sse_events
 from relay_core.providers._ratelimit import parse_duration, parse_feedback
 from relay_core.providers._stream import OpenedStream, open_chunks, usage_chunk
-from relay_core.providers.base import Completion
+from relay_core.providers.base import Completion, Embedded
 from relay_core.schemas.chat import ChatCompletionChunk, ChatCompletionRequest
+from relay_core.schemas.embeddings import EmbeddingRequest
 
 BY_STATUS_NAME: Mapping[str, type[UpstreamError]] = MappingProxyType(
     {
@@ -100,6 +104,48 @@ def _retry_delay(body: Any) -> float | None:
 
 GEMINI_ERRORS = ErrorRules(classify=_classify, retry_after=_retry_delay)
 
+# ``batchEmbedContents`` takes at most this many requests.
+MAX_BATCH_EMBED = 100
+
+
+def embed_content(text: str, dimensions: int | None) -> dict[str, Any]:
+    """One ``EmbedContentRequest`` (``outputDimensionality`` only when shortening)."""
+    body: dict[str, Any] = {"content": {"parts": [{"text": text}]}}
+    if dimensions is not None:
+        body["outputDimensionality"] = dimensions
+    return body
+
+
+def embeddings_call(
+    request: EmbeddingRequest, model: str, dimensions: int | None
+) -> tuple[str, dict[str, Any]]:
+    """The method and body: ``embedContent`` for one input, ``batchEmbedContents`` for more."""
+    texts = text_inputs(request, "Gemini")
+    if len(texts) == 1:
+        return "embedContent", embed_content(texts[0], dimensions)
+    if len(texts) > MAX_BATCH_EMBED:
+        raise InvalidRequest(
+            f"Gemini's batchEmbedContents takes at most {MAX_BATCH_EMBED} inputs; this "
+            f"request has {len(texts)}.",
+            param="input",
+        )
+    path = model if model.startswith("models/") else f"models/{model}"
+    requests = [{"model": path, **embed_content(t, dimensions)} for t in texts]
+    return "batchEmbedContents", {"requests": requests}
+
+
+def parse_embeddings(data: Any, ctx: CallContext, text: str) -> Embedded:
+    """``{"embedding": {"values"}}`` or ``{"embeddings": [{"values"}]}``; Gemini counts no
+    tokens for embeddings."""
+    if not isinstance(data, dict):
+        raise ctx.malformed("the answer is not a JSON object", text)
+    items = data.get("embeddings")
+    if items is None and isinstance(data.get("embedding"), dict):
+        items = [data["embedding"]]
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ctx.malformed("the answer holds no embeddings", text)
+    return Embedded([vector(i.get("values"), ctx, text) for i in items])
+
 
 def _stream_error(data: Any, ctx: CallContext) -> UpstreamError | None:
     error = _error(data)
@@ -148,6 +194,16 @@ class GeminiProvider:
         data, response = await self._http.post_json(self._url(model, "generateContent"), body, ctx)
         answer = parse_response(data, ctx, response.text)
         return Completion(to_completion(answer, model), parse_feedback(response.headers))
+
+    async def embed(
+        self, request: EmbeddingRequest, model: str, dimensions: int | None
+    ) -> Embedded:
+        ctx = self._http.context(model)
+        method, body = embeddings_call(request, model, dimensions)
+        data, response = await self._http.post_json(self._url(model, method), body, ctx)
+        embedded = parse_embeddings(data, ctx, response.text)
+        embedded.feedback = parse_feedback(response.headers)
+        return embedded
 
     @asynccontextmanager
     async def stream(

@@ -1,4 +1,4 @@
-"""The ``ollama`` family: Ollama's native ``/api/chat`` (NDJSON streaming).
+"""The ``ollama`` family: Ollama's native ``/api/chat`` (NDJSON streaming) and ``/api/embed``.
 
 No key is needed for a local Ollama; if the catalogue names one (a hosted Ollama behind
 auth), it is sent as a Bearer token. Mapping lives in :mod:`._ollama_mapping`.
@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import orjson
 
 from relay_core.catalogue.models import ProviderConfig
+from relay_core.providers._embeddings import count_or_none, text_inputs, vector
 from relay_core.providers._http import (
     CallContext,
     ErrorRules,
@@ -29,8 +31,9 @@ from relay_core.providers._ollama_mapping import (
 )
 from relay_core.providers._ratelimit import parse_feedback
 from relay_core.providers._stream import OpenedStream, open_chunks, usage_chunk
-from relay_core.providers.base import Completion
+from relay_core.providers.base import Completion, Embedded
 from relay_core.schemas.chat import ChatCompletionChunk, ChatCompletionRequest
+from relay_core.schemas.embeddings import EmbeddingRequest
 
 OLLAMA_ERRORS = ErrorRules()
 """Ollama's errors are ``{"error": "text"}``: only the status code classifies them."""
@@ -51,9 +54,28 @@ async def _chunks(
         yield usage_chunk(mapper.chunk_id, mapper.model, mapper.created, mapper.usage)
 
 
-def chat_url(base_url: str) -> str:
+def chat_url(base_url: str, method: str = "chat") -> str:
     base = base_url.rstrip("/")
-    return f"{base}/chat" if base.endswith("/api") else f"{base}/api/chat"
+    return f"{base}/{method}" if base.endswith("/api") else f"{base}/api/{method}"
+
+
+def embeddings_body(
+    request: EmbeddingRequest, model: str, dimensions: int | None
+) -> dict[str, Any]:
+    """``/api/embed``'s request: the texts as a list (``dimensions`` only when shortening)."""
+    body: dict[str, Any] = {"model": model, "input": text_inputs(request, "Ollama")}
+    if dimensions is not None:
+        body["dimensions"] = dimensions
+    return body
+
+
+def parse_embeddings(data: Any, ctx: CallContext, text: str) -> Embedded:
+    """``{"embeddings": [[...]], "prompt_eval_count": n}``."""
+    items = data.get("embeddings") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        raise ctx.malformed("the answer holds no embeddings", text)
+    tokens = count_or_none(data.get("prompt_eval_count"))
+    return Embedded([vector(v, ctx, text) for v in items], tokens)
 
 
 class OllamaProvider:
@@ -64,6 +86,7 @@ class OllamaProvider:
         auth = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = UpstreamHTTP(config, http, auth, OLLAMA_ERRORS, api_key)
         self._url = chat_url(config.base_url)
+        self._embed_url = chat_url(config.base_url, "embed")
 
     def __repr__(self) -> str:
         return f"OllamaProvider({self.config.name!r})"
@@ -74,6 +97,16 @@ class OllamaProvider:
         data, response = await self._http.post_json(self._url, body, ctx)
         chat = parse_chat(data, ctx, response.text)
         return Completion(to_completion(chat, model), parse_feedback(response.headers))
+
+    async def embed(
+        self, request: EmbeddingRequest, model: str, dimensions: int | None
+    ) -> Embedded:
+        ctx = self._http.context(model)
+        body = embeddings_body(request, model, dimensions)
+        data, response = await self._http.post_json(self._embed_url, body, ctx)
+        embedded = parse_embeddings(data, ctx, response.text)
+        embedded.feedback = parse_feedback(response.headers)
+        return embedded
 
     @asynccontextmanager
     async def stream(

@@ -1,4 +1,5 @@
-"""The ``openai`` family: every provider that speaks OpenAI's ``/chat/completions``.
+"""The ``openai`` family: every provider that speaks OpenAI's ``/chat/completions`` (and
+``/embeddings``, for the models the catalogue marks ``embeddings: true``).
 
 Groq, Mistral, Cerebras, OpenRouter, Together, NVIDIA, DeepSeek, Cloudflare's OpenAI-compatible
 endpoint, OpenAI itself and vLLM are all this one client, configured by their catalogue entry
@@ -29,6 +30,7 @@ from relay_core.errors import (
     UpstreamModelNotFound,
     UpstreamQuotaExhausted,
 )
+from relay_core.providers._embeddings import count_or_none, vector
 from relay_core.providers._http import (
     CallContext,
     ErrorRules,
@@ -39,7 +41,7 @@ from relay_core.providers._http import (
 from relay_core.providers._lines import decode_event, sse_events
 from relay_core.providers._ratelimit import parse_feedback
 from relay_core.providers._stream import OpenedStream, open_chunks
-from relay_core.providers.base import Completion
+from relay_core.providers.base import Completion, Embedded
 from relay_core.schemas.chat import (
     RELAY_FIELDS,
     ChatCompletion,
@@ -47,6 +49,7 @@ from relay_core.schemas.chat import (
     ChatCompletionRequest,
     new_completion_id,
 )
+from relay_core.schemas.embeddings import EmbeddingRequest
 
 BY_ERROR_CODE: Mapping[str, type[UpstreamError]] = MappingProxyType(
     {
@@ -130,6 +133,35 @@ def request_body(
     return body
 
 
+def embeddings_body(
+    request: EmbeddingRequest, model: str, dimensions: int | None
+) -> dict[str, Any]:
+    """The embeddings request for ``model``: the client's fields as sent, floats asked for
+    (Relay encodes base64 itself), ``dimensions`` only when the model is to shorten."""
+    body = request.model_dump(
+        mode="json", exclude_unset=True, exclude={"encoding_format", "dimensions"}
+    )
+    body["model"] = model
+    body["encoding_format"] = "float"
+    if dimensions is not None:
+        body["dimensions"] = dimensions
+    return body
+
+
+def parse_embeddings(data: Any, ctx: CallContext, text: str) -> Embedded:
+    """``{"data": [{"index", "embedding"}], "usage": {"prompt_tokens"}}``, in index order."""
+    error = _embedded_error(data, ctx)
+    if error is not None:
+        raise error
+    items = data.get("data") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise ctx.malformed("the answer is not an embeddings list", text)
+    ordered = sorted(items, key=lambda i: i.get("index") if isinstance(i.get("index"), int) else 0)
+    usage = data.get("usage")
+    tokens = count_or_none(usage.get("prompt_tokens")) if isinstance(usage, dict) else None
+    return Embedded([vector(i.get("embedding"), ctx, text) for i in ordered], tokens)
+
+
 def _embedded_error(data: Any, ctx: CallContext) -> UpstreamError | None:
     """OpenRouter may answer 200 (or stream an event) whose body is only ``{"error": {...}}``."""
     if not isinstance(data, dict) or not data.get("error") or "choices" in data:
@@ -201,6 +233,7 @@ class OpenAIProvider:
         auth = {"authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = UpstreamHTTP(config, http, auth, OPENAI_ERRORS, api_key)
         self._url = f"{config.base_url.rstrip('/')}/chat/completions"
+        self._embeddings_url = f"{config.base_url.rstrip('/')}/embeddings"
 
     def __repr__(self) -> str:
         return f"OpenAIProvider({self.config.name!r})"
@@ -211,6 +244,16 @@ class OpenAIProvider:
         data, response = await self._http.post_json(self._url, body, ctx)
         completion = parse_completion(data, ctx, response.text)
         return Completion(completion, parse_feedback(response.headers))
+
+    async def embed(
+        self, request: EmbeddingRequest, model: str, dimensions: int | None
+    ) -> Embedded:
+        ctx = self._http.context(model)
+        body = embeddings_body(request, model, dimensions)
+        data, response = await self._http.post_json(self._embeddings_url, body, ctx)
+        embedded = parse_embeddings(data, ctx, response.text)
+        embedded.feedback = parse_feedback(response.headers)
+        return embedded
 
     @asynccontextmanager
     async def stream(

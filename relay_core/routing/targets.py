@@ -36,15 +36,22 @@ class Selection:
     model_scale: str | None = None
     model_name: str | None = None
     fallback_any: bool = False
+    # An embeddings request (relay_core/routing/embedding.py): embeddings models only,
+    # answering vectors of ``dimensions`` (None: the named model's own).
+    embeddings: bool = False
+    dimensions: int | None = None
 
     def encode(self) -> str:
         """The model selection as JSON (how a batch keeps its lines' distinct selections)."""
-        return json.dumps([self.model, self.model_type, self.model_scale, self.model_name])
+        fields = [self.model, self.model_type, self.model_scale, self.model_name]
+        return json.dumps([*fields, True, self.dimensions] if self.embeddings else fields)
 
     @classmethod
     def decode(cls, raw: bytes | str) -> Selection:
-        model, model_type, model_scale, model_name = json.loads(raw)
-        return cls(str(model), model_type, model_scale, model_name)
+        model, model_type, model_scale, model_name, *rest = json.loads(raw)
+        if not rest:
+            return cls(str(model), model_type, model_scale, model_name)
+        return cls(str(model), embeddings=True, dimensions=rest[1])
 
 
 META_ALIASES = frozenset({"auto"})
@@ -91,7 +98,7 @@ def _describe_filters(base: list[Target], sel: Selection) -> tuple[str, str]:
 
 def _chats(t: Target) -> bool:
     """Embedding-only models never answer a chat request."""
-    return not set(t.model.type) <= EMBEDDING_TYPES
+    return not t.model.embeddings and not set(t.model.type) <= EMBEDDING_TYPES
 
 
 def _by_tier(targets: list[Target], mode: Mode) -> list[Target]:

@@ -15,6 +15,7 @@ from relay_core.catalogue.models import ApiFamily
 from relay_sim.answer import Answer, Call
 from relay_sim.config import SimProvider
 from relay_sim.faults import SimFault
+from relay_sim.vectors import token_text, vector
 
 Json = dict[str, Any]
 
@@ -131,6 +132,30 @@ def function_tools(tools: object) -> tuple[str, ...]:
         and isinstance(t.get("function"), dict)
         and isinstance(t["function"].get("name"), str)
     )
+
+
+def embedding_inputs(raw: object, *, tokens: bool) -> tuple[str, ...]:
+    """An embeddings ``input``: a string or a list of strings; with ``tokens`` (OpenAI's
+    format) also a list of token ids or of token-id lists, each read as its seed text."""
+    if isinstance(raw, str) and raw:
+        return (raw,)
+    if isinstance(raw, list) and raw:
+        if all(isinstance(i, str) and i for i in raw):
+            return tuple(raw)
+        ids = [i for i in raw if isinstance(i, int) and not isinstance(i, bool)]
+        if tokens and len(ids) == len(raw):
+            return (token_text(ids),)
+        if tokens and all(isinstance(i, list) and i for i in raw):
+            return tuple(token_text([int(x) for x in i]) for i in raw)
+    kinds = "a string, a list of strings or token ids" if tokens else "a string or strings"
+    raise SimFault.bad_request(f"input must be {kinds}, none of them empty", param="input")
+
+
+def call_vectors(call: Call) -> list[list[float]]:
+    """Each input's vector, of the length asked (the model's own, or shorter)."""
+    native, asked = call.embed_native, call.embed_dimensions
+    keep = asked if asked is not None and asked < native else None
+    return [vector(text, native, keep) for text in call.embed_inputs or ()]
 
 
 def sse(data: bytes, event: str | None = None, sep: bytes = b"\n\n") -> bytes:

@@ -26,6 +26,7 @@ from relay_sim.config import SimProvider
 from relay_sim.families.base import (
     GARBAGE,
     Json,
+    call_vectors,
     json_object,
     new_id,
     optional_count,
@@ -59,6 +60,7 @@ _QUOTA_METRIC: Mapping[LimitKind, str] = MappingProxyType(
     }
 )
 _ACTIONS = ("generateContent", "streamGenerateContent")
+EMBED_ACTIONS = ("embedContent", "batchEmbedContents")
 
 
 def _get(data: Json, camel: str, snake: str) -> object:
@@ -92,9 +94,26 @@ def _max_tokens(data: Json) -> int | None:
     return optional_count(_get(config, "maxOutputTokens", "max_output_tokens"), "maxOutputTokens")
 
 
+def _action(request: Request) -> tuple[str, str]:
+    """``{model}:{action}`` from the path."""
+    model, _, action = str(request.path_params["target"]).rpartition(":")
+    return model, action
+
+
+def _embed_request(item: object, param: str) -> tuple[str, int | None]:
+    """One ``EmbedContentRequest``: its text and ``outputDimensionality``."""
+    data = json_object(item)
+    content = data.get("content")
+    text = text_of(content.get("parts")) if isinstance(content, dict) else ""
+    if not text:
+        raise SimFault.bad_request(f"{param}.content: text parts required", param=param)
+    dims = _get(data, "outputDimensionality", "output_dimensionality")
+    return text, optional_count(dims, "outputDimensionality")
+
+
 def _target(request: Request) -> tuple[str, bool]:
     """``{model}:{action}`` from the path → (model, streaming?)."""
-    model, _, action = str(request.path_params["target"]).rpartition(":")
+    model, action = _action(request)
     if not model or action not in _ACTIONS:
         raise SimFault(FaultKind.not_found, f"unknown method {action!r}")
     stream = action == "streamGenerateContent"
@@ -128,6 +147,29 @@ class GeminiFamily:
             schema = _get(config, "responseJsonSchema", "response_json_schema")
             call.json_schema = schema if isinstance(schema, dict) else None
         return call
+
+    def embeds(self, request: Request) -> bool:
+        """The path names an embeddings method (``embedContent``, ``batchEmbedContents``)."""
+        return _action(request)[1] in EMBED_ACTIONS
+
+    def parse_embeddings(self, body: object, request: Request) -> Call:
+        model, action = _action(request)
+        data = json_object(body)
+        if action == "embedContent":
+            found = [_embed_request(data, "content")]
+        else:
+            found = [_embed_request(r, "requests") for r in required_list(data, "requests")]
+        texts = tuple(text for text, _ in found)
+        call = Call(model, texts[0], sum(map(len, texts)), embed_inputs=texts)
+        call.embed_dimensions = found[0][1]
+        call.embed_batch = action == "batchEmbedContents"
+        return call
+
+    def render_embeddings(self, call: Call, answer: Answer) -> bytes:
+        values = [{"values": v} for v in call_vectors(call)]
+        if call.embed_batch:
+            return orjson.dumps({"embeddings": values})
+        return orjson.dumps({"embedding": values[0]})
 
     def _response(self, answer: Answer, parts: list[Json], rid: str, last: bool) -> Json:
         candidate: Json = {"content": {"parts": parts, "role": "model"}, "index": 0}

@@ -23,8 +23,11 @@ from relay_sim.families.base import (
     GARBAGE,
     Json,
     bearer,
+    call_vectors,
+    embedding_inputs,
     function_tools,
     json_object,
+    optional_count,
     read_messages,
     required_list,
     required_str,
@@ -87,6 +90,26 @@ class OllamaFamily:
         call.json_mode = fmt == "json" or isinstance(fmt, dict)
         call.json_schema = fmt if isinstance(fmt, dict) else None
         return call
+
+    def parse_embeddings(self, body: object, request: Request) -> Call:
+        """``/api/embed``: ``input`` a string or strings, ``dimensions`` optional."""
+        data = json_object(body)
+        model = required_str(data, "model")
+        inputs = embedding_inputs(data.get("input"), tokens=False)
+        call = Call(model, inputs[0], sum(map(len, inputs)), embed_inputs=inputs)
+        call.embed_dimensions = optional_count(data.get("dimensions"), "dimensions")
+        return call
+
+    def render_embeddings(self, call: Call, answer: Answer) -> bytes:
+        return orjson.dumps(
+            {
+                "model": answer.model,
+                "embeddings": call_vectors(call),
+                "total_duration": answer.prompt_tokens * _NS_PER_TOKEN // 10,
+                "load_duration": 0,
+                "prompt_eval_count": answer.prompt_tokens,
+            }
+        )
 
     def _message(self, answer: Answer, content: str) -> Json:
         message: Json = {"role": "assistant", "content": content}

@@ -9,7 +9,8 @@ budget ran out (``requests`` or ``tokens``) and its ``code`` is ``rate_limit_exc
 
 from __future__ import annotations
 
-import hashlib
+import base64
+import struct
 import time
 from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
@@ -25,6 +26,8 @@ from relay_sim.families.base import (
     GARBAGE,
     Json,
     bearer,
+    call_vectors,
+    embedding_inputs,
     function_tools,
     json_object,
     new_id,
@@ -54,8 +57,6 @@ _ERRORS: Mapping[FaultKind, tuple[int, str, str | None]] = MappingProxyType(
         FaultKind.unavailable: (503, "server_error", "service_unavailable"),
     }
 )
-
-EMBEDDING_DIMENSIONS = 16
 
 
 def _usage(answer: Answer, n: int = 1) -> Json:
@@ -143,10 +144,10 @@ def _choice_frames(call: Call, answer: Answer, size: int, chunk: Chunk) -> Itera
     yield chunk({}, answer.finish.value)
 
 
-def embedding(text: str) -> list[float]:
-    """A deterministic unit-ish vector for ``text`` (equal texts, equal vectors)."""
-    digest = hashlib.blake2b(text.encode(), digest_size=EMBEDDING_DIMENSIONS).digest()
-    return [round((b - 127.5) / 127.5, 6) for b in digest]
+def _encoded(vector: list[float], as_base64: bool) -> list[float] | str:
+    if not as_base64:
+        return vector
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 class OpenAIFamily:
@@ -179,15 +180,14 @@ class OpenAIFamily:
     def parse_embeddings(self, body: object, request: Request) -> Call:
         data = json_object(body)
         model = required_str(data, "model")
-        raw = data.get("input")
-        inputs = [raw] if isinstance(raw, str) else raw
-        if (
-            not isinstance(inputs, list)
-            or not inputs
-            or not all(isinstance(i, str) for i in inputs)
-        ):
-            raise SimFault.bad_request("input must be a string or a list of strings", "input")
-        return Call(model, inputs[0], sum(map(len, inputs)), embed_inputs=tuple(inputs))
+        inputs = embedding_inputs(data.get("input"), tokens=True)
+        fmt = data.get("encoding_format", "float")
+        if fmt not in ("float", "base64"):
+            raise SimFault.bad_request("encoding_format must be float or base64", "encoding_format")
+        call = Call(model, inputs[0], sum(map(len, inputs)), embed_inputs=inputs)
+        call.embed_dimensions = optional_count(data.get("dimensions"), "dimensions")
+        call.embed_base64 = fmt == "base64"
+        return call
 
     def render_chat(self, call: Call, answer: Answer) -> bytes:
         return orjson.dumps(
@@ -212,8 +212,8 @@ class OpenAIFamily:
 
     def render_embeddings(self, call: Call, answer: Answer) -> bytes:
         data = [
-            {"object": "embedding", "index": i, "embedding": embedding(text)}
-            for i, text in enumerate(call.embed_inputs or ())
+            {"object": "embedding", "index": i, "embedding": _encoded(v, call.embed_base64)}
+            for i, v in enumerate(call_vectors(call))
         ]
         usage = {"prompt_tokens": answer.prompt_tokens, "total_tokens": answer.prompt_tokens}
         return orjson.dumps({"object": "list", "data": data, "model": answer.model, "usage": usage})

@@ -1,7 +1,7 @@
 """``POST /v1/batches``: the request, and the checks made before a batch exists.
 
-What can be checked at once is: the endpoint (``/v1/chat/completions``; ``/v1/embeddings``
-is refused with a clear 400 until a worker can run it), the completion window (``24h`` and
+What can be checked at once is: the endpoint (``/v1/chat/completions`` or
+``/v1/embeddings``), the completion window (``24h`` and
 longer), the metadata (OpenAI's 16 keys of at most 64 characters, values of at most 512), and
 the input file (it exists, belongs to the caller, was uploaded for ``batch``). The file's lines
 are validated afterwards by a worker (status ``validating``), as OpenAI does.
@@ -36,24 +36,21 @@ class RetryBatch(BaseModel):
 
 
 def check_endpoint(endpoint: str, workflows: Collection[str] = ()) -> str:
-    """The endpoint, when a batch may run it: chat, or ``/v1/workflows/<name>`` for one of
-    ``workflows`` (docs/workflows.md)."""
+    """The endpoint, when a batch may run it: chat, embeddings, or ``/v1/workflows/<name>``
+    for one of ``workflows`` (docs/workflows.md)."""
     name = workflow_name(endpoint)
     if name is not None:
         if name not in workflows:
             raise InvalidRequest(f"No workflow {name!r} in the catalogue.", param="endpoint")
         return endpoint
-    if endpoint == Endpoint.embeddings.value:
+    try:
+        return Endpoint(endpoint).value
+    except ValueError:
         raise InvalidRequest(
-            "Batches for /v1/embeddings are not supported yet: Relay's workers run "
-            "/v1/chat/completions only. Use endpoint '/v1/chat/completions'.",
+            f"Unsupported endpoint {endpoint!r}: use '/v1/chat/completions', '/v1/embeddings' "
+            "or '/v1/workflows/<name>'.",
             param="endpoint",
-        )
-    if endpoint != Endpoint.chat.value:
-        raise InvalidRequest(
-            f"Unsupported endpoint {endpoint!r}: use '/v1/chat/completions'.", param="endpoint"
-        )
-    return endpoint
+        ) from None
 
 
 def check_metadata(metadata: dict[str, str] | None) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from relay_core.answers.cache import AnswerCache, hit_reply
 from relay_core.answers.policy import cache_keys, cache_policy
 from relay_core.dispatch.envelope import Envelope, Reply
+from relay_core.schemas.chat import ChatCompletionRequest
 from relay_core.settings import Settings
 
 KIND = "batch"
@@ -22,15 +23,21 @@ class LineCache:
         self.settings = settings
 
     async def lookup(self, env: Envelope) -> Reply | None:
-        policy = cache_policy(env.request, self.settings)
+        request = env.request
+        if not isinstance(request, ChatCompletionRequest):  # embeddings are not cached
+            return None
+        policy = cache_policy(request, self.settings)
         if not policy.read or env.attempts > 0:
             return None
-        keys = cache_keys(env.request, self.settings, policy)
+        keys = cache_keys(request, self.settings, policy)
         found = await self.cache.get(env.owner, keys, KIND)
         return None if found is None else hit_reply(env.id, found.answer)
 
     async def store(self, env: Envelope, reply: Reply) -> None:
-        policy = cache_policy(env.request, self.settings)
+        request = env.request
+        if not isinstance(request, ChatCompletionRequest):
+            return
+        policy = cache_policy(request, self.settings)
         if policy.write:
-            keys = cache_keys(env.request, self.settings, policy)
+            keys = cache_keys(request, self.settings, policy)
             await self.cache.put(env.owner, keys, reply, policy.ttl_s, KIND)

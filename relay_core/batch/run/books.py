@@ -106,6 +106,14 @@ def _no_token(env: Envelope, outcome: Outcome) -> float | None:
     return None
 
 
+def _tokens(reply: Reply) -> tuple[int, int]:
+    """A successful line's (prompt, completion) tokens: a completion's, or an embedding's."""
+    if reply.embedding is not None:
+        return reply.embedding.usage.prompt_tokens, 0
+    usage = reply.completion.usage if reply.completion is not None else None
+    return (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
+
+
 def refused_for_good(env: Envelope) -> ErrorInfo | None:
     """The last failure, when every candidate's latest failure is one that will not heal."""
     latest: dict[tuple[str | None, str | None], ErrorInfo] = {}
@@ -310,8 +318,7 @@ class LineBooks:
         reply = outcome.reply
         custom_id = env.custom_id or ""
         if reply.ok:
-            usage = reply.completion.usage if reply.completion is not None else None
-            tokens = (usage.prompt_tokens, usage.completion_tokens) if usage else (0, 0)
+            tokens = _tokens(reply)
             if reply.cached:
                 tokens = (0, 0)  # no provider token was spent on it
             recorded = await self._record(

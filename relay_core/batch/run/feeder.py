@@ -16,12 +16,14 @@ import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from relay_core.batch.lines import LineRef, request_body
+from relay_core.batch.models import Endpoint
 from relay_core.batch.run.allowance import Allowance
 from relay_core.batch.run.outputs import dropped
 from relay_core.batch.run.planner import (
@@ -41,9 +43,11 @@ from relay_core.policy.apply import admit, capped, preferred_only
 from relay_core.policy.models import Policy
 from relay_core.policy.ruling import NOTHING, Facts, Ruling, decide
 from relay_core.profile import profile_request
+from relay_core.routing.embedding import with_dimensions
 from relay_core.routing.ranking import LiveState
 from relay_core.routing.targets import Selection, Target
 from relay_core.schemas.chat import ChatCompletionRequest
+from relay_core.schemas.embeddings import EmbeddingRequest
 from relay_core.settings import Mode
 from relay_core.storage.base import ObjectStorage
 from relay_core.workflow.feed import RunLines
@@ -90,6 +94,14 @@ async def publish_all(redis: Redis, prefix: str, envelopes: Sequence[Envelope]) 
             queue = queue_name(prefix, env.current.provider)
             pipe.lpush(queue, task_message(env, queue))
         await pipe.execute()
+
+
+def embedding_line(body: dict[str, Any], route: list[Target]) -> EmbeddingRequest:
+    """An embeddings line's request, its vectors' length made explicit (the named model's,
+    first in its route: relay_core/routing/embedding.py)."""
+    request = EmbeddingRequest.model_validate(body)
+    wanted = request.dimensions or route[0].model.dimensions
+    return request if wanted is None else with_dimensions(request, wanted)
 
 
 @dataclass
@@ -272,12 +284,15 @@ class Feeder:
     ) -> Envelope:
         batch_id = batch.id
         route, able = plan.routes[ref.route], plan.able[ref.route] or plan.routes[ref.route]
-        request = ChatCompletionRequest.model_validate(
-            request_body(orjson.loads(raw), batch.default_model)
-        )
+        body = request_body(orjson.loads(raw), batch.default_model)
+        request: ChatCompletionRequest | EmbeddingRequest
         ruling = NOTHING
-        if self.policies:
-            request, route, able, ruling = self._ruled(batch, request, route, able)
+        if batch.endpoint == Endpoint.embeddings.value:
+            request = embedding_line(body, route)
+        else:
+            request = ChatCompletionRequest.model_validate(body)
+            if self.policies:
+                request, route, able, ruling = self._ruled(batch, request, route, able)
         assigner = self._assigners.setdefault((batch_id, ref.route), Assigner())
         pool = able  # who may be first: with ``room``, the providers with room left
         if room is not None:

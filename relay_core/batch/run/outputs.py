@@ -62,6 +62,13 @@ def success(custom_id: str, request_id: str, reply: Reply) -> bytes:
     """A stored result (``o`` + line) for a completion: its ``body`` as the API answers it,
     with the completion's own ``chatcmpl-…`` id (a fresh one when the upstream's id is in
     another form); ``request_id`` is Relay's id for the line's request."""
+    if reply.embedding is not None:  # an embeddings line: the vectors as the API answers them
+        response = {
+            "status_code": 200,
+            "request_id": request_id,
+            "body": reply.embedding.model_dump(mode="json"),
+        }
+        return OUTPUT + _line(custom_id, response, None, relay_part(reply))
     body = (
         {}
         if reply.completion is None

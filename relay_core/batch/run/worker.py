@@ -52,6 +52,7 @@ from relay_core.dispatch.priority import Gate, Priority
 from relay_core.heartbeat import live_workers
 from relay_core.limits import Limiter
 from relay_core.policy.models import Policy
+from relay_core.routing.embedding import embedding_targets
 from relay_core.routing.live import live_limits
 from relay_core.routing.targets import Selection, Target, resolve_targets
 from relay_core.settings import Settings
@@ -136,8 +137,14 @@ class BatchWorker:
         )
 
     def resolve(self, sel: Selection) -> list[Target]:
-        s = self.settings
-        return resolve_targets(self.shared.providers, sel, mode=s.mode, meta_model=s.meta_model)
+        s, providers = self.settings, self.shared.providers
+        if sel.embeddings:  # the named model's targets, then its dimension's (same_dimension)
+            failover = s.embeddings_failover
+            found = embedding_targets(
+                providers, sel, dimensions=sel.dimensions, mode=s.mode, failover=failover
+            )
+            return found[0]
+        return resolve_targets(providers, sel, mode=s.mode, meta_model=s.meta_model)
 
     def scan(self, source: BinaryIO, endpoint: Endpoint | str, default_model: str | None) -> Scan:
         return scan_file(

@@ -134,7 +134,6 @@ def _upstream_requests(farm: Any) -> int:
 
 
 CREATE_REFUSALS: list[tuple[dict[str, Any], int, str]] = [
-    ({"endpoint": "/v1/embeddings"}, 400, "endpoint"),
     ({"endpoint": "/v1/completions"}, 400, "endpoint"),
     ({"completion_window": "1h"}, 400, "completion_window"),
     ({"completion_window": "soon"}, 400, "completion_window"),

@@ -90,5 +90,5 @@ def test_a_line_obeys_exclusions_preferences_caps_and_flags() -> None:
         {"model": "llama", "max_tokens": 900, "messages": [{"role": "user", "content": "hi"}]},
     )
     assert [c.provider for c in env.candidates] == ["spare", "ollama"]
-    assert env.request.max_tokens == 8
+    assert env.chat.max_tokens == 8
     assert env.flags.cache is True

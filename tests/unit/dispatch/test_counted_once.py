@@ -63,7 +63,7 @@ async def test_an_answer_without_usage_gets_a_marked_capped_estimate() -> None:
     async with mock_client(no_usage) as client:
         farm = build(client, [provider_config("a", "https://a.example.com/v1")])
         env = farm.envelope("a", text="hi", message_tokens=[9])
-        env.request.max_tokens = 5
+        env.chat.max_tokens = 5
         reply = done(await farm.visit(env))
 
     assert reply.ok and reply.completion is not None

@@ -19,7 +19,7 @@ CONFIG = ProviderConfig(
     api="openai",
     base_url="https://api.groq.com/openai/v1",
     api_key_env="GROQ_API_KEY",
-    models=[ModelConfig(id="llama"), ModelConfig(id="embed", embeddings=True)],
+    models=[ModelConfig(id="llama"), ModelConfig(id="embed", embeddings=True, dimensions=16)],
 )
 
 

@@ -23,7 +23,13 @@ FREE = [
 
 def resolve(model: str, mode: Mode = Mode.free, meta: str = META, **filters: str) -> list[str]:
     fallback = bool(filters.pop("fallback_any", ""))
-    sel = Selection(model, fallback_any=fallback, **filters)
+    sel = Selection(
+        model,
+        filters.get("model_type"),
+        filters.get("model_scale"),
+        filters.get("model_name"),
+        fallback_any=fallback,
+    )
     return keys(resolve_targets(catalogue(), sel, mode=mode, meta_model=meta))
 
 

@@ -16,7 +16,7 @@ def _catalogue(**provider) -> Catalogue:
         "limits": Limits(rpm=30, tpm=6000, rpd=14400, daily_reset="00:00 America/Los_Angeles"),
         "models": [
             ModelConfig(id="llama", aliases=["l"], limits=Limits(rpm=5, concurrency=2)),
-            ModelConfig(id="embed", embeddings=True),
+            ModelConfig(id="embed", embeddings=True, dimensions=16),
         ],
     }
     return Catalogue(providers=[ProviderConfig(**(fields | provider))])
