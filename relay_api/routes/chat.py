@@ -186,19 +186,23 @@ async def wait_reply(state: ApiState, env: Envelope, limit_s: float) -> Reply:
     return reply
 
 
-def answer(reply: Reply, request_id: str, extra: dict[str, str]) -> JSONResponse:
-    """The completion as the client gets it, with who served it in the ``x-relay-*``
-    headers (and every answer check: docs/answers.md)."""
-    assert reply.completion is not None
-    headers = {
+def served_headers(reply: Reply, request_id: str) -> dict[str, str]:
+    """Who served a reply, how many attempts it took and where its time went."""
+    return {
         "x-relay-provider": reply.provider or "",
         "x-relay-model": reply.model or "",
         "x-relay-attempts": str(reply.attempts),
         "x-relay-queue-ms": f"{reply.queue_wait_s * 1000:.1f}",
         "x-relay-upstream-ms": f"{reply.upstream_s * 1000:.1f}",
         "x-request-id": request_id,
-        **extra,
     }
+
+
+def answer(reply: Reply, request_id: str, extra: dict[str, str]) -> JSONResponse:
+    """The completion as the client gets it, with who served it in the ``x-relay-*``
+    headers (and every answer check: docs/answers.md)."""
+    assert reply.completion is not None
+    headers = {**served_headers(reply, request_id), **extra}
     if reply.checks:
         headers["x-relay-answer-checks"] = ",".join(c.header() for c in reply.checks)
     if reply.hedged:

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from relay_api.deps import OwnerDep, StateDep
-from relay_api.routes.chat import wait_reply
+from relay_api.routes.chat import served_headers, wait_reply
 from relay_api.state import ApiState
 from relay_core.dispatch.envelope import Candidate, Envelope, Reply
 from relay_core.routing.embedding import (
@@ -82,14 +82,7 @@ async def embeddings(
 def answer(reply: Reply, request_id: str) -> JSONResponse:
     """The vectors as the client gets them, with who served them in ``x-relay-*`` headers."""
     assert reply.embedding is not None
-    headers = {
-        "x-relay-provider": reply.provider or "",
-        "x-relay-model": reply.model or "",
-        "x-relay-attempts": str(reply.attempts),
-        "x-relay-queue-ms": f"{reply.queue_wait_s * 1000:.1f}",
-        "x-relay-upstream-ms": f"{reply.upstream_s * 1000:.1f}",
-        "x-request-id": request_id,
-    }
+    headers = served_headers(reply, request_id)
     if reply.embedding.usage.is_estimate():
         headers["x-relay-usage"] = "estimated"  # the upstream counted none: Relay's estimate
     return JSONResponse(reply.embedding.model_dump(mode="json"), headers=headers)
