@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from bench import plots
-from bench.rows import ROWS, Row
+from bench.rows import Row
+from bench.rows_routing import ROWS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
