@@ -2,7 +2,8 @@
 
 For a stream the client waits on its *first token*, so that is what a hedge races. A stream
 that has written nothing after its target's p95 time to first chunk (learned by this worker
-process, per target and task family: :class:`FirstChunkTimes`) gets a second copy on another
+process, per target and task family, and read as a whole answer's p95 is, a bucket's upper
+edge: :class:`FirstChunkTimes`) gets a second copy on another
 provider, admitted as :class:`~relay_core.dispatch.hedge.Hedger` admits a whole answer's
 (another provider that can serve at once, never a paid one in ``free`` mode, within the same
 hedge budget). Both relays read their upstream; each writes through a :class:`_Claim` on the
@@ -31,6 +32,7 @@ from relay_core.dispatch.envelope import Envelope
 from relay_core.dispatch.hedge import HEDGE_QUANTILE, MIN_ANSWERS, Hedger, hedge_lease
 from relay_core.dispatch.streaming import ChunkSink, Relay, Streamed, Written
 from relay_core.errors import UpstreamError, UpstreamUnusableAnswer
+from relay_core.routing.outcomes.stats import LATENCY_EDGES, Stats, latency_bucket
 
 KEPT = 256  # first-chunk times kept per target and family
 
@@ -51,12 +53,18 @@ class FirstChunkTimes:
         self._seen[key].append(seconds)
 
     def p95(self, target: str, family: str) -> float | None:
-        """The time below which 95 % of first chunks came (None before ``MIN_ANSWERS``)."""
+        """The time below which 95 % of first chunks came, read as a whole answer's p95 is
+        (:func:`~relay_core.dispatch.hedge.hedge_delay`): the upper edge of its bucket of
+        the learned answer times' histogram, at or above the p95 itself, so a hedge goes to
+        a stream that is late, not to the slowest 5 % of ordinary ones (None before
+        ``MIN_ANSWERS`` streams)."""
         seen = self._seen.get((target, family))
         if seen is None or len(seen) < MIN_ANSWERS:
             return None
-        ordered = sorted(seen)
-        return ordered[min(len(ordered) - 1, int(HEDGE_QUANTILE * len(ordered)))]
+        counts = [0.0] * len(LATENCY_EDGES)
+        for seconds in seen:
+            counts[latency_bucket(seconds)] += 1
+        return Stats(latency=tuple(counts)).percentile(HEDGE_QUANTILE)
 
 
 @dataclass(frozen=True, slots=True)

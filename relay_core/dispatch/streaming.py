@@ -319,8 +319,12 @@ class Streamed:
 
 
 def carries_answer(chunk: ChatCompletionChunk) -> bool:
-    """Whether ``chunk`` holds a piece of the answer: text or a tool call."""
-    return any(c.delta.content or c.delta.tool_calls for c in chunk.choices)
+    """Whether ``chunk`` holds a piece of the answer: text, a tool call, or a field the
+    provider adds to the delta (DeepSeek's ``reasoning_content`` streams before the text)."""
+    return any(
+        c.delta.content or c.delta.tool_calls or any((c.delta.model_extra or {}).values())
+        for c in chunk.choices
+    )
 
 
 class Relay:

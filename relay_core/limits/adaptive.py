@@ -49,7 +49,7 @@ from relay_core.limits.plan import scope_of
 START = 8.0  # the limit before anything was learned
 INCREASE = 2.0  # per round of ``limit`` calls that succeed while the cap binds
 DECREASE = 0.75  # the limit after an overload, times the one in force
-HOLD = 40  # successes after a cut before the slot count that failed is tried again
+HOLD = 48  # successes after a cut before the slot count that failed is tried again
 PROBE = 8  # successes at that slot count before the limit grows past it
 SLOW_START = 0.5  # slots per binding success while the limit is free (x1.5 per round)
 FLOOR = 1.0

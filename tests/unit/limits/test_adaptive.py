@@ -40,15 +40,17 @@ ADAPTIVE = Limits(adaptive_concurrency=True)
 
 
 def test_growth_after_a_cut_is_additive_and_only_while_the_cap_binds() -> None:
-    after_cut = {"peak": 300.0, "since": 0}  # a cut seen, nothing holding this limit back
-    assert grown(8.0, 8, **after_cut) == pytest.approx(8.0 + INCREASE / 8)
-    assert grown(8.0, 7, **after_cut) == pytest.approx(8.0 + INCREASE / 8)  # one slot of slack
-    assert grown(8.0, 3, **after_cut) == 8.0  # light traffic says nothing about the limit
-    assert grown(CEILING, 1000, **after_cut) == CEILING
+    def after_cut(limit: float, leases: int) -> float:  # a cut seen, nothing holding it back
+        return grown(limit, leases, peak=300.0, since=0)
+
+    assert after_cut(8.0, 8) == pytest.approx(8.0 + INCREASE / 8)
+    assert after_cut(8.0, 7) == pytest.approx(8.0 + INCREASE / 8)  # one slot of slack
+    assert after_cut(8.0, 3) == 8.0  # light traffic says nothing about the limit
+    assert after_cut(CEILING, 1000) == CEILING
     # About INCREASE per round of ``limit`` successes.
     limit = 10.0
     for _ in range(10):
-        limit = grown(limit, 100, **after_cut)
+        limit = after_cut(limit, 100)
     assert limit == pytest.approx(10.0 + INCREASE, rel=0.1)
 
 
