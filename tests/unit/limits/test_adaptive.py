@@ -21,6 +21,7 @@ from relay_core.limits.adaptive import (
     FREE,
     HOLD,
     INCREASE,
+    NEAR,
     PROBE,
     SLOW_START,
     START,
@@ -31,6 +32,7 @@ from relay_core.limits.adaptive import (
     adaptive_scopes,
     cut,
     grown,
+    step,
 )
 from tests.unit.limits._catalogue import model, provider
 from tests.unit.limits._support import REDIS_URL, drop_prefix
@@ -64,8 +66,14 @@ def test_a_free_limit_grows_in_slow_start_by_a_share_of_itself_per_round() -> No
     for _ in range(6):  # one round of ``limit`` calls
         limit = grown(limit, 1000, since=FREE)
     assert limit == pytest.approx(6.0 * (1 + SLOW_START))
-    # Once the probe held (``FREE`` binding successes after the cut), the same.
-    assert grown(6.25, 6, peak=6.25, since=FREE) == pytest.approx(6.25 + SLOW_START)
+    # Once the probe held (``FREE`` binding successes after the cut): slow at the slot
+    # count that failed, in full NEAR times past it, in proportion between.
+    assert step(6.0, peak=6.0, since=FREE) == pytest.approx(INCREASE / 6.0)
+    half = 6.0 * (1 + NEAR / 2)
+    assert step(half, peak=6.0, since=FREE) == pytest.approx(INCREASE / half + SLOW_START / 2)
+    far = 6.0 * (1 + 2 * NEAR)
+    assert step(far, peak=6.0, since=FREE) == pytest.approx(INCREASE / far + SLOW_START)
+    assert grown(6.25, 6, peak=6.25, since=FREE) == pytest.approx(6.25 + INCREASE / 6.25)
     # During the hold and the probe, the slow additive growth under the cap that failed.
     assert grown(4.5, 6, peak=6.0, since=0) == pytest.approx(4.5 + INCREASE / 4.5)
     assert grown(6.0, 6, peak=6.0, since=HOLD) == pytest.approx(6.25)
@@ -81,6 +89,16 @@ def test_a_raised_limit_is_found_within_a_hold_and_a_few_rounds() -> None:
         limit, since, calls = grown(limit, 1000, peak, since), since + 1, calls + 1
     # 4.7 -> 6 under the cap (a few calls), the hold and probe, then 6.25 -> 15 in slow start.
     assert calls <= HOLD + PROBE + 5 + math.ceil((15 - 6.25) / SLOW_START), calls
+
+
+def test_past_a_limit_that_was_not_raised_growth_stays_slow() -> None:
+    """A probe at 21 slots that passed though the provider's limit is 20 (the leases count
+    a call a little before and after the provider does): after it, the limit climbs a slot
+    in about a round, not half a round's worth of slots a round."""
+    limit, calls = 21.25, 0
+    while limit < 22.25:
+        limit, calls = grown(limit, 1000, peak=21.25, since=FREE), calls + 1
+    assert calls >= 8, calls
 
 
 def test_a_cut_is_multiplicative_and_never_below_the_floor() -> None:
@@ -189,10 +207,11 @@ async def test_after_a_cut_the_slot_count_that_failed_waits_out_the_hold(farm: F
     await _fill(farm.limiter, 10, T0)  # the cap binds at its 8 slots
     for _ in range(PROBE):  # it held: the limit grows past it, in slow start
         await caps.succeeded("prov", T0)
-    assert caps.limit("prov") == pytest.approx(8.25 + SLOW_START)
+    assert caps.limit("prov") == pytest.approx(8.25 + step(8.25, 8.0, FREE))
     await _fill(farm.limiter, 12, T0)
     await caps.succeeded("prov", T0)
-    assert caps.limit("prov") == pytest.approx(8.25 + 2 * SLOW_START)
+    after = 8.25 + step(8.25, 8.0, FREE)
+    assert caps.limit("prov") == pytest.approx(after + step(after, 8.0, FREE))
     other = farm.caps()
     await other.refresh(["prov"], T0)
     assert other.limit("prov") == caps.limit("prov")
