@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from bench import plots
-from bench.rows import ROWS, Row
+from bench.rows import Row
+from bench.rows_routing import ROWS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -71,15 +72,21 @@ def met(value: bool | None) -> str:
     return {True: "yes", False: "**no**", None: "—"}[value]
 
 
+def load_before(record: dict[str, Any]) -> str:
+    """The 1-minute load average before the run (the machine is shared), and when it ran."""
+    avg = record.get("loadavg_1m_before")
+    return "—" if avg is None else f"{avg:.1f} ({record['at'][:10]})"
+
+
 def table(results: Results) -> str:
     lines = [
-        "| figure | target | measured | met? | reproduce with |",
-        "|---|---|---|---|---|",
+        "| figure | target | measured | met? | reproduce with | load before |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
         f"| {r.figure} | {r.target} | {r.measured} | {met(r.met)} | "
         f"`make bench {'BENCH_QUICK=1 ' if results[name]['mode'] == 'quick' else ''}"
-        f"BENCH_ONLY={name}` |"
+        f"BENCH_ONLY={name}` | {load_before(results[name])} |"
         for name, r in rows(results)
     ]
     return "\n".join(lines)

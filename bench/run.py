@@ -30,6 +30,7 @@ from typing import Any
 
 from bench import (
     aimd,
+    auto,
     batch_faults,
     batch_realistic,
     batch_throughput,
@@ -38,7 +39,9 @@ from bench import (
     farm_latency,
     farm_limits,
     hedging,
+    learned,
     load,
+    overhead,
     report,
     routing,
     scaling,
@@ -60,6 +63,7 @@ class Bench:
 BENCHES: dict[str, Bench] = {
     "worker_drain": Bench(worker_drain.run, {"n": 500}, {"n": 100}),
     "routing": Bench(routing.run, {"n": 2000}, {"n": 300}),
+    "overhead": Bench(overhead.run, {"n": 5000}, {"n": 500}),
     "batch_realistic": Bench(
         batch_realistic.run, {"lines": 600, "workers": 2}, {"lines": 150, "workers": 2}
     ),
@@ -69,8 +73,14 @@ BENCHES: dict[str, Bench] = {
         {"n": 60, "width": 50, "workers": 2},
     ),
     "ttft": Bench(ttft.run, {"n": 300, "chunk_delay_ms": 20}, {"n": 40, "chunk_delay_ms": 20}),
-    "hedging": Bench(hedging.run, {"n": 400, "clients": 8}, {"n": 100, "clients": 8}),
+    "hedging": Bench(
+        hedging.run,
+        {"n": 400, "clients": 8, "streams": 400},
+        {"n": 100, "clients": 8, "streams": 100},
+    ),
     "aimd": Bench(aimd.run, {"n": 300}, {"n": 100}),
+    "learned": Bench(learned.run, {"n": 400, "clients": 4}, {"n": 150, "clients": 4}),
+    "auto": Bench(auto.run, {"n": 500, "clients": 8}, {"n": 150, "clients": 8}),
     "farm_limits": Bench(
         farm_limits.run,
         {"n": 1200, "width": 64, "workers": 2},

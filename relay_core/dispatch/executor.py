@@ -43,7 +43,8 @@ from relay_core.dispatch.envelope import Envelope, Kind, Reply
 from relay_core.dispatch.hedge import Answered, Hedger, LatencySource
 from relay_core.dispatch.outcome import Done, Forward, Outcome, attempt_error, exhausted_error
 from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget, WorkerState
-from relay_core.dispatch.streaming import Relay, StreamHub, stream_name, wants_stream
+from relay_core.dispatch.stream_hedge import Relayed, StreamHedger, empty_answer
+from relay_core.dispatch.streaming import ChunkSink, Relay, StreamHub, stream_name, wants_stream
 from relay_core.dispatch.verdict import (
     after_invalid,
     estimated_usage,
@@ -112,6 +113,7 @@ class Executor:
             if latencies is None
             else Hedger(state, latencies, clock, self._report, self._later)
         )
+        self.stream_hedger = None if self.hedger is None else StreamHedger(self.hedger, clock)
 
     def _later(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
@@ -391,29 +393,41 @@ class Executor:
             return await self._no_capacity(env, wait, call.estimate)
         return self._advance(env, exc)
 
+    async def _relayed(self, env: Envelope, call: Call, started: float) -> Relayed:
+        """The stream that reached the client: ``call``'s, or a hedge's that wrote first."""
+        assert self.streams is not None
+        sink = self.streams.open(stream_name(env))
+        last = not self._may_fail_over(env)
+
+        def make(c: Call, to: ChunkSink) -> Relay:
+            target = (c.target.name, c.target.model.id)
+            normalize = self.settings.normalize_output
+            return Relay(
+                to, env, target, c.request, normalize=normalize, clock=self.clock,
+                prompt=c.prompt, last=last,
+            )  # fmt: skip
+
+        if self.stream_hedger is not None and self.stream_hedger.wanted(env, call):
+            return await self.stream_hedger.relay(env, call, started, sink, make)
+        relay = make(call, sink)
+        t = call.target
+        result = await relay.stream(t.provider.stream(call.request, t.model.id), started)
+        return Relayed(call, env.id, started, relay, result)
+
     async def _stream(self, env: Envelope, call: Call, started: float) -> Outcome:
         """Relay a streamed answer (see :mod:`relay_core.dispatch.streaming`). Errors before
-        the first chunk raise, for the caller's ordinary failover."""
+        the first chunk raise, for the caller's ordinary failover; an empty answer that
+        reached no one fails over as an empty whole answer does."""
         assert self.streams is not None
+        won = await self._relayed(env, call, started)
+        call, relay, result, started = won.call, won.relay, won.result, won.started
         t = call.target
-        target = (t.name, t.model.id)
-        normalize = self.settings.normalize_output
-        relay = Relay(
-            self.streams.open(stream_name(env)),
-            env,
-            target,
-            call.request,
-            normalize=normalize,
-            clock=self.clock,
-            prompt=call.prompt,
-        )
-        result = await relay.stream(t.provider.stream(call.request, t.model.id), started)
         if result.error is not None:  # after the first chunk: too late to fail over
             await self._report(env, call, started, result.error, ttft_s=result.ttft_s)
             await self.state.after_failure(
                 t,
                 permit=call.permit,
-                lease=env.id,
+                lease=won.lease,
                 estimate=call.estimate,
                 exc=result.error,
                 now=self.clock(),
@@ -423,19 +437,28 @@ class Executor:
         usage = result.estimated_usage(call.request, call.prompt)
         if result.usage is not None:
             self.state.learn_cost(t, call.request, call.prompt, result.usage)
+        unusable = empty_answer(call) if result.empty else None
+        fails_over = unusable is not None and not result.written  # nothing reached the client
         reply = relay.reply(usage, started, self.clock())
-        if not result.taken:  # [DONE] first, the bookkeeping after
+        reply = reply.model_copy(update={"hedged": won.hedged}) if won.hedged else reply
+        if not result.taken and not fails_over:  # [DONE] first, the bookkeeping after
             await self.streams.finish(stream_name(env), reply)
-        await self._report(env, call, started, None, usage, ttft_s=result.ttft_s)
+        await self._report(env, call, started, unusable, usage, ttft_s=result.ttft_s)
+        if self.stream_hedger is not None and unusable is None:
+            self.stream_hedger.learn(env, call, result.ttft_s)
         await self.state.after_success(
             t,
             permit=call.permit,
-            lease=env.id,
+            lease=won.lease,
             tokens=(call.estimate, usage.total_tokens),
             feedback=relay.feedback,
             now=self.clock(),
         )
-        return self._final(env, relay.interrupted()) if result.taken else Done(reply)
+        if result.taken:
+            return self._final(env, relay.interrupted())
+        if unusable is not None and fails_over:
+            return self._advance(env, unusable)
+        return Done(reply)
 
     async def _refused(self, env: Envelope, call: Call, exc: InvalidRequest) -> Outcome:
         """The adapter refused the request before sending it (a field or message its API

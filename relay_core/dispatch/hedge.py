@@ -9,8 +9,9 @@ closed). Nothing but the winning answer reaches the client.
 
 * **Off by default**: ``RELAY_HEDGING``, a request's ``x-relay-hedge: on|off``, or a policy
   that sets :attr:`RouteFlags.hedge <relay_core.dispatch.envelope.RouteFlags.hedge>`.
-* **Interactive whole answers only**: not streams, not batch lines, never when the primary
-  is a breaker's probe (its outcome must be known).
+* **Interactive calls only**: not batch lines, never when the primary is a breaker's probe
+  (its outcome must be known). Whole answers here; streams race their first chunk in
+  :mod:`relay_core.dispatch.stream_hedge`, on the same budget and admission.
 * **A budget** (:class:`HedgeBudget`, per worker process): each hedge-eligible call earns
   ``RELAY_HEDGE_BUDGET`` of a hedge, a hedge spends one, so hedges stay under that share of
   calls; and none while the recent share of failed calls is over
@@ -36,6 +37,7 @@ from relay_core.dispatch.state import LiveTarget, WorkerState
 from relay_core.errors import InvalidRequest, UpstreamError
 from relay_core.providers.base import Completion
 from relay_core.routing.outcomes.stats import Stats
+from relay_core.schemas.chat import Usage
 from relay_core.settings import Mode
 
 MAX_CREDIT = 10.0  # hedges a worker may bank (stragglers come in bursts)
@@ -112,7 +114,19 @@ class Answered:
     hedged: bool = False
 
 
-Report = Callable[[Envelope, Call, float, UpstreamError | None], Awaitable[None]]
+class Report(Protocol):
+    """Book one call's outcome (the executor's events: usage, learned outcomes)."""
+
+    def __call__(
+        self,
+        env: Envelope,
+        call: Call,
+        started: float,
+        error: UpstreamError | None,
+        usage: Usage | None = None,
+    ) -> Awaitable[None]: ...
+
+
 Later = Callable[[Coroutine[Any, Any, None]], None]
 
 
@@ -141,12 +155,13 @@ class Hedger:
         self.later = later
         self.budget = HedgeBudget(state.settings.hedge_budget, state.settings.hedge_failure_ceiling)
 
-    def wanted(self, env: Envelope, call: Call) -> bool:
+    def wanted(self, env: Envelope, call: Call, *, stream: bool = False) -> bool:
+        """Whether ``call`` may be hedged: a whole answer, or with ``stream`` a stream."""
         return (
             env.flags.hedge
             and env.kind is Kind.interactive
             and env.profile is not None
-            and not call.request.stream
+            and bool(call.request.stream) is stream
             and not call.permit.is_probe
         )
 
@@ -185,14 +200,20 @@ class Hedger:
         allows one (and the primary's p95 is known: ``delay``)."""
         if delay is None or not self.budget.allows():
             return None
+        call = await self.second(env, primary.call.target)
+        return None if call is None else _Attempt(call, hedge_lease(env), self.clock(), _send(call))
+
+    async def second(self, env: Envelope, primary: LiveTarget) -> Call | None:
+        """Spend a hedge and admit its call on the first later candidate of another provider
+        that can take it now (None: no candidate could, and the hedge is refunded)."""
         self.budget.spend()  # before any await: concurrent calls must not all see it unspent
         for cand in env.candidates[env.index + 1 :]:
             target = self.state.target(cand)
-            if target is None or not self._may_take(target, primary.call.target):
+            if target is None or not self._may_take(target, primary):
                 continue
             call = await self._admit(env, target)
             if call is not None:
-                return _Attempt(call, f"{env.id}:hedge", self.clock(), _send(call))
+                return call
         self.budget.refund()  # no candidate could take it
         return None
 
@@ -214,7 +235,7 @@ class Hedger:
             return None  # over its window: not a candidate for this request
         estimate = self.state.estimate(target, request, prompt)
         now = self.clock()
-        lease = f"{env.id}:hedge"
+        lease = hedge_lease(env)
         plan = self.state.plan(target, now)
         decision = await self.state.limiter.acquire(plan, estimate, lease, now)
         if not decision.granted:
@@ -270,37 +291,51 @@ class Hedger:
                 self.later(self._cancelled(loser))
 
     async def _cancelled(self, loser: _Attempt) -> None:
+        await self.cancelled(loser.call, loser.lease)
+
+    async def cancelled(self, call: Call, lease: str) -> None:
         """A call cut off for the winner: its slot back, its tokens counted as the prompt's
         (the upstream read it). A probe it held expires (the breaker learns nothing)."""
-        t, now = loser.call.target, self.clock()
+        t, now = call.target, self.clock()
         plan = self.state.plan(t, now)
-        await self.state.limiter.release(
-            plan, loser.lease, loser.call.prompt, loser.call.estimate, now
-        )
+        await self.state.limiter.release(plan, lease, call.prompt, call.estimate, now)
 
     async def _hedge_failed(self, env: Envelope, hedge: _Attempt, exc: BaseException) -> None:
+        await self.hedge_failed(env, hedge.call, hedge.lease, hedge.started, exc)
+
+    async def hedge_failed(
+        self, env: Envelope, call: Call, lease: str, started: float, exc: BaseException
+    ) -> None:
         self.budget.observe(False, earn=False)
         if isinstance(exc, UpstreamError):
-            await self._failed(env, hedge, exc)
+            await self.failed(env, call, lease, started, exc)
         else:  # refused by the adapter: nothing went out
-            await self.state.refund(
-                hedge.call.target, hedge.lease, hedge.call.estimate, self.clock()
-            )
+            await self.state.refund(call.target, lease, call.estimate, self.clock())
 
     async def _failed(self, env: Envelope, attempt: _Attempt, exc: UpstreamError) -> None:
+        await self.failed(env, attempt.call, attempt.lease, attempt.started, exc)
+
+    async def failed(
+        self, env: Envelope, call: Call, lease: str, started: float, exc: UpstreamError
+    ) -> None:
         """Book a failed call against its target, as the executor books any other."""
-        t = attempt.call.target
+        t = call.target
         exc.provider, exc.model = t.name, t.model.id
-        await self.report(env, attempt.call, attempt.started, exc)
+        await self.report(env, call, started, exc)
         await self.state.after_failure(
             t,
-            permit=attempt.call.permit,
-            lease=attempt.lease,
-            estimate=attempt.call.estimate,
+            permit=call.permit,
+            lease=lease,
+            estimate=call.estimate,
             exc=exc,
             now=self.clock(),
-            started=attempt.started,
+            started=started,
         )
+
+
+def hedge_lease(env: Envelope) -> str:
+    """The limiter lease of ``env``'s hedge (the primary's is ``env.id``)."""
+    return f"{env.id}:hedge"
 
 
 def _send(call: Call) -> asyncio.Task[Completion]:

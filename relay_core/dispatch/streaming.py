@@ -12,8 +12,12 @@ bytes through untouched:
   event then ``[DONE]``).
 
 Failover is possible until the first chunk is written: an upstream error before that is the
-executor's ordinary re-route. The explicit ids make a second writer (a redelivered task after
-a worker died mid-stream) notice the stream is taken instead of appending a second answer.
+executor's ordinary re-route. Chunks that carry no piece of the answer yet (the role's delta)
+are held back until the first one that does, so a stream that ends without any content (an
+empty answer) has written nothing and fails over like an empty whole answer (counted against
+the provider's learned success); the last candidate's is relayed, such as it is. The explicit
+ids make a second writer (a redelivered task after a worker died mid-stream) notice the stream
+is taken instead of appending a second answer.
 
 The API sets ``{prefix}:cancel:{id}`` when the client disconnects, then deletes the stream's
 key. The worker notices it two ways: each chunk is written by one script that writes nothing
@@ -275,6 +279,7 @@ class Streamed:
     written: int = 0  # entries written
     ttft_s: float | None = None  # from the call's start to the first chunk written
     error: UpstreamError | None = None  # the upstream failed after the first chunk
+    empty: bool = False  # choices came but no content: an empty answer
     cancelled: bool = False
     taken: bool = False  # another writer owns this stream (a redelivered task)
 
@@ -313,6 +318,15 @@ class Streamed:
             self.chars += sum(len(t) for t in texts)
 
 
+def carries_answer(chunk: ChatCompletionChunk) -> bool:
+    """Whether ``chunk`` holds a piece of the answer: text, a tool call, or a field the
+    provider adds to the delta (DeepSeek's ``reasoning_content`` streams before the text)."""
+    return any(
+        c.delta.content or c.delta.tool_calls or any((c.delta.model_extra or {}).values())
+        for c in chunk.choices
+    )
+
+
 class Relay:
     """One stream's relay from the provider to the sink."""
 
@@ -326,8 +340,10 @@ class Relay:
         normalize: bool,
         clock: Callable[[], float] = time.time,
         prompt: int | None = None,
+        last: bool = True,
     ) -> None:
         self.sink = sink
+        self.last = last  # no candidate after this one: an empty answer is relayed as it is
         self.env = env
         self.provider, self.model = target
         self.request = request
@@ -371,23 +387,30 @@ class Relay:
         """Relay every chunk. An upstream error before anything was written propagates (the
         caller fails over); after that it is returned in :attr:`Streamed.error`."""
         normalizer = ChunkNormalizer(self.normalize)
-        answered = False  # a chunk with a choice came
+        held: list[ChatCompletionChunk] = []  # before the answer's first piece
         try:
             async for chunk in upstream:
                 if chunk.usage is not None and not chunk.choices:
                     self.result.usage = chunk.usage
-                answered = answered or bool(chunk.choices)
                 self.result.add(chunk)
                 for out in normalizer.chunk(chunk):
-                    if not await self._send(self.shape.encode(out), started):
+                    if self.result.written == 0 and not carries_answer(out):
+                        held.append(out)
+                        continue
+                    if not await self._send_all([*held, out], started):
                         return self.result
+                    held.clear()
         except UpstreamError as exc:
             if self.result.written == 0:
                 raise
             self.result.error = exc
             return self.result
-        if not answered and self.result.written == 0:
-            raise self._empty()
+        if self.result.written == 0:
+            if not any(c.choices for c in held):
+                raise self._empty()
+            self.result.empty = True  # the caller fails over, or relays it if it is the last
+            if not self.last or not await self._send_all(held, started):
+                return self.result
         if self.shape.include_usage and self.result.usage is None:
             usage = self.result.estimated_usage(self.request, self.prompt)
             await self._send(self.shape.usage_chunk(usage), started)
@@ -399,6 +422,12 @@ class Relay:
             provider=self.provider,
             model=self.model,
         )
+
+    async def _send_all(self, chunks: list[ChatCompletionChunk], started: float) -> bool:
+        for chunk in chunks:
+            if not await self._send(self.shape.encode(chunk), started):
+                return False
+        return True
 
     async def _send(self, data: bytes | None, started: float) -> bool:
         if data is None:

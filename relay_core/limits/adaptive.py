@@ -7,7 +7,16 @@ learns the limit the way TCP learns a congestion window:
 
 * **additive increase**: each call that succeeds while the cap was binding (the other calls
   in flight filled it, less one) raises the limit by ``INCREASE / limit``, about
-  ``INCREASE`` per round of ``limit`` calls;
+  ``INCREASE`` per round of ``limit`` calls, while a cut is recent;
+* **slow start** once the limit is free (nothing cut it yet, or it probed the slot count
+  that last failed and held there): each binding success adds up to ``SLOW_START`` slot
+  more, so the limit grows by up to half per round of ``limit`` calls (TCP's window doubles
+  before its first loss; half as fast overshoots by half as much before the first 429 comes
+  back). After a cut it comes in as the limit moves past the slot count that failed (in full
+  ``NEAR`` times past it: :func:`step`, TCP CUBIC's shape), because the count of leases is
+  not the provider's (a lease is held a little before and after the call) and a probe can
+  pass that the provider never saw: there, growth stays slow and the next 429 comes before
+  a burst of them. A limit that was raised is found in a few rounds instead of many;
 * **multiplicative decrease**: a 429, a 5xx or a timeout cuts it to ``DECREASE`` times,
   once per generation of calls: a failure of a call that started before the last cut says
   nothing new (it was sent under the old limit), so a burst of failures cuts it once;
@@ -16,7 +25,7 @@ learns the limit the way TCP learns a congestion window:
   ``PROBE`` successes, then growing past it). Without it
   a small limit is probed every few calls (at a hidden 5: 15 % of calls were 429s); with
   it, at most one 429 per ``HOLD`` calls in steady state. A limit that was raised meanwhile
-  is found once the hold ends, by ordinary growth.
+  is found once the hold ends: the probe holds, and slow start takes the limit up.
 
 ``FLOOR <= limit <= CEILING`` (and never above a published ``concurrency``). The limit is
 a hash in Redis (``{prefix}:{scope}:aimd``: ``limit``, ``cut``, ``peak``, ``since``),
@@ -45,6 +54,8 @@ INCREASE = 2.0  # per round of ``limit`` calls that succeed while the cap binds
 DECREASE = 0.75  # the limit after an overload, times the one in force
 HOLD = 40  # successes after a cut before the slot count that failed is tried again
 PROBE = 8  # successes at that slot count before the limit grows past it
+SLOW_START = 0.5  # slots per binding success while the limit is free (x1.5 per round)
+NEAR = 0.5  # past the slot count that failed by this share of it, slow start is in full
 FLOOR = 1.0
 CEILING = 256.0
 KEEP_S = 86_400  # a learned limit is forgotten a day after its last change
@@ -52,12 +63,34 @@ NO_PEAK = CEILING + 1  # no overload seen: nothing holds the growth back
 FREE = HOLD + PROBE  # binding successes after which a cut holds nothing back
 
 
+def binds(limit: float, leases: int, since: int) -> bool:
+    """Whether a success seen with ``leases`` calls in flight (its own included) says the
+    cap was in use: filled but for one slot (a freed slot waits a moment for the next
+    call), or to its last slot while the limit probes the slot count that failed (a
+    success that left that slot unused proves nothing about it)."""
+    slack = 0 if HOLD <= since < FREE else 1
+    return leases >= math.floor(limit) - slack
+
+
 def grown(limit: float, leases: int, peak: float = NO_PEAK, since: int = FREE) -> float:
     """``limit`` after a success seen with ``leases`` calls in flight (its own included),
     ``since`` binding successes after the cut from ``peak``."""
-    if leases < math.floor(limit) - 1:
+    if not binds(limit, leases, since):
         return limit  # the cap did not bind: nothing learned about it
-    return max(limit, min(CEILING, limit + INCREASE / limit, held(peak, since)))
+    return max(limit, min(CEILING, limit + step(limit, peak, since), held(peak, since)))
+
+
+def step(limit: float, peak: float, since: int) -> float:
+    """What one binding success adds: ``INCREASE / limit`` after a cut; once free, up to
+    ``SLOW_START`` more, in full before any overload, else in proportion to how far past the
+    slot count that last failed the limit is (full at ``NEAR`` times past it): slow where a
+    limit was met, fast where none was (TCP CUBIC's shape)."""
+    if since < FREE:
+        return INCREASE / limit
+    if peak >= NO_PEAK:
+        return SLOW_START
+    away = (limit - peak) / (NEAR * peak)
+    return INCREASE / limit + SLOW_START * min(1.0, max(0.0, away))
 
 
 def held(peak: float, since: int) -> float:
@@ -108,7 +141,7 @@ class MemoryAdaptive:
     async def succeeded(self, key: str, leases_key: str, now: float) -> float:
         k = self.kept.setdefault(key, _Kept())
         leases = self.backend.leases(leases_key, now)
-        if leases >= math.floor(k.limit) - 1:
+        if binds(k.limit, leases, k.since):
             k.limit, k.since = grown(k.limit, leases, k.peak, k.since), k.since + 1
         return k.limit
 
@@ -120,21 +153,33 @@ class MemoryAdaptive:
 
 
 # KEYS[1]: the limit's hash, KEYS[2]: the cap's lease set. ARGV: now, start, increase,
-# ceiling, keep, hold, no peak, probe, free. Leases are scored by their expiry: those after
-# ``now`` are in flight. The same arithmetic as :func:`grown` and :func:`held`.
+# ceiling, keep, hold, no peak, probe, free, slow start, near. Leases are scored by their
+# expiry: those after ``now`` are in flight. The same arithmetic as :func:`binds`,
+# :func:`grown`, :func:`step` and :func:`held`.
 _SUCCEEDED = """
 local limit = tonumber(redis.call('HGET', KEYS[1], 'limit') or ARGV[2])
 local peak = tonumber(redis.call('HGET', KEYS[1], 'peak') or ARGV[7])
 local since = tonumber(redis.call('HGET', KEYS[1], 'since') or ARGV[9])
 local leases = redis.call('ZCOUNT', KEYS[2], '(' .. ARGV[1], '+inf')
-if leases >= math.floor(limit) - 1 then
+local slack = 1
+if since >= tonumber(ARGV[6]) and since < tonumber(ARGV[9]) then slack = 0 end
+if leases >= math.floor(limit) - slack then
   local cap = tonumber(ARGV[4])  -- the ceiling
   if since < tonumber(ARGV[6]) then
     cap = math.floor(peak) - 0.001
   elseif since < tonumber(ARGV[6]) + tonumber(ARGV[8]) then
     cap = math.floor(peak) + 0.25
   end
-  local grown = math.min(tonumber(ARGV[4]), limit + tonumber(ARGV[3]) / limit, cap)
+  local step = tonumber(ARGV[3]) / limit
+  if since >= tonumber(ARGV[9]) then
+    if peak >= tonumber(ARGV[7]) then
+      step = tonumber(ARGV[10])
+    else
+      local away = (limit - peak) / (tonumber(ARGV[11]) * peak)
+      step = step + tonumber(ARGV[10]) * math.min(1, math.max(0, away))
+    end
+  end
+  local grown = math.min(tonumber(ARGV[4]), limit + step, cap)
   limit = math.max(limit, grown)
   redis.call('HSET', KEYS[1], 'since', since + 1)
 end
@@ -172,7 +217,7 @@ class RedisAdaptive:
 
     async def succeeded(self, key: str, leases_key: str, now: float) -> float:
         args: list[str | int] = [repr(now), repr(START), repr(INCREASE), repr(CEILING), KEEP_S]
-        args += [HOLD, repr(NO_PEAK), PROBE, FREE]
+        args += [HOLD, repr(NO_PEAK), PROBE, FREE, repr(SLOW_START), repr(NEAR)]
         return float(await self._succeeded([key, leases_key], args))
 
     async def overloaded(self, key: str, started: float, now: float) -> float:

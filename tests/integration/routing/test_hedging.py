@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from relay_core.dispatch.hedge import MAX_CREDIT
@@ -80,3 +81,46 @@ def test_a_straggler_is_hedged_to_the_other_provider_within_the_budget(tmp_path:
     assert 1 <= len(hedged) <= min(MAX_CREDIT, BUDGET * WARM) + BUDGET * STRAGGLING
     assert [r.headers["x-relay-provider"] for r in off] == ["straggly", "straggly"]
     assert all("x-relay-hedged" not in r.headers for r in off)
+
+
+async def _stream(farm: Farm, texts: list[str]) -> list[tuple[str, str]]:
+    """Stream each text at once: (the provider that streamed it, its text) per request."""
+    async with httpx.AsyncClient(base_url=farm.url, timeout=30) as http:
+
+        async def one(text: str) -> tuple[str, str]:
+            body = {
+                "model": "chat",
+                "stream": True,
+                "messages": [{"role": "user", "content": text}],
+            }
+            pieces = []
+            async with http.stream("POST", "/v1/chat/completions", json=body) as r:
+                assert r.status_code == 200
+                async for line in r.aiter_lines():
+                    if line.startswith("data: {"):
+                        for choice in orjson.loads(line[6:])["choices"]:
+                            pieces.append(choice["delta"].get("content") or "")
+                return r.headers["x-relay-provider"], "".join(pieces)
+
+        return list(await asyncio.gather(*(one(t) for t in texts)))
+
+
+def test_a_straggling_stream_is_hedged_and_the_first_chunk_wins(tmp_path: Path) -> None:
+    with farm_factory(tmp_path, two_providers) as make:
+        farm = make(concurrency=STRAGGLING + 16, hedging=True, hedge_budget=BUDGET)
+        # The worker learns the primary's time to first chunk from its own streams.
+        warm = asyncio.run(_stream(farm, [f"w{i}" for i in range(WARM)]))
+        assert {provider for provider, _ in warm} == {"straggly"}
+        farm.sim("straggly", straggler_rate=1.0, straggler_ms=STRAGGLER_MS)
+        before = farm.sim_stats()["providers"]
+        texts = [f"s{i}" for i in range(STRAGGLING)]
+        streams = asyncio.run(_stream(farm, texts))
+        after = farm.sim_stats()["providers"]
+    calls = {p: after[p]["requests"] - before[p]["requests"] for p in after}
+    for text, (_, answer) in zip(texts, streams, strict=True):
+        assert answer.endswith(f": {text}"), answer  # one answer, its own, not two spliced
+    hedged = [p for p, _ in streams if p == "steady"]
+    print(f"\nstreams hedged {len(hedged)} of {STRAGGLING}; upstream calls {calls}")
+    # Every call to steady was a hedge that beat a 2 s straggler to the first chunk.
+    assert calls == {"steady": len(hedged), "straggly": STRAGGLING}
+    assert 1 <= len(hedged) <= min(MAX_CREDIT, BUDGET * WARM) + BUDGET * STRAGGLING

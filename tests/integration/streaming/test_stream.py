@@ -108,19 +108,34 @@ def test_no_candidate_left_is_a_plain_error_response(make_farm: FarmFactory) -> 
 def test_failure_after_the_first_chunk_is_an_error_event_then_done(
     make_farm: FarmFactory,
 ) -> None:
-    # a answers at once, then pauses 1.5 s between chunks: longer than its 0.5 s read timeout.
+    # a's stream stops half-way through its answer: the connection drops.
     farm = make_farm(two_providers)
-    farm.sim("a", chunk_delay_ms=1500)
+    farm.sim("a", truncate=True)
     with farm.client() as http:
-        r = stream(http, ask("this will break mid-way"))
+        r = stream(http, ask("this will break mid-way, some way into a longer answer"))
     assert r.status == 200
     assert r.headers["x-relay-provider"] == "a"
     error, done = r.events[-2:]
     assert done.data == "[DONE]"
     assert error.event == "error"
-    assert error.json()["error"]["code"] == "upstream_timeout"
+    assert error.json()["error"]["code"] == "upstream_unavailable", error.data
     assert r.chunks[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert any(c["choices"][0]["delta"].get("content") for c in r.chunks if c["choices"])
     assert farm.sim_stats()["providers"]["b"]["requests"] == 0  # too late to fail over
+
+
+def test_a_stall_before_any_content_still_fails_over(make_farm: FarmFactory) -> None:
+    # a sends its role chunk at once, then pauses 1.5 s (past its 0.5 s read timeout) before
+    # its first piece of the answer: the role chunk was held back, nothing reached the client.
+    farm = make_farm(two_providers)
+    farm.sim("a", chunk_delay_ms=1500)
+    with farm.client() as http:
+        r = stream(http, ask("this will stall before it says anything"))
+    assert r.status == 200
+    assert r.headers["x-relay-provider"] == "b"
+    assert r.events[-1].data == "[DONE]"
+    assert not [e for e in r.events if e.event == "error"]
+    assert farm.sim_stats()["providers"]["a"]["requests"] == 1
 
 
 def slow_provider(sim_url: str) -> list[dict[str, Any]]:

@@ -50,6 +50,7 @@ def test_the_table_sets_each_figure_beside_its_target(written: str) -> None:
         "5.50 ms (farm 57.5, direct 52)",
         "yes",
         "`make bench BENCH_ONLY=farm_latency`",
+        "0.5 (2026-11-22)",
     ]
     assert rows["(a) added latency p99, sequential"][1:3] == ["18.2 ms", "**no**"]
     assert rows["(a) throughput at 50 concurrent (1 worker process(es))"][1:3] == [

@@ -18,9 +18,12 @@ from relay_core.limits.adaptive import (
     CEILING,
     DECREASE,
     FLOOR,
+    FREE,
     HOLD,
     INCREASE,
+    NEAR,
     PROBE,
+    SLOW_START,
     START,
     AdaptiveCaps,
     AdaptiveStore,
@@ -29,6 +32,7 @@ from relay_core.limits.adaptive import (
     adaptive_scopes,
     cut,
     grown,
+    step,
 )
 from tests.unit.limits._catalogue import model, provider
 from tests.unit.limits._support import REDIS_URL, drop_prefix
@@ -37,16 +41,64 @@ from tests.unit.limits._support import START as T0
 ADAPTIVE = Limits(adaptive_concurrency=True)
 
 
-def test_growth_is_additive_and_only_while_the_cap_binds() -> None:
-    assert grown(8.0, 8) == pytest.approx(8.0 + INCREASE / 8)
-    assert grown(8.0, 7) == pytest.approx(8.0 + INCREASE / 8)  # one slot of slack
-    assert grown(8.0, 3) == 8.0  # light traffic says nothing about the limit
-    assert grown(CEILING, 1000) == CEILING
+def test_growth_after_a_cut_is_additive_and_only_while_the_cap_binds() -> None:
+    def after_cut(limit: float, leases: int) -> float:  # a cut seen, nothing holding it back
+        return grown(limit, leases, peak=300.0, since=0)
+
+    assert after_cut(8.0, 8) == pytest.approx(8.0 + INCREASE / 8)
+    assert after_cut(8.0, 7) == pytest.approx(8.0 + INCREASE / 8)  # one slot of slack
+    assert after_cut(8.0, 3) == 8.0  # light traffic says nothing about the limit
+    assert after_cut(CEILING, 1000) == CEILING
     # About INCREASE per round of ``limit`` successes.
     limit = 10.0
     for _ in range(10):
-        limit = grown(limit, 100)
+        limit = after_cut(limit, 100)
     assert limit == pytest.approx(10.0 + INCREASE, rel=0.1)
+
+
+def test_a_free_limit_grows_in_slow_start_by_a_share_of_itself_per_round() -> None:
+    # Nothing cut it yet (the defaults), or its probe held: SLOW_START a binding success.
+    assert grown(8.0, 8) == pytest.approx(8.0 + SLOW_START)
+    assert grown(8.0, 3) == 8.0  # still only while the cap binds
+    assert grown(8.0, 7) == pytest.approx(8.0 + SLOW_START)  # one slot of slack
+    assert grown(CEILING - 0.5, 1000) == CEILING
+    limit = 6.0
+    for _ in range(6):  # one round of ``limit`` calls
+        limit = grown(limit, 1000, since=FREE)
+    assert limit == pytest.approx(6.0 * (1 + SLOW_START))
+    # Once the probe held (``FREE`` binding successes after the cut): slow at the slot
+    # count that failed, in full NEAR times past it, in proportion between.
+    assert step(6.0, peak=6.0, since=FREE) == pytest.approx(INCREASE / 6.0)
+    half = 6.0 * (1 + NEAR / 2)
+    assert step(half, peak=6.0, since=FREE) == pytest.approx(INCREASE / half + SLOW_START / 2)
+    far = 6.0 * (1 + 2 * NEAR)
+    assert step(far, peak=6.0, since=FREE) == pytest.approx(INCREASE / far + SLOW_START)
+    assert grown(6.25, 6, peak=6.25, since=FREE) == pytest.approx(6.25 + INCREASE / 6.25)
+    # During the hold and the probe, the slow additive growth under the cap that failed.
+    assert grown(4.5, 6, peak=6.0, since=0) == pytest.approx(4.5 + INCREASE / 4.5)
+    assert grown(6.0, 6, peak=6.0, since=HOLD) == pytest.approx(6.25)
+    # The probe counts only successes with the probed slot in use.
+    assert grown(6.25, 5, peak=6.0, since=HOLD + 1) == 6.25
+
+
+def test_a_raised_limit_is_found_within_a_hold_and_a_few_rounds() -> None:
+    """The 5 -> 20 phase of bench/aimd.py, in arithmetic: cut at 6 slots, the hold, the probe
+    at 6 holds (the hidden limit rose), then slow start to within 25 % of 20."""
+    limit, peak, since, calls = cut(6.25), 6.25, 0, 0
+    while limit < 15:
+        limit, since, calls = grown(limit, 1000, peak, since), since + 1, calls + 1
+    # 4.7 -> 6 under the cap (a few calls), the hold and probe, then 6.25 -> 15 in slow start.
+    assert calls <= HOLD + PROBE + 5 + math.ceil((15 - 6.25) / SLOW_START), calls
+
+
+def test_past_a_limit_that_was_not_raised_growth_stays_slow() -> None:
+    """A probe at 21 slots that passed though the provider's limit is 20 (the leases count
+    a call a little before and after the provider does): after it, the limit climbs a slot
+    in about a round, not half a round's worth of slots a round."""
+    limit, calls = 21.25, 0
+    while limit < 22.25:
+        limit, calls = grown(limit, 1000, peak=21.25, since=FREE), calls + 1
+    assert calls >= 8, calls
 
 
 def test_a_cut_is_multiplicative_and_never_below_the_floor() -> None:
@@ -149,12 +201,17 @@ async def test_after_a_cut_the_slot_count_that_failed_waits_out_the_hold(farm: F
         await caps.succeeded("prov", T0)
     assert caps.limit("prov") == pytest.approx(8 - 0.001)  # just under what failed
     assert caps.slots("prov") == 7
+    await _fill(farm.limiter, 8, T0)  # the 7 slots in use
     await caps.succeeded("prov", T0)  # the hold is over: the 8th slot is tried again
     assert 8 < caps.limit("prov") <= 8.25
     await _fill(farm.limiter, 10, T0)  # the cap binds at its 8 slots
-    for _ in range(PROBE):  # it held: the limit grows past it
+    for _ in range(PROBE):  # it held: the limit grows past it, in slow start
         await caps.succeeded("prov", T0)
-    assert caps.limit("prov") > 8.25
+    assert caps.limit("prov") == pytest.approx(8.25 + step(8.25, 8.0, FREE))
+    await _fill(farm.limiter, 12, T0)
+    await caps.succeeded("prov", T0)
+    after = 8.25 + step(8.25, 8.0, FREE)
+    assert caps.limit("prov") == pytest.approx(after + step(after, 8.0, FREE))
     other = farm.caps()
     await other.refresh(["prov"], T0)
     assert other.limit("prov") == caps.limit("prov")
