@@ -1,6 +1,7 @@
-"""Workflows (docs/workflows.md): ``GET /v1/workflows`` lists the catalogue's; ``POST /v1/workflows/{name}/runs`` starts one and
-answers its id at once; ``GET /v1/workflows/{name}/runs/{run_id}`` follows it (its status and
-every step visited, with its output, attempts and route). A run is visible only to the
+"""Workflows (docs/workflows.md): ``GET /v1/workflows`` lists the catalogue's;
+``POST /v1/workflows/{name}/runs`` starts one and answers its id at once;
+``GET /v1/workflows/{name}/runs/{run_id}`` follows it (its status and every step visited,
+with its output, attempts and route). A run is visible only to the
 gateway key that started it, as a batch is."""
 
 from __future__ import annotations
