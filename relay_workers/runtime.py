@@ -34,7 +34,7 @@ from relay_core.dispatch.capacity import (
     provider_rates,
     slots_needed,
 )
-from relay_core.dispatch.envelope import Envelope
+from relay_core.dispatch.envelope import Envelope, Reply
 from relay_core.dispatch.executor import Executor
 from relay_core.dispatch.holds import (
     HOLD_WRITE_SOON_S,
@@ -68,6 +68,7 @@ from relay_core.workflow.feed import RunLines
 from relay_core.workflow.lines import BatchLines
 from relay_core.workflow.route import StepRouter
 from relay_core.workflow.runner import WorkflowRunner
+from relay_core.workflow.steps import LineSteps
 from relay_core.workflow.store import RunStore
 
 T = TypeVar("T")
@@ -134,6 +135,7 @@ class Runtime:
         self._holds: asyncio.Task[None] | None = None
         self.batches: BatchWorker
         self.workflows: WorkflowRunner  # moves a run on after each of its steps' answers
+        self.steps: LineSteps  # the books of a workflow batch line's steps
         self.run(self._build())
 
     async def _build(self) -> None:
@@ -196,6 +198,7 @@ class Runtime:
         self.workflows = WorkflowRunner(runs, router, BatchLines(self.batches.store))
         workflows = {w.name: w for w in catalogue.workflows}
         self.batches.feeder.runs = RunLines(self.workflows, workflows)
+        self.steps = LineSteps(self.batches.books, self.workflows)
         await self._start_batches()
 
     async def _start_batches(self) -> None:
@@ -283,7 +286,11 @@ class Runtime:
                 def visit_traced(e: Envelope) -> Coroutine[Any, Any, Outcome]:
                     return self.executor.visit(e, trace)
 
-                if env.batch_id is not None:  # a batch line keeps its own books
+                outcome: Outcome | None
+                if env.batch_id is not None and env.workflow is not None:
+                    # A workflow batch line's step: kept in a line's books (None: dropped).
+                    outcome = await self.steps.visit(env, visit_traced)
+                elif env.batch_id is not None:  # a batch line keeps its own books
                     outcome = await self.batches.handle(env, visit_traced)
                 else:  # batch lines stand aside while it waits for a token
                     outcome = await self.batches.interactive(env, visit_traced)
@@ -295,8 +302,12 @@ class Runtime:
         finally:
             self.in_flight -= 1
             self._visits.discard(visit)
+        if outcome is None:
+            return Done(Reply(id=env.id, ok=False))
+        if env.batch_id is not None and env.workflow is not None:
+            return await self.steps.answered(env, outcome)  # the run moves on
         if isinstance(outcome, Done) and env.workflow is not None:
-            # A workflow step's answer: the run moves on; its next call is sent by the task.
+            # An interactive run's step's answer: the run moves on; the task sends the next.
             then = await self.workflows.answered(env, outcome.reply)
             return outcome if then is None else Forward(then)
         if isinstance(outcome, Done) and env.reply_to is not None:

@@ -1,6 +1,7 @@
-"""Workflow runs (docs/workflows.md): ``POST /v1/workflows/{name}/runs`` starts one and
-answers its id at once; ``GET /v1/workflows/{name}/runs/{run_id}`` follows it (its status and
-every step visited, with its output, attempts and route). A run is visible only to the
+"""Workflows (docs/workflows.md): ``GET /v1/workflows`` lists the catalogue's;
+``POST /v1/workflows/{name}/runs`` starts one and answers its id at once;
+``GET /v1/workflows/{name}/runs/{run_id}`` follows it (its status and every step visited,
+with its output, attempts and route). A run is visible only to the
 gateway key that started it, as a batch is."""
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from relay_core.errors import InvalidRequest, NotFound
 from relay_core.workflow.engine import text_of
 from relay_core.workflow.models import Workflow
 from relay_core.workflow.route import StepRouter
-from relay_core.workflow.run import RunObject, RunRecord
+from relay_core.workflow.run import RunObject, RunRecord, WorkflowList, WorkflowObject
 from relay_core.workflow.runner import WorkflowRunner
 from relay_core.workflow.store import RunStore, new_run_id
 
@@ -69,6 +70,12 @@ def check_input(wf: Workflow, value: JsonValue) -> None:
         raise InvalidRequest(
             f"The input does not fit the workflow's input_schema: {problem}", param="input"
         )
+
+
+@router.get("/v1/workflows")
+async def list_workflows(state: StateDep, _owner: OwnerDep) -> WorkflowList:
+    """The workflows the catalogue defines, in its order (posted ones are not kept)."""
+    return WorkflowList(data=[WorkflowObject.of(w) for w in state.catalogue.workflows])
 
 
 @router.post("/v1/workflows/{name}/runs")

@@ -1,10 +1,11 @@
 """A batch of workflow runs: each line of a ``/v1/workflows/<name>`` batch starts a run.
 
 The feeder claims and paces the lines as any batch's; for each, :meth:`RunLines.start`
-stores a run whose id names the batch and the line (so a line sent again finds its run and
-starts nothing), with the batch's window as the deadline of every step's call, and returns
-its first call's envelope (a chat task of kind ``batch``). When the run ends, its record is
-the line's one result (:mod:`relay_core.workflow.lines`).
+stores a run whose id names the batch and the line, with the batch's window as the deadline
+of every step's call, and returns its first call's envelope (a chat task of kind ``batch``).
+A line sent again (its worker died, or its sign of life lapsed) finds its run and resumes it
+from its last recorded visit (:meth:`~relay_core.workflow.runner.WorkflowRunner.resume`).
+When the run ends, its record is the line's one result (:mod:`relay_core.workflow.lines`).
 """
 
 from __future__ import annotations
@@ -42,8 +43,8 @@ class RunLines:
     async def start(
         self, batch: BatchRecord, wf: Workflow, index: int, custom_id: str, raw: bytes
     ) -> Envelope | None:
-        """Start line ``index``'s run; its first call's envelope (None: the run exists
-        already, or ended at once and was recorded)."""
+        """Start line ``index``'s run, or resume it when it exists (the line was sent again);
+        the call to send (None: the run ended, and its line was recorded)."""
         value = orjson.loads(raw)["body"]["input"]
         now = time.time()
         run = RunRecord(
@@ -57,7 +58,9 @@ class RunLines:
             line=LineRef(batch_id=batch.id, index=index, custom_id=custom_id),
         )
         if not await self.runner.store.create(run):
-            return None  # sent again (overdue, or its worker died): the run goes on as it is
+            # Sent again (its worker died, or its sign of life lapsed): from its last step.
+            existing = await self.runner.store.run(run.id)
+            return None if existing is None else await self.runner.resume(existing)
         problem = (
             None
             if wf.input_schema is None

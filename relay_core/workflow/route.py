@@ -29,9 +29,14 @@ from relay_core.workflow.models import ClassifyStep, ModelStep, Workflow
 from relay_core.workflow.run import RunRecord
 
 
-def step_id(run_id: str, index: int) -> str:
-    """The chat task id of visit ``index`` of a run."""
-    return f"{run_id}:{index}"
+def step_id(run: RunRecord, index: int) -> str:
+    """The chat task id of visit ``index`` of a run. A batch line's run's steps are named
+    as the line's tasks are (``{batch_id}:{line}:w{index}``), so whatever finds a batch
+    line's task in a worker's holds or on a queue (relay_core/batch/run/orphans.py) finds
+    its run's steps too."""
+    if run.line is not None:
+        return f"{run.line.batch_id}:{run.line.index}:w{index}"
+    return f"{run.id}:{index}"
 
 
 @dataclass
@@ -65,7 +70,7 @@ class StepRouter:
             if ruling.fired:
                 targets = admit(ruling, targets, ruling.mode or self.settings.mode)
                 request, _ = capped(ruling, request, profile)
-        task_id = step_id(run.id, call.index)
+        task_id = step_id(run, call.index)
         turn = zlib.crc32(task_id.encode()) % len(targets)
         ordered = targets[turn:] + targets[:turn]
         live = await live_states(ordered, self.limiter, self.breaker, now)
@@ -80,6 +85,11 @@ class StepRouter:
             deadline=run.deadline if batch else now + self.settings.request_timeout_s,
             enqueued_at=now,
             owner=run.owner,
+            # A batch line's step is one of the line's tasks (its books: relay_core/workflow/
+            # steps.py): it stands aside for interactive requests and renews the line's sign
+            # of life.
+            batch_id=run.line.batch_id if run.line is not None else None,
+            custom_id=run.line.custom_id if run.line is not None else None,
             flags=RouteFlags(hedge=bool(ruling.hedge), cache=bool(ruling.cache)),
             workflow=StepRef(run=run.id, step=call.step.name, index=call.index, started_at=now),
         )

@@ -8,13 +8,14 @@ from typing import Literal
 from pydantic import BaseModel, Field, JsonValue
 
 from relay_core.errors import ErrorInfo
-from relay_core.workflow.models import Workflow
+from relay_core.workflow.models import ClassifyStep, ModelStep, Workflow
 
 
 class RunStatus(StrEnum):
     running = "running"
     completed = "completed"
     failed = "failed"
+    cancelled = "cancelled"  # its batch was cancelled before the run ended
 
 
 class LineRef(BaseModel):
@@ -90,3 +91,40 @@ class RunObject(BaseModel):
             error=run.error,
             steps=visits,
         )
+
+
+class StepSummary(BaseModel):
+    """A step as ``GET /v1/workflows`` lists it."""
+
+    name: str
+    kind: str
+    model: str | None = None  # a model or classify step's (as the workflow names it)
+
+
+class WorkflowObject(BaseModel):
+    """One workflow of the catalogue, as ``GET /v1/workflows`` lists it."""
+
+    name: str
+    object: Literal["workflow"] = "workflow"
+    description: str | None = None
+    steps: list[StepSummary]
+    input_schema: dict[str, JsonValue] | None = None
+
+    @classmethod
+    def of(cls, wf: Workflow) -> WorkflowObject:
+        steps = [
+            StepSummary(
+                name=s.name,
+                kind=s.kind,
+                model=s.model if isinstance(s, ModelStep | ClassifyStep) else None,
+            )
+            for s in wf.steps
+        ]
+        return cls(
+            name=wf.name, description=wf.description, steps=steps, input_schema=wf.input_schema
+        )
+
+
+class WorkflowList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[WorkflowObject]

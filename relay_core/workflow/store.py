@@ -76,6 +76,10 @@ class RunStore:
         ]
         return sorted(found, key=lambda v: v.index)
 
+    async def has_visit(self, run_id: str, index: int) -> bool:
+        """Whether the run's visit ``index`` is recorded (a step's call delivered again)."""
+        return bool(await self.redis.hexists(self.key(run_id), f"v:{index}"))
+
     async def record(
         self, run: RunRecord, visits: Sequence[StepVisit], *, updated: RunRecord | None = None
     ) -> bool:

@@ -131,8 +131,9 @@ FaultFactory = Callable[..., FaultFarm]
 @pytest.fixture
 def fault_farm(tmp_path: Path) -> Iterator[FaultFactory]:
     """``fault_farm(providers_fn=paced_providers, sim_overrides=None, workers=1,
-    private_redis=False, **settings)`` -> a running :class:`FaultFarm`: the simulator, Redis,
-    ``workers`` worker processes and one API process."""
+    private_redis=False, catalogue_extra=None, **settings)`` -> a running :class:`FaultFarm`:
+    the simulator, Redis, ``workers`` worker processes and one API process (``catalogue_extra``
+    adds top-level catalogue sections, e.g. workflows)."""
     with ExitStack() as stack:
 
         def make(
@@ -140,6 +141,7 @@ def fault_farm(tmp_path: Path) -> Iterator[FaultFactory]:
             sim_overrides: dict[str, Any] | None = None,
             workers: int = 1,
             private_redis: bool = False,
+            catalogue_extra: dict[str, Any] | None = None,
             **overrides: Any,
         ) -> FaultFarm:
             options = {**FAULT_SETTINGS, "storage_dir": tmp_path / "files", **overrides}
@@ -147,7 +149,8 @@ def fault_farm(tmp_path: Path) -> Iterator[FaultFactory]:
             if private_redis:
                 server = stack.enter_context(redis_server(tmp_path / "redis"))
                 options["redis_url"] = server.url
-            sim_url, path = stack.enter_context(simulated(tmp_path, providers_fn, sim_overrides))
+            sim = simulated(tmp_path, providers_fn, sim_overrides, catalogue_extra=catalogue_extra)
+            sim_url, path = stack.enter_context(sim)
             settings = make_settings(path, **options)
             client = redis.Redis.from_url(settings.redis_url)
             client.ping()  # fails the test (not skips) when there is no Redis

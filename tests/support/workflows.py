@@ -21,6 +21,7 @@ FINAL = {
 def support_workflow(model: str = "chat", name: str = "support") -> dict[str, Any]:
     return {
         "name": name,
+        "description": "Draft, check and repair a support reply, then answer by topic.",
         "input_schema": {
             "type": "object",
             "properties": {"question": {"type": "string"}},

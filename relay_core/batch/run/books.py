@@ -224,6 +224,28 @@ class LineBooks:
             await self.answers.store(env, outcome.reply)
         return await self._after(env, outcome, paired=raced.paired)
 
+    async def visit_step(self, env: Envelope, visit: Visit) -> Outcome:
+        """Visit the call of a step of a workflow batch line's run (relay_core/workflow/
+        steps.py) as a line's call is visited: at its turn at the gate, standing aside for
+        interactive requests, its sign of life renewed while it runs and when it goes back
+        to a queue; a call every candidate refuses for good fails now. Nothing is recorded
+        here: the answer is the run's, and the run's end records the line."""
+        batch_id, index = env.batch_id or "", line_index(env.id)
+        with self.beats.visiting(batch_id, index):
+            try:
+                outcome = await self._visit(env, visit)
+            except ClientError as exc:  # the request itself is refused (e.g. a parameter)
+                return Done(Reply(id=env.id, ok=False, error=exc.to_info()))
+        if not isinstance(outcome, Forward):
+            return outcome
+        given_up = refused_for_good(outcome.envelope)
+        if given_up is not None:
+            return Done(Reply(id=env.id, ok=False, error=given_up))
+        due = time.time() + outcome.delay_s + self.line_timeout_s
+        await self.store.touch(batch_id, index, due)
+        await self._moved(env, outcome.envelope)
+        return outcome
+
     async def _hedged(self, env: Envelope, visit: Visit) -> Raced:
         """The visit, with a copy of the line sent to another candidate once it is far
         overdue (:mod:`relay_core.batch.run.hedge`); a visit still out when the copy's answer

@@ -104,3 +104,25 @@ def test_a_provider_down_is_failed_over_within_a_step(make_farm: FarmFactory) ->
     assert all(s["provider"] != "p-openai" for s in calls)
     hopped = [s for s in calls if s["failures"]]
     assert hopped and all(f["provider"] == "p-openai" for s in hopped for f in s["failures"])
+
+
+def test_the_catalogues_workflows_are_listed(make_farm: FarmFactory) -> None:
+    farm: Farm = make_farm()
+    with farm.client() as http:
+        r = http.get("/v1/workflows")
+    assert r.status_code == 200, r.text
+    listed = r.json()
+    assert listed["object"] == "list"
+    (support,) = listed["data"]
+    assert support["object"] == "workflow" and support["name"] == "support"
+    assert support["description"] == support_workflow()["description"]
+    assert support["input_schema"]["required"] == ["question"]
+    steps = [(s["name"], s["kind"], s["model"]) for s in support["steps"]]
+    assert steps == [
+        ("generate", "model", "chat"),
+        ("validate", "validate", None),
+        ("repair", "model", "chat"),
+        ("classify", "classify", "chat"),
+        ("billing", "transform", None),
+        ("technical", "transform", None),
+    ]
