@@ -1,7 +1,7 @@
 """Batch throughput against a known ceiling: are the pooled free tiers used to their limit?
 
     .venv/bin/python -m bench.batch_throughput [--lines 10000] [--workers 2] [--rpm 600]
-        [--fault down|flap] [--flap-s 10] [--interactive-rps 0]
+        [--fault down|flap] [--flap-s 10] [--interactive-rps 0] [--storage local|s3]
 
 Four simulated providers, one per API family, each allowed ``--rpm`` requests per minute in the
 catalogue and in the simulator, which enforces them per second (window_s=1); their sum is the
@@ -25,12 +25,14 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import httpx
 
 from bench.harness import Farm, create_batch, farm, percentile, provider
+from bench.s3 import s3_storage_env
 
 NAMES = {
     "bt-openai": "openai",
@@ -190,6 +192,7 @@ class Plan:
     latency_ms: float = 0.0
     pace: float = 1.0
     headers: bool = True
+    storage: str = "local"  # or "s3": the files in a bucket on moto's server (bench/s3.py)
 
     def ceiling(self, flap_at: float) -> Ceiling:
         """Lines per second the providers allow at ``time.perf_counter()`` t: the faulty one's
@@ -293,8 +296,10 @@ def run(lines: int = 10_000, workers: int = 2, **options: Any) -> dict[str, Any]
     """One batch of ``lines`` lines on a fresh farm; ``options`` are :class:`Plan`'s fields.
     A JSON-able report (see the module's docstring)."""
     plan = Plan(lines=lines, workers=workers, **options)
-    with tempfile.TemporaryDirectory(prefix="relay-batch-bench-") as storage:
+    with tempfile.TemporaryDirectory(prefix="relay-batch-bench-") as storage, ExitStack() as stack:
         env = {"RELAY_STORAGE_DIR": storage, "RELAY_BATCH_PACE": str(plan.pace)}
+        if plan.storage == "s3":
+            env.update(stack.enter_context(s3_storage_env()))
         with farm(providers_at(plan.rpm), workers=workers, window_s=1, extra_env=env) as f:
             return measure(f, plan)
 
@@ -314,6 +319,7 @@ def main() -> None:
         action="store_true",
         help="the simulator sends no rate-limit headers (to measure what they cost)",
     )
+    parser.add_argument("--storage", choices=["local", "s3"], default="local")
     parser.add_argument("--series", action="store_true", help="print the time series too")
     args = parser.parse_args()
     report = run(
@@ -326,6 +332,7 @@ def main() -> None:
         latency_ms=args.latency_ms,
         pace=args.pace,
         headers=not args.no_headers,
+        storage=args.storage,
     )
     if not args.series:
         report.pop("series")

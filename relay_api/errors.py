@@ -1,6 +1,7 @@
 """Every error the API answers, rendered in one place as OpenAI's error JSON.
 
-``{"error": {"message", "type", "param", "code"}}``; 429s and 503s carry ``Retry-After``.
+``{"error": {"message", "type", "param", "code"}}``; 429s and 503s carry ``Retry-After``, a 416
+``Content-Range: bytes */{size}``.
 Validation errors name the offending field as ``param`` (dotted path, e.g. ``messages.0.role``).
 
 Foreign errors are translated here, by class, through :data:`FOREIGN`: Redis's connection and
@@ -25,6 +26,7 @@ from relay_core.errors import (
     INTERNAL_MESSAGE,
     InternalError,
     InvalidRequest,
+    RangeNotSatisfiable,
     RedisUnavailable,
     RelayError,
 )
@@ -67,6 +69,8 @@ def error_response(exc: RelayError) -> JSONResponse:
     headers: dict[str, str] = {}
     if exc.retry_after is not None and exc.status_code in (429, 503):
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if isinstance(exc, RangeNotSatisfiable):
+        headers["Content-Range"] = f"bytes */{exc.size}"
     return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
 

@@ -15,6 +15,7 @@ processes as :class:`ErrorInfo`.
     │   ├── NotFound                     404 (files, batches)
     │   │   └── ModelNotFound            404 model_not_found
     │   ├── PayloadTooLarge              413
+    │   ├── RangeNotSatisfiable          416 a download's Range lies past the file's end
     │   ├── TooManyStreams               429 the key has RELAY_MAX_STREAMS_PER_KEY streams open
     │   └── KeyQuotaExceeded             429 rate_limit_exceeded: the gateway key is over its
     │       ├── KeyRpmExceeded               quota (``retry_after`` set); the code names the
@@ -192,6 +193,18 @@ class ModelNotFound(NotFound):
 class PayloadTooLarge(ClientError):
     status_code = 413
     code = "payload_too_large"
+
+
+class RangeNotSatisfiable(ClientError):
+    """No range of a download's ``Range`` header starts inside the file (``size`` bytes:
+    the 416 names it in ``Content-Range: bytes */{size}``)."""
+
+    status_code = 416
+    code = "range_not_satisfiable"
+
+    def __init__(self, message: str, *, size: int = 0, **fields: Any) -> None:
+        super().__init__(message, **fields)
+        self.size = size
 
 
 class TooManyStreams(ClientError):

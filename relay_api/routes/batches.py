@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from relay_api.deps import OwnerDep, StateDep
@@ -167,15 +167,18 @@ async def batch_progress(batch_id: str, state: StateDep, owner: OwnerDep) -> Bat
 
 @router.get("/v1/batches/{batch_id}/results", response_model=None)
 async def batch_results(
-    batch_id: str, state: StateDep, owner: OwnerDep, which: Which = Which.output
+    batch_id: str, request: Request, state: StateDep, owner: OwnerDep, which: Which = Which.output
 ) -> Response:
+    """A finished batch's output (or error) file, whole or by ``Range``; while it runs, the
+    lines recorded so far, as they come."""
     store = batch_store(state)
     batch = await store.owned(batch_id, owner)
     if batch.status in TERMINAL:
         file_id = final_file(batch, which)
         if file_id is None:
             return Response(b"", media_type="application/jsonl")
-        return await stored_content(file_store(state), file_id, owner, "application/jsonl")
+        files = file_store(state)
+        return await stored_content(request, files, file_id, owner, media_type="application/jsonl")
     return StreamingResponse(live_results(store, batch_id, which), media_type="application/jsonl")
 
 

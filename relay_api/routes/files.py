@@ -5,6 +5,7 @@ storage (``RELAY_STORAGE_DIR``, or the bucket of ``RELAY_STORAGE_URL``): memory 
 whatever the size, and going over ``RELAY_BATCH_MAX_FILE_BYTES`` (200 MB) stops the upload
 with a 413, and a line over ``RELAY_BATCH_MAX_LINE_BYTES`` (1 MiB) with a 400 naming it.
 Files are visible only to the gateway key that uploaded them (404 for any other).
+``GET /v1/files/{id}/content`` also answers ``HEAD`` and ``Range`` (:mod:`relay_api.content`).
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response
 
+from relay_api.content import Stored, stored_response
 from relay_api.deps import OwnerDep, StateDep
 from relay_api.state import ApiState
 from relay_core.batch.client.files import FileStore, new_file_id
@@ -30,12 +32,18 @@ def file_store(state: ApiState) -> FileStore:
 
 
 async def stored_content(
-    store: FileStore, file_id: str, owner: str, media_type: str, filename: str | None = None
-) -> StreamingResponse:
-    """The owner's file ``file_id`` streamed from storage (404 when it is gone), as an
-    attachment named ``filename`` when given."""
+    request: Request,
+    store: FileStore,
+    file_id: str,
+    owner: str,
+    *,
+    media_type: str,
+    filename: str | None = None,
+) -> Response:
+    """The owner's file ``file_id`` streamed from storage (404 when it is gone), whole or the
+    ranges ``request`` asks, as an attachment named ``filename`` when given."""
     size = await store.content_size(file_id, owner)
-    headers = {"content-length": str(size)}
+    headers: dict[str, str] = {}
     if filename is not None:
         quoted = quote(filename)
         headers["content-disposition"] = (
@@ -43,8 +51,8 @@ async def stored_content(
             if quoted == filename
             else f"attachment; filename*=utf-8''{quoted}"
         )
-    chunks = store.storage.stream(store.name(file_id))
-    return StreamingResponse(chunks, media_type=media_type, headers=headers)
+    stored = Stored(store.storage, store.name(file_id), size, media_type)
+    return stored_response(request, stored, headers)
 
 
 def _batch_purpose(upload: Upload) -> None:
@@ -101,11 +109,19 @@ async def get_file(file_id: str, state: StateDep, owner: OwnerDep) -> FileObject
 
 
 @router.get("/v1/files/{file_id}/content", response_model=None)
-async def file_content(file_id: str, state: StateDep, owner: OwnerDep) -> StreamingResponse:
+@router.head("/v1/files/{file_id}/content", response_model=None)
+async def file_content(
+    file_id: str, request: Request, state: StateDep, owner: OwnerDep
+) -> Response:
     store = file_store(state)
     record = await store.get(file_id, owner)
     return await stored_content(
-        store, file_id, owner, "application/octet-stream", filename=record.filename
+        request,
+        store,
+        file_id,
+        owner,
+        media_type="application/octet-stream",
+        filename=record.filename,
     )
 
 

@@ -8,7 +8,8 @@ and :class:`~relay_core.storage.s3.S3Storage` (any S3-compatible object store). 
   exits cleanly (a local file renamed into place, an S3 multipart upload completed); on an
   error nothing is left under the name.
 - :meth:`ObjectStorage.read_ranges` reads lines by byte offset (one request for many lines).
-- :meth:`ObjectStorage.stream` yields an object's bytes a chunk at a time.
+- :meth:`ObjectStorage.stream` yields an object's bytes (or one byte range of them, for a
+  ranged download) a chunk at a time.
 
 Errors are the built-in ones: :class:`FileNotFoundError` for a missing name, and
 :class:`StorageUnavailable` (an :class:`OSError`) when the store refuses or cannot be reached,
@@ -55,9 +56,10 @@ class ObjectStorage(Protocol):
         is not stored."""
         ...
 
-    def stream(self, name: str) -> AsyncIterator[bytes]:
-        """The object's bytes, a chunk (at most :data:`CHUNK`) at a time;
-        :class:`FileNotFoundError` (at the first step) when ``name`` is not stored."""
+    def stream(self, name: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """The object's bytes from ``start`` to ``end`` (exclusive; None: its end), a chunk
+        (at most :data:`CHUNK`) at a time; :class:`FileNotFoundError` (at the first step)
+        when ``name`` is not stored. ``start`` must lie inside the object unless it is 0."""
         ...
 
     async def size(self, name: str) -> int | None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -56,9 +57,14 @@ class LocalStorage:
     async def read_ranges(self, name: str, ranges: Sequence[tuple[int, int]]) -> list[bytes]:
         return await asyncio.to_thread(_read_ranges, self.path(name), ranges)
 
-    async def stream(self, name: str) -> AsyncIterator[bytes]:
+    async def stream(
+        self, name: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
         with self.path(name).open("rb") as f:
-            while chunk := await asyncio.to_thread(f.read, CHUNK):
+            f.seek(start)
+            left = sys.maxsize if end is None else end - start
+            while left > 0 and (chunk := await asyncio.to_thread(f.read, min(CHUNK, left))):
+                left -= len(chunk)
                 yield chunk
 
     async def size(self, name: str) -> int | None:

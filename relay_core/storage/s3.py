@@ -24,7 +24,7 @@ from obstore.store import S3Store
 from relay_core.storage.base import CHUNK, StorageUnavailable
 
 if TYPE_CHECKING:
-    from obstore import AsyncWritableFile
+    from obstore import AsyncWritableFile, GetOptions
 
 PART = 5 * 1024 * 1024  # S3's smallest part (every part but the last)
 PARTS_IN_FLIGHT = 2
@@ -93,13 +93,18 @@ class S3Storage:
             )
         return [bytes(b) for b in found]
 
-    async def stream(self, name: str) -> AsyncIterator[bytes]:
+    async def stream(
+        self, name: str, start: int = 0, end: int | None = None
+    ) -> AsyncIterator[bytes]:
+        options: GetOptions = {}
+        if start or end is not None:  # one ranged GET; the store sends only those bytes
+            options["range"] = {"offset": start} if end is None else (start, end)
         with _translated():
-            result = await obstore.get_async(self.store, name)
+            result = await obstore.get_async(self.store, name, options=options)
             async for chunk in result.stream(min_chunk_size=CHUNK // 4):
                 view = memoryview(chunk)  # the client may gather more than asked: cut it
-                for start in range(0, len(view), CHUNK):
-                    yield bytes(view[start : start + CHUNK])
+                for at in range(0, len(view), CHUNK):
+                    yield bytes(view[at : at + CHUNK])
 
     async def size(self, name: str) -> int | None:
         try:

@@ -34,6 +34,8 @@ from relay_core.batch.run.planner import (
     provider_shares,
     target_rates,
 )
+from relay_core.batch.run.readahead import ReadAhead
+from relay_core.batch.store.keys import file_key
 from relay_core.batch.store.record import BatchRecord
 from relay_core.batch.store.store import BatchStore
 from relay_core.dispatch.envelope import Envelope, Kind, RouteFlags, queue_name
@@ -76,13 +78,16 @@ def line_of(task_id: str) -> tuple[str, int] | None:
 
 
 async def read_bodies(
-    storage: ObjectStorage, name: str, refs: Sequence[LineRef]
+    store: BatchStore, lines: ReadAhead, name: str, refs: Sequence[LineRef]
 ) -> list[bytes | None]:
-    """Each line's bytes from the input file, by byte range in one read (None for all when
-    the file is gone)."""
+    """Each line's bytes from the input file, read ahead a block at a time (None for all
+    when the file is gone: deleted through the API, its record first, or from storage)."""
     try:
-        found = await storage.read_ranges(name, [(ref.offset, ref.length) for ref in refs])
+        if not await store.redis.exists(file_key(store.prefix, name)):
+            raise FileNotFoundError(name)
+        found = await lines.read(name, [(ref.offset, ref.length) for ref in refs])
     except FileNotFoundError:
+        lines.forget(name)
         return [None] * len(refs)
     return list(found)
 
@@ -142,6 +147,11 @@ class Feeder:
     runs: RunLines | None = None
     _routes: dict[str, list[list[Target]]] = field(default_factory=dict)
     _assigners: dict[tuple[str, int], Assigner] = field(default_factory=dict)
+    _inputs: dict[str, str] = field(default_factory=dict)  # batch id -> its input file's name
+    lines: ReadAhead = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lines = ReadAhead(self.storage)
 
     async def routes(self, batch_id: str) -> list[list[Target]]:
         if batch_id not in self._routes:
@@ -159,6 +169,9 @@ class Feeder:
 
     def forget(self, batch_id: str) -> None:
         self._routes.pop(batch_id, None)
+        name = self._inputs.pop(batch_id, None)
+        if name is not None:
+            self.lines.forget(name)
         for key in [k for k in self._assigners if k[0] == batch_id]:
             del self._assigners[key]
 
@@ -229,7 +242,10 @@ class Feeder:
         """Publish the lines ``refs``, each to a provider with ``room`` left in its share of
         the window (any able one when none of its route's has, or for a re-send: None)."""
         batch_id = batch.id
-        bodies = await read_bodies(self.storage, batch.input_file_id, [r for _, r in refs])
+        self._inputs[batch_id] = batch.input_file_id
+        bodies = await read_bodies(
+            self.store, self.lines, batch.input_file_id, [r for _, r in refs]
+        )
         workflow = None if self.runs is None else self.runs.runs(batch)
         if workflow is not None:
             await self._send_runs(batch, workflow, refs, bodies)

@@ -126,7 +126,8 @@ class Pace:
         """Feed at the batch's share of the pooled rate, with as many lines in flight as
         cover ``TAIL_COVER`` x the providers' recent mean answer time plus ``window_s`` of
         slack (queueing, jitter): enough to keep every bucket busy behind the slow answers,
-        no more to wait behind."""
+        no more to wait behind. ``tick_s``: the time between two of the feeder's claims (its
+        tick, or longer when the tick ran late): the bucket holds twice what accrues in it."""
         # The probe's trickle only when no target can take lines: a pool whose limits allow
         # few (a daily cap spread over the day) is fed no faster than they allow.
         rate = pooled_rps * share if pooled_rps > 0 else PROBE_RPS

@@ -69,6 +69,9 @@ BATCH_QUIET_S = 5.0
 # have been out: the feeder's window grows with that (up to this), so a batch of slow answers
 # ramps at the pooled rate instead of waiting for its first answers with a window of none.
 FIRST_ANSWER_MAX_S = 60.0
+# The pacing bucket holds what accrues between two of this worker's ticks (twice that), so a
+# tick slowed by a busy machine or a slow store loses no lines; beyond this gap, no more.
+TICK_GAP_MAX_S = 1.0
 
 
 def answer_time_s(batch: BatchRecord, now: float) -> float:
@@ -107,6 +110,7 @@ class BatchWorker:
         )
         self._jobs: dict[str, asyncio.Task[object]] = {}
         self._swept: dict[str, float] = {}
+        self._fed_at: dict[str, float] = {}  # batch id -> when this worker last fed it
         self._served: tuple[float, set[str] | None] = (0.0, None)
         self._batches_seen_at = float("-inf")  # when a tick last found a batch not yet ended
         self._wake = asyncio.Event()
@@ -225,6 +229,7 @@ class BatchWorker:
             await self._job(batch_id, "finalize", self._finalize(batch))
         else:
             self.feeder.forget(batch_id)
+            self._fed_at.pop(batch_id, None)
             await self.store.retire(batch_id)
 
     async def _job(self, batch_id: str, what: str, coro: Awaitable[object]) -> None:
@@ -289,11 +294,13 @@ class BatchWorker:
             return
         plan = await self._plan(batch)
         s = self.settings
+        gap = now - self._fed_at.get(batch_id, now)
+        self._fed_at[batch_id] = now
         pace = Pace.of(
             plan.pooled * s.batch_pace,
             share=1 / running,
             window_s=s.batch_window_s,
-            tick_s=s.batch_tick_s,
+            tick_s=min(TICK_GAP_MAX_S, max(s.batch_tick_s, gap)),
             upstream_s=answer_time_s(batch, now),
         )
         if orphaned:

@@ -119,3 +119,18 @@ async def test_an_unreachable_store_is_an_os_error_that_names_no_secret(s3_bucke
     assert "relay-test-secret" not in str(caught.value)
     with pytest.raises(OSError):
         await dead.read_ranges("file-x", [(0, 1)])
+
+
+async def test_a_byte_range_streams_just_those_bytes(storage: ObjectStorage):
+    """A ranged download reads only its range, a chunk at a time, whatever the backend."""
+    piece = bytes(range(256)) * 4096  # 1 MiB
+    await put(storage, "file-ranged", *([piece] * 3))
+    data = piece * 3
+    for start, end in [(0, 1), (5, 300), (CHUNK - 1, CHUNK + 1), (10, 2 * CHUNK + 7)]:
+        chunks = [c async for c in storage.stream("file-ranged", start, end)]
+        assert b"".join(chunks) == data[start:end]
+        assert max(len(c) for c in chunks) <= CHUNK
+    assert await read_all(storage.stream("file-ranged", len(data) - 3)) == data[-3:]
+    assert await read_all(storage.stream("file-ranged", 0, len(data) + 10)) == data
+    with pytest.raises(FileNotFoundError):
+        await read_all(storage.stream("file-none", 5, 10))
