@@ -117,6 +117,13 @@ class Limiter:
             return
         await self.backend.release(plan, lease_id, delta, now)
 
+    async def shift(self, plan: LimitPlan, late_s: float, now: float) -> None:
+        """A request granted a reserved slot went out ``late_s`` after it: move the slots of
+        ``plan``'s token buckets after it back by as much (each bucket owes ``late_s`` of its
+        refill), so the spacing between calls as the provider sees them stays one refill."""
+        if late_s > 0 and plan.buckets:
+            await self.backend.shift(plan, late_s, now)
+
     async def pause(
         self, provider: str, until: float, now: float, *, model: str | None = None
     ) -> None:
