@@ -176,8 +176,17 @@ def _limits(pool: PooledCeiling) -> dict[str, float]:
     return {name: c.requests_per_s or 0.0 for name, c in pool.providers.items()}
 
 
-def run_one(f: Farm, name: str, n: int, workers: int, probe: bool = False) -> dict[str, Any]:
-    spec = SCENARIOS[name]
+def run_one(
+    f: Farm,
+    name: str,
+    n: int,
+    workers: int,
+    probe: bool = False,
+    spec: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One batch of ``n`` lines of scenario ``name`` (``spec``: its definition, by default
+    ``SCENARIOS[name]``) on the farm ``f``."""
+    spec = spec or SCENARIOS[name]
     sim_names = list(f.sim_stats()["providers"])
     for p in sim_names:
         f.sim(p, **spec["sim"])
@@ -256,9 +265,9 @@ def run(
     for name in scenarios:
         with tempfile.TemporaryDirectory(prefix="relay-real-bench-") as storage:
             env = {"RELAY_STORAGE_DIR": storage}
-            with farm(
-                SCENARIOS[name]["providers"], workers=workers, window_s=1, extra_env=env
-            ) as f:
+            spec = SCENARIOS[name]
+            window_s = spec.get("window_s", 1)
+            with farm(spec["providers"], workers=workers, window_s=window_s, extra_env=env) as f:
                 results.append(run_one(f, name, lines, workers, probe))
     return {"workers": workers, "scenarios": results}
 

@@ -31,6 +31,7 @@ from typing import Any
 from bench import (
     aimd,
     batch_faults,
+    batch_matrix,
     batch_realistic,
     batch_throughput,
     batch_upload,
@@ -93,6 +94,13 @@ BENCHES: dict[str, Bench] = {
         {"lines": 300, "workers": 2, "fault": "flap", "flap_s": 2.0},
     ),
     "batch_faults": Bench(batch_faults.run, {"lines": 1200}, {"lines": 400}),
+    # Issue 13's matrix: the full one (three sizes up to 100,000 lines) takes hours on this
+    # box; the quick one is the 1,000-line row, lognormal answers.
+    "batch_matrix": Bench(
+        batch_matrix.run,
+        {"sizes": batch_matrix.FULL_SIZES},
+        {"sizes": (1000,), "answers": ("lognormal",)},
+    ),
     "batch_upload": Bench(
         batch_upload.run, {"lines": 50_000, "busy_s": 30}, {"lines": 2000, "busy_s": 5}
     ),
