@@ -66,6 +66,7 @@ from relay_core.errors import (
     UpstreamUnavailable,
 )
 from relay_core.events import EventSink, emit
+from relay_core.limits.plan import refill_s
 from relay_core.normalize import Normalize, normalize_completion
 from relay_core.schemas.chat import ChatCompletionRequest, Usage
 from relay_core.tracing import NO_TRACER, parent_of, record_usage, request_attributes
@@ -79,6 +80,9 @@ log = logging.getLogger("relay.dispatch")
 # second, and sending takes a few ms more). Before, the late call gave its slot up and
 # took the next one: on a busy box (load 6-12 on 2 cores) 4 % of a batch's slots were lost.
 LATE_S = 0.015
+# A batch line reserves at most this many of a provider's refills ahead (its lead, capped): a
+# provider that answers 429 pauses, and slots reserved before the pause would still go out.
+LEAD_SLOTS = 2.0
 # Shortest sleep before asking the limits again.
 MIN_POLL_S = 0.005
 
@@ -230,8 +234,10 @@ class Executor:
         deadline = min(self.clock() + self.settings.token_wait_max_s, env.deadline)
         while True:
             now = self.clock()
-            ahead = deadline - now  # a batch line's try deadline is its lead (priority.Gate)
             plan = self.state.plan(target, now)
+            ahead = deadline - now  # a batch line's try deadline is its lead (priority.Gate)
+            if env.kind is Kind.batch:
+                ahead = min(ahead, LEAD_SLOTS * refill_s(plan, estimate))
             decision = await self.state.limiter.acquire(
                 plan, estimate, env.id, now, reserve_s=max(0.0, ahead)
             )
@@ -240,6 +246,10 @@ class Executor:
                     return None
                 slot = now + decision.wait_s  # a reserved slot: ours once this has passed
                 await asyncio.sleep(decision.wait_s)
+                paused = self.state.limiter.paused_here(target.name, self.clock())
+                if paused > 0:  # a 429 came meanwhile: the slot is not worth a call
+                    await self.state.refund(target, env.id, estimate, self.clock())
+                    return paused
                 late = self.clock() - slot
                 if late > LATE_S:
                     # Sent now, the call could crowd the next slots into one of the
