@@ -11,8 +11,8 @@ import httpx
 from relay_core.catalogue.models import Limits
 from relay_core.dispatch.envelope import Kind
 from relay_core.dispatch.outcome import Forward
-from relay_sim import SimServer
 from relay_core.settings import Settings
+from relay_sim import SimServer
 from tests.unit.dispatch.support import SETTINGS, Clock, build, done, sim_config
 
 # Reservations allowed, so the wall clock (a fixed one never reaches a wait's end).
