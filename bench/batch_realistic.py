@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from collections import Counter
@@ -40,8 +41,9 @@ import httpx
 
 from bench.batch_throughput import TERMINAL, batch_file
 from bench.harness import Farm, create_batch, farm, provider
+from bench.probe import Probe, summary
 from relay_core.batch.client.demand import route_demand
-from relay_sim import pooled_ceiling
+from relay_sim import PooledCeiling, pooled_ceiling
 
 FAMILIES = [
     ("openai", "openai"),
@@ -147,8 +149,44 @@ def check(out: list[str], n: int) -> dict[str, int]:
     }
 
 
-def run_one(f: Farm, name: str, n: int, workers: int) -> dict[str, Any]:
-    spec = SCENARIOS[name]
+def phases(series: list[tuple[float, int]], n: int, ceiling: float) -> dict[str, float | None]:
+    """Where the wall time went against the ceiling: the seconds to the first 1 % / 10 % of
+    lines (ramp), the rate between 10 % and 90 % (steady state, as a share of the ceiling), and
+    the seconds from 90 % to the end beyond what the ceiling needs for those lines (tail)."""
+
+    def at(share: float) -> float | None:
+        return next((t for t, done in series if done >= share * n), None)
+
+    t1, t10, t90, t100 = at(0.01), at(0.1), at(0.9), at(1.0)
+    steady = 0.8 * n / (t90 - t10) if t10 is not None and t90 is not None and t90 > t10 else None
+    ideal_part = 0.1 * n / ceiling if ceiling else None
+    return {
+        "t_1pct_s": t1,
+        "t_10pct_s": t10,
+        "ramp_lost_s": round(t10 - ideal_part, 1) if t10 is not None and ideal_part else None,
+        "steady_rps": round(steady, 2) if steady else None,
+        "steady_share": round(steady / ceiling, 3) if steady and ceiling else None,
+        "tail_lost_s": round(t100 - t90 - ideal_part, 1)
+        if t100 is not None and t90 is not None and ideal_part
+        else None,
+    }
+
+
+def _limits(pool: PooledCeiling) -> dict[str, float]:
+    return {name: c.requests_per_s or 0.0 for name, c in pool.providers.items()}
+
+
+def run_one(
+    f: Farm,
+    name: str,
+    n: int,
+    workers: int,
+    probe: bool = False,
+    spec: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One batch of ``n`` lines of scenario ``name`` (``spec``: its definition, by default
+    ``SCENARIOS[name]``) on the farm ``f``."""
+    spec = spec or SCENARIOS[name]
     sim_names = list(f.sim_stats()["providers"])
     for p in sim_names:
         f.sim(p, **spec["sim"])
@@ -165,14 +203,20 @@ def run_one(f: Farm, name: str, n: int, workers: int) -> dict[str, Any]:
         predicted = estimate_s(http, lines_file(n, spec["body"]))
         started = time.perf_counter()
         batch = create_batch(http, up.json()["id"])
+        probing = Probe(f) if probe else None
+        if probing is not None:
+            probing.start(batch["id"])
         at_99: float | None = None
+        series: list[tuple[float, int]] = []
         while batch["status"] not in TERMINAL:
             time.sleep(0.25)
             batch = http.get(f"/v1/batches/{batch['id']}").json()
             done = batch["request_counts"]["completed"] + batch["request_counts"]["failed"]
+            series.append((round(time.perf_counter() - started, 2), done))
             if at_99 is None and done >= 0.99 * n:
                 at_99 = time.perf_counter()
         wall = time.perf_counter() - started
+        samples = probing.stop() if probing is not None else []
         progress = http.get(f"/v1/batches/{batch['id']}/progress").json()
         out = http.get(f"/v1/files/{batch['output_file_id']}/content").text.splitlines()
     stats = f.sim_stats()
@@ -203,21 +247,28 @@ def run_one(f: Farm, name: str, n: int, workers: int) -> dict[str, Any]:
         "hedged": progress.get("hedged", 0),
         "discarded": progress.get("discarded", 0),
         "worker_cpu_ms_per_line": round(workers_cpu / n * 1000, 2),
+        "loadavg_1m": round(os.getloadavg()[0], 2),
+        "phases": phases(series, n, pool.requests_per_s),
+        "series": series,
         **check(out, n),
+        **({"probe": summary(samples, _limits(pool))} if probe else {}),
     }
 
 
 def run(
-    lines: int = 1000, workers: int = 2, scenarios: tuple[str, ...] = tuple(SCENARIOS)
+    lines: int = 1000,
+    workers: int = 2,
+    scenarios: tuple[str, ...] = tuple(SCENARIOS),
+    probe: bool = False,
 ) -> dict[str, Any]:
     results = []
     for name in scenarios:
         with tempfile.TemporaryDirectory(prefix="relay-real-bench-") as storage:
             env = {"RELAY_STORAGE_DIR": storage}
-            with farm(
-                SCENARIOS[name]["providers"], workers=workers, window_s=1, extra_env=env
-            ) as f:
-                results.append(run_one(f, name, lines, workers))
+            spec = SCENARIOS[name]
+            window_s = spec.get("window_s", 1)
+            with farm(spec["providers"], workers=workers, window_s=window_s, extra_env=env) as f:
+                results.append(run_one(f, name, lines, workers, probe))
     return {"workers": workers, "scenarios": results}
 
 
@@ -226,9 +277,10 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--scenario", default="all", choices=[*SCENARIOS, "all"])
+    parser.add_argument("--probe", action="store_true", help="sample where lines wait")
     args = parser.parse_args()
     chosen = tuple(SCENARIOS) if args.scenario == "all" else (args.scenario,)
-    print(json.dumps(run(args.lines, args.workers, chosen), indent=2))
+    print(json.dumps(run(args.lines, args.workers, chosen, args.probe), indent=2))
 
 
 if __name__ == "__main__":

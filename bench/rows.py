@@ -454,6 +454,47 @@ def _realistic_tail(what: str, s: dict[str, Any]) -> Row:
     )
 
 
+MATRIX_LIMITS = {
+    "rpm": "RPM-bound",
+    "tpm": "TPM-bound (counted per second)",
+    "daily": "daily cap running out mid-batch",
+    "hidden": "limit hidden at 60 %",
+}
+
+
+def batch_matrix(r: Result) -> list[Row]:
+    """One row per cell of the issue-13 matrix: share, 429s, tail, estimate, costs."""
+    rows = []
+    for c in r["cells"]:
+        answers, _, limit = c["scenario"].partition("/")
+        what = (
+            "ten providers of 10-60 RPM"
+            if c["scenario"] == "ten"
+            else (f"{answers} answers, {MATRIX_LIMITS.get(limit, limit)}")
+        )
+        share = c["share_of_ceiling"] or 0.0
+        bound = 0.9 if c["lines"] < 10_000 else 0.95
+        cap = 0.03 if limit == "hidden" else 0.01
+        error = c.get("estimate_error")
+        rows.append(
+            Row(
+                f"(13) matrix, {num(c['lines'])} lines, {what} (load {c.get('loadavg_1m', '?')})",
+                f">= {bound * 100:.0f} %; 429s <= {cap * 100:.0f} %; estimate +/- 10 %",
+                f"{pct(share)} of {num(c['ceiling_rps'])} lines/s; 429s {c['upstream_429']} "
+                f"({pct(c['upstream_429_share_of_lines'])}); 99 -> 100 % "
+                f"{num(c['tail_99_to_100_s'] or 0)} s; estimate "
+                f"{'—' if error is None else f'{error * 100:+.0f} %'}; CPU "
+                f"{num(c['worker_cpu_ms_per_line'])} ms/line; Redis "
+                f"{num(c['redis_bytes_per_line'])} B/line; RSS API / worker "
+                f"{num(c['api_peak_rss_mb'])} / {num(c['worker_peak_rss_mb'])} MB",
+                share >= bound
+                and c["upstream_429_share_of_lines"] <= cap
+                and (error is None or abs(error) <= 0.1),
+            )
+        )
+    return rows
+
+
 def hedging(r: Result) -> list[Row]:
     off, on = r["off"], r["on"]
     share = r["stragglers"]["straggler_rate"]
@@ -535,6 +576,7 @@ ROWS: RowsOf = {
     "routing": routing,
     "batch_realistic": batch_realistic,
     "batch_faults": batch_faults,
+    "batch_matrix": batch_matrix,
     "hedging": hedging,
     "aimd": aimd,
     "workflows": workflows,

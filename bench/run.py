@@ -32,6 +32,7 @@ from bench import (
     aimd,
     auto,
     batch_faults,
+    batch_matrix,
     batch_realistic,
     batch_throughput,
     batch_upload,
@@ -108,6 +109,13 @@ BENCHES: dict[str, Bench] = {
     "workflows": Bench(workflows.run, {"lines": 1000, "workers": 2}, {"lines": 100, "workers": 2}),
     "embeddings": Bench(
         embeddings.run, {"lines": 10_000, "workers": 2}, {"lines": 500, "workers": 2}
+    ),
+    # Issue 13's matrix: the full one (three sizes up to 100,000 lines) takes hours on this
+    # box; the quick one is the 1,000-line row, lognormal answers.
+    "batch_matrix": Bench(
+        batch_matrix.run,
+        {"sizes": batch_matrix.FULL_SIZES},
+        {"sizes": (1000,), "answers": ("lognormal",)},
     ),
     "batch_upload": Bench(
         batch_upload.run, {"lines": 50_000, "busy_s": 30}, {"lines": 2000, "busy_s": 5}

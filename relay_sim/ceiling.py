@@ -9,7 +9,8 @@ figure when ``hidden_factor`` < 1, not the published one) allows:
 
 ==============  ===========================================================================
 rpm, tpm        the window's budget once per window begun: ``L * (floor(T / window_s) + 1)``
-                (a fresh window admits its whole budget at once)
+                (a fresh window admits its whole budget at once), in whole requests: a
+                window of 2.4 requests (a hidden 60 % of 4) admits 2
 rpd, tpd        what was left of the day's cap at the first request, plus a whole cap per
                 daily reset inside the span
 concurrency     ``concurrency * T / mean answer time``
@@ -107,7 +108,10 @@ def allowed(limits: LimitSet, demand: Demand, span: Span, usage: bool) -> dict[B
             units = demand.daily_left.get(budget.name, window.limit) + window.limit * resets
         else:
             units = window.limit * (math.floor(span.seconds / window.length_s) + 1)
-        if budget.kind == LimitKind.requests:
+        if budget.kind == LimitKind.requests and not isinstance(window, DailyWindow):
+            # Whole requests per window: a hidden 60 % of 4 a second admits 2, not 2.4.
+            out[budget.name] = math.floor(window.limit) * units / window.limit
+        elif budget.kind == LimitKind.requests:
             out[budget.name] = units
         elif cost and isinstance(window, DailyWindow):
             out[budget.name] = units / cost

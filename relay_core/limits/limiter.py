@@ -37,6 +37,7 @@ class Limiter:
         self.costs = costs if costs is not None else LearnedCosts(MemoryCosts(), prefix)
         # Concurrency learned by AIMD where the catalogue asks for it (workers cap with it).
         self.adaptive = adaptive
+        self._paused: dict[str, float] = {}  # provider -> until when this process paused it
 
     @classmethod
     def from_settings(
@@ -117,11 +118,24 @@ class Limiter:
             return
         await self.backend.release(plan, lease_id, delta, now)
 
+    async def shift(self, plan: LimitPlan, late_s: float, now: float) -> None:
+        """A request granted a reserved slot went out ``late_s`` after it: move the slots of
+        ``plan``'s token buckets after it back by as much (each bucket owes ``late_s`` of its
+        refill), so the spacing between calls as the provider sees them stays one refill."""
+        if late_s > 0 and plan.buckets:
+            await self.backend.shift(plan, late_s, now)
+
     async def pause(
         self, provider: str, until: float, now: float, *, model: str | None = None
     ) -> None:
         """Refuse every plan of ``provider`` (or of one model of it) until ``until``."""
+        self._paused[provider] = max(until, self._paused.get(provider, 0.0))
         await self.backend.pause(pause_key(self.prefix, provider, model), until, now)
+
+    def paused_here(self, provider: str, now: float) -> float:
+        """Seconds ``provider`` (or a model of it) stays paused by a pause this process set (0:
+        none): a call that reserved its slot before the pause checks it before it goes out."""
+        return max(0.0, self._paused.get(provider, 0.0) - now)
 
     async def lower(
         self,

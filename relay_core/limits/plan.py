@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable
 
 from relay_core.catalogue.models import Limits, ModelConfig, ProviderConfig
+from relay_core.limits.backends.base import amount_for
 from relay_core.limits.daily import daily_window
 from relay_core.limits.specs import (
     BucketSpec,
@@ -121,4 +122,12 @@ def build_specs(
         counters=tuple(counters),
         concurrency=tuple(caps),
         pauses=(pause_key(prefix, provider.name), pause_key(prefix, provider.name, model.id)),
+    )
+
+
+def refill_s(plan: LimitPlan, cost_tokens: int) -> float:
+    """Seconds the slowest of ``plan``'s buckets takes to refill one call of ``cost_tokens``
+    tokens (0: no bucket)."""
+    return max(
+        (amount_for(b, cost_tokens) / b.rate for b in plan.buckets if b.rate > 0), default=0.0
     )

@@ -26,6 +26,11 @@ class Reason(StrEnum):
         return self in (Reason.tpm, Reason.tpd)
 
     @property
+    def daily(self) -> bool:
+        """True for the daily counters (rpd, tpd)."""
+        return self in (Reason.rpd, Reason.tpd)
+
+    @property
     def reservable(self) -> bool:
         """True for token buckets, whose slots a caller may reserve ahead (see ``acquire``)."""
         return self in (Reason.rpm, Reason.tpm)

@@ -62,8 +62,6 @@ log = logging.getLogger("relay.batch")
 FOR_GOOD = (UpstreamModelNotFound, UpstreamAuthError, UpstreamBadRequest, InvalidRequest)
 # The provider's pacing, not a failure of the line: never counted against its attempts.
 PACING = (RateLimited, UpstreamQuotaExhausted)
-# A try of a line waits in place for a token at most this long (the executor's own wait).
-TRY_S = 0.05
 _IN_PROGRESS = BatchStatus.in_progress.value.encode()
 _CANCELLING = BatchStatus.cancelling.value.encode()
 
@@ -297,7 +295,8 @@ class LineBooks:
         it waits for its token here rather than inside the limiter, standing aside while an
         interactive request waits for the same provider.
 
-        Each try lets the executor wait in place for at most :data:`TRY_S`; a try that found
+        Each try lets the executor wait in place for at most the gate's lead (a reserved slot
+        up to that far ahead, :meth:`~relay_core.dispatch.priority.Gate.lead_s`); a try that found
         no token after all (nothing was sent) says when its limits will pass (the buckets'
         computed refill time): the line sleeps until then (one timer, no polling) and tries
         again, for up to ``hold_s`` in all. A wait beyond that goes back to its queue once,
@@ -306,7 +305,8 @@ class LineBooks:
         held = 0.0
         while True:
             held += await self.gate.turn(env.current, self.hold_s - held)
-            short = env.model_copy(update={"deadline": min(env.deadline, time.time() + TRY_S)})
+            lead = self.gate.lead_s(env.current.provider)
+            short = env.model_copy(update={"deadline": min(env.deadline, time.time() + lead)})
             if clock is not None:
                 clock.started = time.monotonic()
             outcome = _with_deadline(await visit(short), env)

@@ -27,6 +27,7 @@ from relay_core.batch.models import Endpoint
 from relay_core.batch.run.allowance import Allowance
 from relay_core.batch.run.outputs import dropped
 from relay_core.batch.run.planner import (
+    OVERFEED,
     Assigner,
     Pace,
     candidates,
@@ -117,6 +118,9 @@ class Plan:
     able: list[list[Target]]
     rates: dict[str, float]
     pooled: float
+    # The pooled rate with the part the workers' limiter enforces (every binding limit but
+    # a spread daily cap) raised by OVERFEED: what the feeder claims lines at.
+    feedable: float = 0.0
 
 
 @dataclass
@@ -191,7 +195,9 @@ class Feeder:
                 rates[key] = min(rates[key], allowance.rate)
         able_keys = {t.key for t in healthy(union, live, served)}
         able = [[t for t in r if t.key in able_keys] for r in routes]
-        return Plan(routes, able, rates, sum(rates[k] for k in able_keys))
+        spread = {k for k, a in (allowed or {}).items() if a.binding.daily}
+        feedable = sum(rates[k] * (1.0 if k in spread else OVERFEED) for k in able_keys)
+        return Plan(routes, able, rates, sum(rates[k] for k in able_keys), feedable)
 
     async def feed(self, batch: BatchRecord, plan: Plan, pace: Pace) -> int:
         """Claim and send the next lines this tick allows; how many were sent."""
@@ -201,7 +207,7 @@ class Feeder:
         claimed = await self.store.claim(
             batch.id,
             now=now,
-            rate=pace.rate,
+            rate=pace.feed or pace.rate,
             burst=pace.burst,
             window=pace.window,
             max_n=MAX_CLAIM,

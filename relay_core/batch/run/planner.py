@@ -35,6 +35,13 @@ MAX_CANDIDATES = 8
 # answers, lognormal with sigma ~0.7, have a p90 of about 2.5 x their mean, and a straggler
 # holds its slot that long: with the mean alone the window starves behind them).
 TAIL_COVER = 2.5
+# The feeder claims lines this much faster than the rates the workers' limiter enforces
+# (RPM, TPM, concurrency): fed at exactly the rate they drain, the lines waiting at a
+# provider are a random walk with no drift (a critically loaded queue), empty at many of its
+# slots, and a slot nobody takes is lost for good. Fed faster, each provider's share of the
+# window is what bounds the lines waiting, and the limiter alone sets the pace. Limits that
+# only the feeder enforces (a daily cap spread over the batch's time) are fed at their rate.
+OVERFEED = 1.25
 
 
 def _rps(rpm: int | None) -> float:
@@ -107,11 +114,12 @@ def candidates(
 
 @dataclass(frozen=True, slots=True)
 class Pace:
-    rate: float  # lines/s this batch may be fed at
+    rate: float  # lines/s this batch may take (its share of the pooled rate)
     burst: float  # lines the pacing bucket may hold
     window: int  # lines in flight at most
     upstream_s: float = 0.0  # the providers' recent mean answer time
     slack_s: float = 0.0  # in flight beyond the answer times (RELAY_BATCH_WINDOW_S)
+    feed: float = 0.0  # lines/s the feeder claims at (OVERFEED x the limiter-paced part)
 
     @classmethod
     def of(
@@ -122,21 +130,27 @@ class Pace:
         window_s: float,
         tick_s: float,
         upstream_s: float = 0.0,
+        feedable_rps: float | None = None,
     ) -> Pace:
-        """Feed at the batch's share of the pooled rate, with as many lines in flight as
+        """Take the batch's share of the pooled rate, with as many lines in flight as
         cover ``TAIL_COVER`` x the providers' recent mean answer time plus ``window_s`` of
         slack (queueing, jitter): enough to keep every bucket busy behind the slow answers,
         no more to wait behind. ``tick_s``: the time between two of the feeder's claims (its
-        tick, or longer when the tick ran late): the bucket holds twice what accrues in it."""
+        tick, or longer when the tick ran late): the bucket holds twice what accrues in it.
+        ``feedable_rps``: the pooled rate with its limiter-paced part raised by ``OVERFEED``
+        (the rate itself when not given)."""
         # The probe's trickle only when no target can take lines: a pool whose limits allow
         # few (a daily cap spread over the day) is fed no faster than they allow.
         rate = pooled_rps * share if pooled_rps > 0 else PROBE_RPS
+        feed = (feedable_rps if feedable_rps is not None else pooled_rps) * share
+        feed = max(rate, feed)
         return cls(
             rate=rate,
-            burst=max(1.0, rate * tick_s * 2),
+            burst=max(1.0, feed * tick_s * 2),
             window=max(4, math.ceil(rate * (TAIL_COVER * upstream_s + window_s))),
             upstream_s=upstream_s,
             slack_s=window_s,
+            feed=feed,
         )
 
 

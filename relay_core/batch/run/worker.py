@@ -302,6 +302,8 @@ class BatchWorker:
             window_s=s.batch_window_s,
             tick_s=min(TICK_GAP_MAX_S, max(s.batch_tick_s, gap)),
             upstream_s=answer_time_s(batch, now),
+            # Headroom (a pace under 1) leaves the limiter's slots free: no overfeed then.
+            feedable_rps=plan.feedable * s.batch_pace if s.batch_pace >= 1 else None,
         )
         if orphaned:
             resent = await self.feeder.resend_orphans(batch, plan, orphaned)

@@ -119,6 +119,11 @@ class MemoryBackend:
             if c.key in self._counters or delta_tokens > 0:
                 self._counters[c.key] = max(0.0, self._counters.get(c.key, 0.0) + delta_tokens)
 
+    async def shift(self, plan: LimitPlan, late_s: float, now: float) -> None:
+        for b in plan.buckets:
+            tokens, ts = self._bucket(b, now)
+            self._buckets[b.key] = (tokens - late_s * b.rate, ts)
+
     async def pause(self, key: str, until: float, now: float) -> None:
         if until > now and until > self._pauses.get(key, 0.0):
             self._pauses[key] = until

@@ -81,6 +81,7 @@ class RedisBackend:
         self._release = client.register_script(_script("release.lua"))
         self._lower = client.register_script(_script("lower.lua"))
         self._pause = client.register_script(_script("pause.lua"))
+        self._shift = client.register_script(_script("shift.lua"))
 
     async def acquire(
         self,
@@ -105,6 +106,13 @@ class RedisBackend:
             args += [repr(b.rate), repr(b.capacity)]
         args += [c.ttl_s for c in counters]
         await self._release(keys, args)
+
+    async def shift(self, plan: LimitPlan, late_s: float, now: float) -> None:
+        keys = [b.key for b in plan.buckets]
+        args: Args = [repr(now), repr(late_s)]
+        for b in plan.buckets:
+            args += [repr(b.rate), repr(b.capacity)]
+        await self._shift(keys, args)
 
     async def pause(self, key: str, until: float, now: float) -> None:
         await self._pause([key], [repr(until), repr(now)])

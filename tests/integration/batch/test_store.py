@@ -26,7 +26,7 @@ from relay_core.breaker import Breaker
 from relay_core.breaker import RedisBackend as BreakerRedis
 from relay_core.dispatch.envelope import Candidate, Envelope, Kind, Reply
 from relay_core.dispatch.outcome import Done, Forward, Outcome
-from relay_core.dispatch.priority import Gate, Priority
+from relay_core.dispatch.priority import LEAD_LATELY_S, LEAD_S, Gate, Priority
 from relay_core.errors import RateLimited, RelayError, UpstreamModelNotFound, UpstreamUnavailable
 from relay_core.limits import Limiter
 from relay_core.limits import RedisBackend as LimitsRedis
@@ -296,14 +296,16 @@ async def test_interactive_marks_expire_on_their_own(store: BatchStore) -> None:
 async def test_a_line_waits_for_its_token_at_the_gate_not_in_the_executor(
     store: BatchStore,
 ) -> None:
-    token_at = time.time() + 0.3
+    token_at = time.time() + 0.6
 
     async def peek(candidate: Candidate) -> float:
         return max(0.0, token_at - time.time())
 
     gate = Gate(Priority(store.redis, store.prefix, 3.0), peek)
     waited = await gate.turn(Candidate(provider="p", model="m"), budget_s=2.0)
-    assert 0.2 < waited < 0.3  # woke a little before the token, for the executor to take it
+    # Woke up to its lead before the token, for the executor to reserve it and sleep the rest.
+    assert 0.6 - LEAD_S < waited < 0.6
+    assert gate.lead_s("p") == LEAD_S
     assert await gate.turn(Candidate(provider="p", model="m"), budget_s=2.0) == 0.0
 
 
@@ -324,8 +326,10 @@ async def test_with_chat_traffic_about_a_line_goes_only_once_the_token_is_there(
         await asyncio.sleep(0.01)
     assert await priority.state("p") == (False, True)
     token_at = time.time() + 0.3
-    waited = await Gate(priority, peek).turn(Candidate(provider="p", model="m"), budget_s=2.0)
+    gate = Gate(priority, peek)
+    waited = await gate.turn(Candidate(provider="p", model="m"), budget_s=2.0)
     assert waited >= 0.29 and time.time() >= token_at  # not early: the token was there
+    assert gate.lead_s("p") == LEAD_LATELY_S  # and it reserves no further ahead than that
 
 
 async def test_interactive_requests_mark_themselves_only_while_a_batch_is_about(

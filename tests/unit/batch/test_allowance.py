@@ -6,7 +6,7 @@ limiter (memory backend)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -17,12 +17,15 @@ from relay_core.batch.run.allowance import (
     allowances,
     daily_rate,
 )
-from relay_core.batch.run.planner import target_rates
+from relay_core.batch.run.feeder import Feeder
+from relay_core.batch.run.planner import OVERFEED, Pace, target_rates
+from relay_core.batch.store.store import BatchStore
 from relay_core.catalogue.models import ProviderConfig
 from relay_core.limits import Limiter, MemoryBackend, Reason
 from relay_core.limits.costs import TokenCost
 from relay_core.limits.plan import PACING_MARGIN
 from relay_core.routing.targets import Target, all_targets
+from relay_core.storage.base import ObjectStorage
 
 NOW = datetime(2025, 1, 15, 12, 0, tzinfo=UTC).timestamp()  # 12 h before the UTC reset
 PACED = 1 - PACING_MARGIN
@@ -129,3 +132,23 @@ async def test_a_daily_token_cap_counts_lines_by_their_learned_cost() -> None:
     expected = 1000 * 10 * PACED / (10_000 - 1000)
     assert _is(got["a/a-m"], expected, Reason.tpd)
     assert got["b/b-m"].binding is Reason.rpm
+
+
+async def test_the_feeder_claims_faster_than_the_limiter_paces_a_spread_cap_at_its_rate() -> None:
+    """Fed at exactly the rate the workers' limiter drains, the lines waiting at a provider are
+    a queue with no drift, empty at many slots (each lost for good): the feeder claims the
+    limiter-paced part OVERFEED times faster and the window bounds what waits. A daily cap
+    spread over the batch's time is paced by the feeder alone: fed at its rate."""
+    capped, free = provider("a", rpm=600, rpd=1000), provider("b", rpm=600)
+    targets = all_targets([capped, free])
+    limiter = Limiter(MemoryBackend(), "t")
+    allowed = await plan_of(targets, LONG, limiter=limiter)
+    assert allowed["a/a-m"].binding is Reason.rpd and allowed["b/b-m"].binding is Reason.rpm
+    feeder = Feeder(cast(BatchStore, None), cast(ObjectStorage, None), 60.0, lambda _: targets)
+    plan = feeder.plan([targets], {}, None, allowed)
+    a, b = allowed["a/a-m"].rate, allowed["b/b-m"].rate
+    assert plan.pooled == pytest.approx(a + b)
+    assert plan.feedable == pytest.approx(a + OVERFEED * b)
+    pace = Pace.of(plan.pooled, share=1.0, window_s=0.25, tick_s=0.1, feedable_rps=plan.feedable)
+    assert pace.rate == pytest.approx(a + b)  # the window is sized by what the pool takes
+    assert pace.feed == pytest.approx(a + OVERFEED * b)  # and fed faster than that

@@ -131,6 +131,26 @@ async def test_a_late_caller_loses_no_slot(limiter: Limiter, clock: Clock):
     assert (await limiter.acquire(plain, 0, "b", start + 0.05)).wait_s == pytest.approx(0.05)
 
 
+async def test_a_call_sent_late_moves_the_next_slots_back_by_its_lateness(
+    limiter: Limiter, clock: Clock
+):
+    p = plan(
+        bucket(limiter.prefix, "rpm", rate=10.0, capacity=1, reason=Reason.rpm),
+        bucket(limiter.prefix, "tpm", rate=1000.0, capacity=100, reason=Reason.tpm),
+    )
+    start = clock.now
+    assert (await limiter.acquire(p, 100, "a", start, reserve_s=1.0)).wait_s == 0.0
+    # It went out 40 ms after its slot: the next one is a refill after the call, not the slot.
+    await limiter.shift(p, 0.04, start + 0.04)
+    following = await limiter.acquire(p, 100, "b", start + 0.04, reserve_s=1.0)
+    assert following.granted and following.wait_s == pytest.approx(0.1)
+    # Unshifted, the same caller would have been given the slot 60 ms after the late call.
+    other = plan(bucket(limiter.prefix, "other", rate=10.0, capacity=1, reason=Reason.rpm))
+    assert (await limiter.acquire(other, 0, "a", start, reserve_s=1.0)).granted
+    unshifted = await limiter.acquire(other, 0, "b", start + 0.04, reserve_s=1.0)
+    assert unshifted.wait_s == pytest.approx(0.06)
+
+
 async def test_pauses_counters_and_caps_are_never_reserved(limiter: Limiter, clock: Clock):
     pre, now = limiter.prefix, clock.now
     capped = plan(bucket(pre, "a", 1e6, 1, Reason.rpm), cap(pre, "conc", 1))

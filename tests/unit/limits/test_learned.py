@@ -7,6 +7,7 @@ import pytest
 from relay_core.catalogue.models import ModelConfig, ProviderConfig
 from relay_core.limits import Limiter, MemoryBackend
 from relay_core.limits.learned import (
+    CONFIRM_S,
     DECREASE,
     FAST_PER_S,
     FLOOR,
@@ -51,6 +52,7 @@ async def test_the_factor_scales_the_plans_rpm_and_tpm_buckets() -> None:
         models=[ModelConfig(id="m")],
     )
     before = limiter.plan(provider, provider.models[0], T0)
+    assert await rates.rate_limited("p", T0 - 1) == 1.0  # a lone 429: noted, nothing lowered
     assert await rates.rate_limited("p", T0) == pytest.approx(DECREASE)
     after = limiter.plan(provider, provider.models[0], T0)
     for old, new in zip(before.buckets, after.buckets, strict=True):
@@ -61,6 +63,7 @@ async def test_the_factor_scales_the_plans_rpm_and_tpm_buckets() -> None:
 async def test_a_burst_of_429s_from_calls_in_flight_lowers_once_and_workers_share_it() -> None:
     store = MemoryLearned()
     one, two = LearnedRates(store, "t"), LearnedRates(store, "t")
+    assert await two.rate_limited("p", T0 - 1) == 1.0  # the first: lone, for all it knows
     assert await one.rate_limited("p", T0) == pytest.approx(DECREASE)
     # Another worker's 429 from a call sent before the decrease: it takes the shared figure.
     assert await two.rate_limited("p", T0 + HOLD_S / 2) == pytest.approx(
@@ -70,3 +73,14 @@ async def test_a_burst_of_429s_from_calls_in_flight_lowers_once_and_workers_shar
     assert two.factor("p", T0 + 5) == one.factor("p", T0 + 5)
     # Past the hold, a new 429 lowers it again.
     assert await one.rate_limited("p", T0 + HOLD_S + 1) < DECREASE
+
+
+async def test_a_lone_429_lowers_nothing_and_one_soon_after_another_does() -> None:
+    """A call that reached a per-second window a few ms early is refused although nothing is
+    hidden: that 429 alone costs its pause, not the provider's rate for minutes."""
+    rates = LearnedRates(MemoryLearned(), "t")
+    assert await rates.rate_limited("p", T0) == 1.0
+    # The next 429 long after: lone again.
+    assert await rates.rate_limited("p", T0 + CONFIRM_S + 1) == 1.0
+    # One within CONFIRM_S of it: a hidden limit, lowered.
+    assert await rates.rate_limited("p", T0 + CONFIRM_S + 3) == pytest.approx(DECREASE)

@@ -89,6 +89,13 @@ def test_hidden_limits_are_what_the_ceiling_counts():
     assert c.lines_allowed == pytest.approx(6 * 10)
 
 
+def test_a_request_window_holds_whole_requests():
+    # Published 4 a second, 60 % enforced: a window of 2.4 admits 2 requests, not 2.4.
+    limits = LimitSet(SimLimits(rpm=240), window_s=1.0, hidden_factor=0.6)
+    c = ceiling(limits, _demand(limits, 10, 1), Span(T0, T0 + 9), usage=False)
+    assert c.lines_allowed == pytest.approx(2 * 10)
+
+
 def test_a_model_limit_binds_the_provider_through_its_share_of_the_requests():
     provider = LimitSet(SimLimits(rpm=600), window_s=1.0)  # 10 /s
     model = LimitSet(SimLimits(rpm=60), window_s=1.0)  # 1 /s
