@@ -16,6 +16,7 @@ from relay_core.dispatch.state import LiveTarget
 from relay_core.errors import UpstreamError, UpstreamRequestFailed, UpstreamUnavailable
 from relay_core.events import CallRecord
 from relay_core.schemas.chat import ChatCompletionRequest, Usage
+from relay_core.schemas.embeddings import EmbeddingUsage
 
 HTTP_INTERNAL_ERROR = 500
 # An empty stream for a prompt (and its output cap) using this share of the model's window or
@@ -88,18 +89,19 @@ def the_requests_fault(exc: UpstreamError, provider: str) -> UpstreamRequestFail
 
 def call_record(
     env: Envelope,
-    call: Call,
+    target: LiveTarget,
     started: float,
     now: float,
     error: UpstreamError | None,
     *,
-    usage: Usage | None = None,
+    usage: Usage | EmbeddingUsage | None = None,
     ttft_s: float | None = None,
 ) -> CallRecord:
-    """What the event sinks (metrics, usage, learned outcomes...) hear of one call."""
+    """What the event sinks (metrics, usage, learned outcomes...) hear of one call to
+    ``target`` (a chat completion's or an embeddings request's)."""
     return CallRecord(
-        provider=call.target.name,
-        model=call.target.model.id,
+        provider=target.name,
+        model=target.model.id,
         owner=env.owner,
         kind=env.kind.value,
         ok=error is None,
@@ -107,7 +109,7 @@ def call_record(
         latency_s=now - started,
         queue_wait_s=max(0.0, started - env.enqueued_at),
         prompt_tokens=usage.prompt_tokens if usage else 0,
-        completion_tokens=usage.completion_tokens if usage else 0,
+        completion_tokens=usage.completion_tokens if isinstance(usage, Usage) else 0,
         usage_estimated=usage is not None and usage.is_estimate(),
         ttft_s=ttft_s,
         at=now,

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from opentelemetry.trace import SpanKind, StatusCode
 
 from relay_core.breaker import Permit
+from relay_core.dispatch.call import call_record
 from relay_core.dispatch.envelope import Envelope, Reply
 from relay_core.dispatch.outcome import Done, Outcome
 from relay_core.dispatch.state import DEFAULT_PAUSE_S, LiveTarget
@@ -29,7 +30,7 @@ from relay_core.errors import (
     UpstreamMalformed,
     UpstreamUnavailable,
 )
-from relay_core.events import CallRecord, emit
+from relay_core.events import emit
 from relay_core.providers.base import Embedded, EmbeddingProvider
 from relay_core.schemas.embeddings import (
     EmbeddingRequest,
@@ -165,7 +166,12 @@ class EmbeddingVisits:
         ex, used = self.ex, body.usage.prompt_tokens
         if ex.sinks:
             ex._later(
-                emit(ex.sinks, self._record(call, None, used, estimated=body.usage.is_estimate()))
+                emit(
+                    ex.sinks,
+                    call_record(
+                        call.env, call.target, call.started, ex.clock(), None, usage=body.usage
+                    ),
+                )
             )
         ex._later(
             ex.state.after_success(
@@ -182,7 +188,7 @@ class EmbeddingVisits:
         ex, env, target = self.ex, call.env, call.target
         exc.provider, exc.model = target.name, target.model.id
         if ex.sinks:
-            await emit(ex.sinks, self._record(call, exc, 0, estimated=False))
+            await emit(ex.sinks, call_record(env, target, call.started, ex.clock(), exc))
         await ex.state.after_failure(
             target,
             permit=call.permit,
@@ -199,21 +205,3 @@ class EmbeddingVisits:
             env = _with_failure(env, exc)
             return await ex._no_capacity(env, exc.retry_after or DEFAULT_PAUSE_S, call.estimate)
         return ex._advance(env, exc)
-
-    def _record(
-        self, call: EmbedCall, error: UpstreamError | None, prompt_tokens: int, *, estimated: bool
-    ) -> CallRecord:
-        now, env = self.ex.clock(), call.env
-        return CallRecord(
-            provider=call.target.name,
-            model=call.target.model.id,
-            owner=env.owner,
-            kind=env.kind.value,
-            ok=error is None,
-            error=None if error is None else type(error),
-            latency_s=now - call.started,
-            queue_wait_s=max(0.0, call.started - env.enqueued_at),
-            prompt_tokens=prompt_tokens,
-            usage_estimated=estimated,
-            at=now,
-        )

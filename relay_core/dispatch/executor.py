@@ -147,7 +147,9 @@ class Executor:
     ) -> None:
         if not self.sinks:
             return
-        record = call_record(env, call, started, self.clock(), error, usage=usage, ttft_s=ttft_s)
+        record = call_record(
+            env, call.target, started, self.clock(), error, usage=usage, ttft_s=ttft_s
+        )
         await emit(self.sinks, record)
 
     async def visit(self, env: Envelope, trace: Mapping[str, object] | None = None) -> Outcome:
