@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 from relay_core.batch.client.files import FileStore
@@ -29,6 +30,11 @@ from relay_core.errors import NotFound
 from relay_core.storage.reader import thread_reader
 
 PUSH_CHUNK = 2000
+# Scans run on threads of their own. A scan blocks on its file's reads, which the folder
+# backend runs on the loop's default executor (asyncio.to_thread): scanning on that same
+# executor, as many batches validating at once as it has threads (6 on 2 cores) each waited
+# for a read no thread was left to run, and stayed ``validating`` for good.
+SCANS = ThreadPoolExecutor(thread_name_prefix="relay-scan")
 
 # (the file's bytes, endpoint, default model) -> the scan (runs in a thread)
 Scanner = Callable[[BinaryIO, Endpoint | str, str | None], Scan]
@@ -76,9 +82,10 @@ async def validate_batch(
     name = await _input_name(files, batch)
     if isinstance(name, BatchError):
         return await _fail(store, batch_id, [name])
-    source = thread_reader(files.storage.stream(name), asyncio.get_running_loop())
+    loop = asyncio.get_running_loop()
+    source = thread_reader(files.storage.stream(name), loop)
     endpoint = batch.endpoint if workflow_name(batch.endpoint) else Endpoint(batch.endpoint)
-    scan = await asyncio.to_thread(scanner, source, endpoint, batch.default_model)
+    scan = await loop.run_in_executor(SCANS, scanner, source, endpoint, batch.default_model)
     if scan.errors:
         return await _fail(store, batch_id, scan.errors)
     keys = store.keys(batch_id)

@@ -9,13 +9,30 @@ and the straggler, still out, is cancelled and counted as discarded.
 
 from __future__ import annotations
 
+import time
 from typing import Any
+
+import httpx
 
 from tests.integration.batch import conftest as b
 from tests.integration.batch.conftest import BatchFarm
 from tests.support.farm import model, sim_provider
 
 LINES = 120
+
+
+def settled_progress(http: httpx.Client, batch_id: str, timeout_s: float = 15.0) -> Any:
+    """The batch's progress once every twin it hedged has ended: a twin slower than its
+    line's recorded answer (the straggler) is counted when it comes back, which may be after
+    the batch completed (a bounded wait on that condition, not a sleep)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        progress = http.get(f"/v1/batches/{batch_id}/progress").json()
+        if progress["discarded"] >= progress["hedged"] or time.monotonic() >= deadline:
+            return progress
+        time.sleep(0.05)
+
+
 SEED = 61  # a's straggler draws (rate 0.02): only its 35th call of the first 120
 
 
@@ -40,7 +57,7 @@ def test_a_straggler_is_hedged_recorded_once_and_its_twin_counted(batch_farm: Ba
         )
         batch = b.create(http, file_id, window="60s")
         done = b.wait_for(http, batch["id"], timeout_s=60)
-        progress = http.get(f"/v1/batches/{batch['id']}/progress").json()
+        progress = settled_progress(http, batch["id"])
         output = b.read_lines(http, done["output_file_id"])
     assert done["status"] == "completed"
     assert done["request_counts"] == {"total": LINES, "completed": LINES, "failed": 0}

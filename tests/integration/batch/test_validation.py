@@ -98,12 +98,7 @@ def test_each_bad_line_fails_its_batch_naming_the_line(batch_farm: BatchFarm) ->
             name: create(http, upload(http, jsonl([GOOD, chat_line("two", "x")]) + b"\n" + bad))
             for name, bad, _code, _param in BAD_LINES
         }
-        # The last batch first: polling a finished batch in a tight loop while the others
-        # validate slowed their validation in the in-process farm (an open lead: see the
-        # session note); waiting on the last one made lets the worker get on with it.
-        last = list(created)[-1]
-        finals = {last: wait_for(http, created[last]["id"], timeout_s=60)}
-        finals |= {name: wait_for(http, b["id"]) for name, b in created.items()}
+        finals = {name: wait_for(http, b["id"]) for name, b in created.items()}
     for name, _bad, code, param in BAD_LINES:
         final = finals[name]
         assert final["status"] == "failed", name
